@@ -1,0 +1,139 @@
+# algopromoted: promotes Algorithmia algorithms between clusters.
+# GNU make + pkg-config.  `make help` lists the targets.
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR	?= /lib/systemd/system
+DESTDIR	?=
+
+VERSION	:= 0.1.0
+PKGS	:= libevent libevent_pthreads libcurl libgit2 yaml-0.1 libcjson
+CC	?= cc
+PKG_CONFIG ?= pkg-config
+
+WARN	:= -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wvla -Wpointer-arith -Wcast-qual \
+	   -Wwrite-strings -Wnull-dereference -Wno-unused-parameter \
+	   -Wimplicit-fallthrough
+ifeq ($(CI),true)
+WARN	+= -Werror
+endif
+HARDEN	:= -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+HARDEN_LD := -pie -Wl,-z,relro,-z,now
+
+OPT	?= -O2 -g
+DEPCFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEPLIBS	  = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CHKCFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHKLIBS	  = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+CFLAGS	?= $(OPT)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -D_GNU_SOURCE \
+	     -DAP_VERSION='"$(VERSION)"' -Icommon -Idaemon \
+	     $(DEPCFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS) $(SANFLAGS)
+
+BUILD	?= build
+MAINS	:= daemon/algopromoted.c daemon/algopromotectl.c
+LIBSRC	:= $(sort $(wildcard common/*.c) \
+	     $(filter-out $(MAINS),$(wildcard daemon/*.c)))
+LIBOBJ	:= $(LIBSRC:%.c=$(BUILD)/%.o)
+TESTSRC	:= $(sort $(wildcard tests/check_*.c))
+TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/runner.o \
+	   $(BUILD)/tests/testutil.o
+BINS	:= algopromoted algopromotectl
+
+.PHONY: all deps check unit integration asan lint format clean install \
+	demo bench help
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+help:
+	@echo "targets: all check asan lint format install demo bench clean"
+
+deps:
+	@sh packaging/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c $(BUILD)/tests/suites.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHKCFLAGS) -Itests -I$(BUILD)/tests -MMD -MP \
+	    -c -o $@ $<
+
+$(BUILD)/libalgopromote.a: $(LIBOBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+algopromoted: $(BUILD)/daemon/algopromoted.o $(BUILD)/libalgopromote.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+algopromotectl: $(BUILD)/daemon/algopromotectl.o $(BUILD)/libalgopromote.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+# The runner learns the suites from the test sources themselves.
+$(BUILD)/tests/suites.h: $(TESTSRC)
+	@mkdir -p $(@D)
+	sed -n 's/^\([a-z_0-9]*_suite\)(void)$$/SUITE(\1)/p' $(TESTSRC) > $@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/check_algopromote: $(TESTOBJ) $(BUILD)/libalgopromote.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHKLIBS) $(DEPLIBS)
+
+unit: $(BUILD)/check_algopromote $(BINS)
+	@$(BUILD)/check_algopromote
+
+# `check` runs the unit tests, then every integration test script, and
+# ends with one `N passed, N failed` line over all of them.
+check: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote
+	@python3 tests/run.py --unit $(BUILD)/check_algopromote
+
+asan:
+	@sh packaging/deps.sh asan
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
+	    SANFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+	    HARDEN= HARDEN_LD= all build-asan/check_algopromote
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    python3 tests/run.py --unit build-asan/check_algopromote
+
+lint:
+	@sh packaging/deps.sh lint
+	@sh packaging/lint.sh
+
+format:
+	clang-format -i common/*.[ch] daemon/*.[ch] tests/*.[ch]
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@python3 tests/demo.py
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 algopromoted $(DESTDIR)$(SBINDIR)/algopromoted
+	install -m 0755 algopromotectl $(DESTDIR)$(BINDIR)/algopromotectl
+	install -d $(DESTDIR)$(SYSCONFDIR)/algopromoted
+	install -m 0644 config/example.yaml \
+	    $(DESTDIR)$(SYSCONFDIR)/algopromoted/algopromoted.yaml.example
+	install -d $(DESTDIR)$(UNITDIR)
+	install -m 0644 systemd/algopromoted.service $(DESTDIR)$(UNITDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 doc/algopromoted.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 doc/algopromotectl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 doc/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+
+clean:
+	rm -rf build build-asan $(BINS)
+
+-include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d)

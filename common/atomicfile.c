@@ -1,0 +1,201 @@
+/* atomicfile.c: whole-file writes that survive a crash at any instant.
+ * temp file in the same directory, fsync, rename, fsync the directory. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "xmalloc.h"
+
+static int
+atomicfile_fail(char **cause, const char *what, const char *path)
+{
+	int	 saved = errno;
+
+	if (cause != NULL)
+		xasprintf(cause, "%s %s: %s", what, path, strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+static int
+atomicfile_write_all(int fd, const void *data, size_t len)
+{
+	const char	*p = data;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+atomicfile_fsync_dir(const char *path, char **cause)
+{
+	char	*copy, *dir;
+	int	 fd, rv = 0;
+
+	copy = xstrdup(path);
+	dir = dirname(copy);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		rv = atomicfile_fail(cause, "open directory", dir);
+	else {
+		if (fsync(fd) == -1)
+			rv = atomicfile_fail(cause, "fsync directory", dir);
+		close(fd);
+	}
+	free(copy);
+	return rv;
+}
+
+int
+atomicfile_write(const char *path, const void *data, size_t len,
+    mode_t mode, char **cause)
+{
+	char	*tmp;
+	int	 fd;
+
+	xasprintf(&tmp, "%s.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		atomicfile_fail(cause, "create", tmp);
+		free(tmp);
+		return -1;
+	}
+	if (fchmod(fd, mode) == -1) {
+		atomicfile_fail(cause, "chmod", tmp);
+		goto fail;
+	}
+	if (atomicfile_write_all(fd, data, len) == -1) {
+		atomicfile_fail(cause, "write", tmp);
+		goto fail;
+	}
+	if (fsync(fd) == -1) {
+		atomicfile_fail(cause, "fsync", tmp);
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		atomicfile_fail(cause, "close", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		atomicfile_fail(cause, "rename to", path);
+		goto fail;
+	}
+	free(tmp);
+	return atomicfile_fsync_dir(path, cause);
+
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return -1;
+}
+
+/* Appends one record with a single write(2) and fsyncs it: the way an
+ * append-only log (the version map) stays whole across crashes. A torn
+ * last line is possible only if the disk lies; readers skip it. */
+int
+atomicfile_append(const char *path, const void *data, size_t len,
+    char **cause)
+{
+	int	 fd, created;
+	struct stat sb;
+
+	created = stat(path, &sb) == -1;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return atomicfile_fail(cause, "open", path);
+	if (atomicfile_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+		atomicfile_fail(cause, "append to", path);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) == -1)
+		return atomicfile_fail(cause, "close", path);
+	return created ? atomicfile_fsync_dir(path, cause) : 0;
+}
+
+int
+atomicfile_read(const char *path, char **data, size_t *len, size_t max,
+    char **cause)
+{
+	char	*buf = NULL;
+	size_t	 size = 0, cap = 0;
+	ssize_t	 n;
+	int	 fd;
+
+	*data = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return atomicfile_fail(cause, "open", path);
+	for (;;) {
+		if (size + 1 >= cap) {
+			cap = cap ? cap * 2 : 4096;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + size, cap - size - 1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			atomicfile_fail(cause, "read", path);
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		size += (size_t)n;
+		if (max != 0 && size > max) {
+			if (cause != NULL)
+				xasprintf(cause, "%s: larger than %zu bytes",
+				    path, max);
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[size] = '\0';
+	*data = buf;
+	if (len != NULL)
+		*len = size;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}
+
+int
+atomicfile_mkdirs(const char *path, mode_t mode, char **cause)
+{
+	char	*copy, *p;
+	int	 rv = 0;
+
+	copy = xstrdup(path);
+	for (p = copy + 1; rv == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(copy, mode) == -1 && errno != EEXIST)
+			rv = atomicfile_fail(cause, "mkdir", copy);
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(copy);
+	return rv;
+}

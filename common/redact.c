@@ -1,0 +1,221 @@
+/* redact.c: keeps secrets out of every text the daemon logs or stores.
+ * The set only grows while the process runs: a key removed by a reload
+ * is still a secret. Safe to call from any thread. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redact.h"
+#include "xmalloc.h"
+
+#define REDACT_MIN	4	/* shorter strings would mask ordinary text */
+
+static char		**secrets;
+static size_t		  nsecrets;
+static pthread_mutex_t	  redact_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+redact_add_one(const char *s)
+{
+	size_t	 i;
+
+	if (s == NULL || strlen(s) < REDACT_MIN)
+		return;
+	pthread_mutex_lock(&redact_lock);
+	for (i = 0; i < nsecrets; i++)
+		if (strcmp(secrets[i], s) == 0)
+			break;
+	if (i == nsecrets) {
+		secrets = xreallocarray(secrets, nsecrets + 1,
+		    sizeof *secrets);
+		secrets[nsecrets++] = xstrdup(s);
+		/* Longest first, so that no shorter secret leaves a piece
+		 * of a longer one behind. */
+		for (i = nsecrets - 1; i > 0 &&
+		    strlen(secrets[i]) > strlen(secrets[i - 1]); i--) {
+			char *t = secrets[i];
+			secrets[i] = secrets[i - 1];
+			secrets[i - 1] = t;
+		}
+	}
+	pthread_mutex_unlock(&redact_lock);
+}
+
+char *
+redact_pct_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char		*out, *p;
+
+	out = p = xmalloc(strlen(s) * 3 + 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL)
+			*p++ = (char)c;
+		else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+char *
+redact_base64(const char *s, size_t len)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = (const unsigned char *)s;
+	char		*out, *p;
+	size_t		 i;
+
+	out = p = xmalloc((len + 2) / 3 * 4 + 1);
+	for (i = 0; i + 2 < len; i += 3) {
+		*p++ = b64[in[i] >> 2];
+		*p++ = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		*p++ = b64[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		*p++ = b64[in[i + 2] & 63];
+	}
+	if (i < len) {
+		*p++ = b64[in[i] >> 2];
+		if (i + 1 < len) {
+			*p++ = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+			*p++ = b64[(in[i + 1] & 15) << 2];
+		} else {
+			*p++ = b64[(in[i] & 3) << 4];
+			*p++ = '=';
+		}
+		*p++ = '=';
+	}
+	*p = '\0';
+	return out;
+}
+
+void
+redact_add(const char *secret)
+{
+	char	*enc;
+
+	if (secret == NULL || *secret == '\0')
+		return;
+	redact_add_one(secret);
+	enc = redact_pct_encode(secret);
+	redact_add_one(enc);
+	free(enc);
+}
+
+/* The secret as it travels in "Authorization: Basic base64(user:secret)". */
+void
+redact_add_basic(const char *user, const char *secret)
+{
+	char	*pair, *b64;
+
+	redact_add(secret);
+	xasprintf(&pair, "%s:%s", user, secret);
+	b64 = redact_base64(pair, strlen(pair));
+	redact_add_one(b64);
+	free(b64);
+	free(pair);
+}
+
+void
+redact_clear(void)
+{
+	size_t	 i;
+
+	pthread_mutex_lock(&redact_lock);
+	for (i = 0; i < nsecrets; i++)
+		free(secrets[i]);
+	free(secrets);
+	secrets = NULL;
+	nsecrets = 0;
+	pthread_mutex_unlock(&redact_lock);
+}
+
+size_t
+redact_count(void)
+{
+	size_t	 n;
+
+	pthread_mutex_lock(&redact_lock);
+	n = nsecrets;
+	pthread_mutex_unlock(&redact_lock);
+	return n;
+}
+
+/* Length of the "user:pass@" (or "user@") userinfo at s, which follows
+ * "://"; 0 when the authority has none. */
+static size_t
+redact_userinfo(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '@')
+			return i + 1;
+		if (strchr("/?#\"' \t<>", s[i]) != NULL)
+			break;
+	}
+	return 0;
+}
+
+/* Writes text into out (always NUL-terminated, truncated to fit) with
+ * every secret and URL userinfo replaced by REDACT_MASK. Allocates
+ * nothing, so the logger may use it on its way to fatalx(). */
+void
+redact_buf(const char *text, char *out, size_t outlen)
+{
+	const char	*p = text;
+	size_t		 o = 0, i, n, mlen = strlen(REDACT_MASK);
+	int		 hit;
+
+	if (outlen == 0)
+		return;
+	pthread_mutex_lock(&redact_lock);
+	while (*p != '\0' && o + 1 < outlen) {
+		hit = 0;
+		if (p[0] == ':' && p[1] == '/' && p[2] == '/' &&
+		    (n = redact_userinfo(p + 3)) > 0) {
+			if (o + 3 + mlen + 1 >= outlen)
+				break;
+			memcpy(out + o, "://" REDACT_MASK "@", 3 + mlen + 1);
+			o += 3 + mlen + 1;
+			p += 3 + n;
+			continue;
+		}
+		for (i = 0; i < nsecrets; i++) {
+			n = strlen(secrets[i]);
+			if (strncmp(p, secrets[i], n) == 0) {
+				hit = 1;
+				break;
+			}
+		}
+		if (hit) {
+			if (o + mlen >= outlen)
+				break;
+			memcpy(out + o, REDACT_MASK, mlen);
+			o += mlen;
+			p += n;
+		} else
+			out[o++] = *p++;
+	}
+	out[o] = '\0';
+	pthread_mutex_unlock(&redact_lock);
+}
+
+char *
+redact(const char *text)
+{
+	size_t	 len;
+	char	*out;
+
+	/* The result is never longer than the input plus a mask per URL;
+	 * allow generous room for many short userinfos. */
+	len = strlen(text) * 2 + 16;
+	out = xmalloc(len);
+	redact_buf(text, out, len);
+	return out;
+}

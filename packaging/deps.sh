@@ -1,0 +1,45 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing algopromoted need,
+# but only when something is missing; a no-op on a ready machine.
+set -eu
+
+PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
+libgit2-dev libyaml-dev libcjson-dev check git python3 curl ca-certificates"
+LIBS="libevent libcurl libgit2 yaml-0.1 libcjson check"
+TOOLS="cc make pkg-config git python3 curl"
+
+need=0
+for t in $TOOLS; do
+	command -v "$t" >/dev/null 2>&1 || need=1
+done
+if [ $need -eq 0 ]; then
+	for l in $LIBS; do
+		pkg-config --exists "$l" 2>/dev/null || need=1
+	done
+fi
+for arg in "$@"; do
+	case "$arg" in
+	lint)	for t in clang-tidy clang-format; do
+			command -v "$t" >/dev/null 2>&1 || need=1
+		done
+		PKGS="$PKGS clang-tidy clang-format";;
+	asan)	PKGS="$PKGS libclang-rt-14-dev";;
+	esac
+done
+[ $need -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO=sudo
+else
+	echo "deps: missing build dependencies and not root (no sudo):" >&2
+	echo "deps: apt-get install $PKGS" | tr '\n' ' ' >&2
+	echo >&2
+	exit 1
+fi
+echo "deps: installing build dependencies with apt-get" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >&2
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $PKGS >&2
