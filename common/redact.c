@@ -147,19 +147,32 @@ redact_count(void)
 }
 
 /* Length of the "user:pass@" (or "user@") userinfo at s, which follows
- * "://"; 0 when the authority has none. */
+ * "://"; 0 when the authority has none. A raw key may hold '/', which
+ * would end the authority early: a ':' followed by something other than
+ * a port number before that '/' still marks a password. */
 static size_t
 redact_userinfo(const char *s)
 {
-	size_t	 i;
+	size_t	 i, slash = 0, colon = 0;
+	int	 port = 1;
 
 	for (i = 0; s[i] != '\0'; i++) {
 		if (s[i] == '@')
-			return i + 1;
-		if (strchr("/?#\"' \t<>", s[i]) != NULL)
 			break;
+		if (strchr("\"' \t<>", s[i]) != NULL)
+			return 0;
+		if (strchr("/?#", s[i]) != NULL && slash == 0)
+			slash = i + 1;
+		if (s[i] == ':' && slash == 0 && colon == 0)
+			colon = i + 1;
+		else if (colon != 0 && slash == 0 && (s[i] < '0' || s[i] > '9'))
+			port = 0;
 	}
-	return 0;
+	if (s[i] != '@')
+		return 0;
+	if (slash != 0 && (colon == 0 || port))
+		return 0;
+	return i + 1;
 }
 
 /* Writes text into out (always NUL-terminated, truncated to fit) with
