@@ -1,0 +1,311 @@
+/* state.c: per-route state on disk, read back after any crash.
+ * A corrupt file is moved aside and reported, never silently reset. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "redact.h"
+#include "state.h"
+#include "vmap.h"
+#include "xmalloc.h"
+
+#define STATE_MAX_SIZE	(1024 * 1024)
+
+static const char *const state_phases[] = {
+	"idle", "fetching", "pushing", "building", "publishing", "failed",
+	"approval",
+};
+
+const char *
+state_phase_name(enum state_phase p)
+{
+	if ((size_t)p >= sizeof state_phases / sizeof state_phases[0])
+		return "unknown";
+	return state_phases[p];
+}
+
+int
+state_phase_parse(const char *s, enum state_phase *p)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof state_phases / sizeof state_phases[0]; i++) {
+		if (strcmp(s, state_phases[i]) == 0) {
+			*p = (enum state_phase)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* "prod/acme/Hello" becomes "prod.acme.Hello": cluster names hold no
+ * '.', owners and algorithms neither, so the mapping is one to one. */
+char *
+state_route_dir(const char *state_dir, const char *pair,
+    const char *destination)
+{
+	char	*d, *p;
+
+	d = xstrdup(destination);
+	for (p = d; *p != '\0'; p++)
+		if (*p == '/')
+			*p = '.';
+	p = xprintf("%s/routes/%s/%s", state_dir, pair, d);
+	free(d);
+	return p;
+}
+
+void
+state_set(char **field, const char *value)
+{
+	char	*old = *field;
+
+	*field = value != NULL ? xstrdup(value) : NULL;
+	free(old);
+}
+
+void
+state_set_error(struct state_route *s, const char *error, int permanent)
+{
+	free(s->error);
+	s->error = error != NULL ? redact(error) : NULL;
+	s->error_permanent = error != NULL && permanent;
+	s->error_time = error != NULL ? (int64_t)time(NULL) : 0;
+}
+
+void
+state_route_clear(struct state_route *s)
+{
+	free(s->pair);
+	free(s->source);
+	free(s->destination);
+	free(s->last_source_commit);
+	free(s->last_source_version);
+	free(s->last_dest_commit);
+	free(s->last_dest_version);
+	free(s->pending_source_commit);
+	free(s->pending_source_version);
+	free(s->pending_dest_commit);
+	free(s->pending_build_id);
+	free(s->failed_source_commit);
+	free(s->error);
+	free(s->build_log);
+	memset(s, 0, sizeof *s);
+}
+
+static void
+state_add_str(cJSON *o, const char *name, const char *v)
+{
+	if (v != NULL)
+		cJSON_AddStringToObject(o, name, v);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+static void
+state_add_time(cJSON *o, const char *name, int64_t t)
+{
+	char	*s;
+
+	if (t == 0) {
+		cJSON_AddNullToObject(o, name);
+		return;
+	}
+	s = vmap_time_format(t);
+	cJSON_AddStringToObject(o, name, s);
+	free(s);
+}
+
+cJSON *
+state_route_to_json(const struct state_route *s)
+{
+	cJSON	*o, *sub;
+
+	o = cJSON_CreateObject();
+	state_add_str(o, "pair", s->pair);
+	state_add_str(o, "source", s->source);
+	state_add_str(o, "destination", s->destination);
+	cJSON_AddStringToObject(o, "phase", state_phase_name(s->phase));
+	sub = cJSON_AddObjectToObject(o, "last");
+	state_add_str(sub, "source_commit", s->last_source_commit);
+	state_add_str(sub, "source_version", s->last_source_version);
+	state_add_str(sub, "dest_commit", s->last_dest_commit);
+	state_add_str(sub, "dest_version", s->last_dest_version);
+	state_add_time(sub, "time", s->last_time);
+	sub = cJSON_AddObjectToObject(o, "pending");
+	state_add_str(sub, "source_commit", s->pending_source_commit);
+	state_add_str(sub, "source_version", s->pending_source_version);
+	state_add_str(sub, "dest_commit", s->pending_dest_commit);
+	state_add_str(sub, "build_id", s->pending_build_id);
+	state_add_str(o, "failed_source_commit", s->failed_source_commit);
+	state_add_str(o, "error", s->error);
+	cJSON_AddBoolToObject(o, "error_permanent", s->error_permanent);
+	state_add_time(o, "error_time", s->error_time);
+	state_add_str(o, "build_log", s->build_log);
+	state_add_time(o, "updated", s->updated);
+	return o;
+}
+
+static int
+state_get_str(const cJSON *o, const char *name, char **out, char **cause)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v)) {
+		xasprintf(cause, "\"%s\" is not a string", name);
+		return -1;
+	}
+	*out = xstrdup(v->valuestring);
+	return 0;
+}
+
+static int
+state_get_time(const cJSON *o, const char *name, int64_t *out, char **cause)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v) || vmap_time_parse(v->valuestring, out) == -1) {
+		xasprintf(cause, "\"%s\" is not a time", name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
+{
+	const cJSON	*last, *pending, *v;
+
+	memset(s, 0, sizeof *s);
+	if (!cJSON_IsObject(o)) {
+		xasprintf(cause, "not a JSON object");
+		return -1;
+	}
+	last = cJSON_GetObjectItemCaseSensitive(o, "last");
+	pending = cJSON_GetObjectItemCaseSensitive(o, "pending");
+	v = cJSON_GetObjectItemCaseSensitive(o, "phase");
+	if (!cJSON_IsString(v) ||
+	    state_phase_parse(v->valuestring, &s->phase) == -1) {
+		xasprintf(cause, "bad \"phase\"");
+		goto fail;
+	}
+	if ((last != NULL && !cJSON_IsObject(last)) ||
+	    (pending != NULL && !cJSON_IsObject(pending))) {
+		xasprintf(cause, "\"last\" and \"pending\" must be objects");
+		goto fail;
+	}
+	if (state_get_str(o, "pair", &s->pair, cause) == -1 ||
+	    state_get_str(o, "source", &s->source, cause) == -1 ||
+	    state_get_str(o, "destination", &s->destination, cause) == -1 ||
+	    state_get_str(last, "source_commit", &s->last_source_commit,
+	    cause) == -1 ||
+	    state_get_str(last, "source_version", &s->last_source_version,
+	    cause) == -1 ||
+	    state_get_str(last, "dest_commit", &s->last_dest_commit,
+	    cause) == -1 ||
+	    state_get_str(last, "dest_version", &s->last_dest_version,
+	    cause) == -1 ||
+	    state_get_time(last, "time", &s->last_time, cause) == -1 ||
+	    state_get_str(pending, "source_commit", &s->pending_source_commit,
+	    cause) == -1 ||
+	    state_get_str(pending, "source_version",
+	    &s->pending_source_version, cause) == -1 ||
+	    state_get_str(pending, "dest_commit", &s->pending_dest_commit,
+	    cause) == -1 ||
+	    state_get_str(pending, "build_id", &s->pending_build_id,
+	    cause) == -1 ||
+	    state_get_str(o, "failed_source_commit", &s->failed_source_commit,
+	    cause) == -1 ||
+	    state_get_str(o, "error", &s->error, cause) == -1 ||
+	    state_get_time(o, "error_time", &s->error_time, cause) == -1 ||
+	    state_get_str(o, "build_log", &s->build_log, cause) == -1 ||
+	    state_get_time(o, "updated", &s->updated, cause) == -1)
+		goto fail;
+	s->error_permanent = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o,
+	    "error_permanent"));
+	return 0;
+fail:
+	state_route_clear(s);
+	return -1;
+}
+
+/*
+ * Reads dir/state.json into s. A missing file gives an empty state. A
+ * corrupt file is renamed to state.json.corrupt-TIME, *warning says so,
+ * and the state starts empty: the destination itself (trailers, version
+ * list) still tells what was promoted, so nothing is lost.
+ */
+int
+state_route_load(struct state_route *s, const char *dir, char **cause,
+    char **warning)
+{
+	char	*path, *data = NULL, *why = NULL, *aside;
+	cJSON	*o;
+	int	 rv = 0;
+
+	memset(s, 0, sizeof *s);
+	*warning = NULL;
+	path = xprintf("%s/state.json", dir);
+	if (atomicfile_read(path, &data, NULL, STATE_MAX_SIZE, cause) == -1) {
+		if (errno == ENOENT) {
+			free(*cause);
+			*cause = NULL;
+		} else
+			rv = -1;
+		goto out;
+	}
+	o = cJSON_Parse(data);
+	if (o == NULL)
+		why = xstrdup("not valid JSON");
+	else if (state_route_from_json(s, o, &why) == 0) {
+		cJSON_Delete(o);
+		goto out;
+	}
+	cJSON_Delete(o);
+	aside = xprintf("%s.corrupt-%lld", path, (long long)time(NULL));
+	if (rename(path, aside) == -1) {
+		xasprintf(cause, "%s is corrupt (%s) and cannot be moved "
+		    "aside: %s", path, why, strerror(errno));
+		rv = -1;
+	} else
+		xasprintf(warning, "%s is corrupt (%s); moved aside to %s",
+		    path, why, aside);
+	free(aside);
+	free(why);
+out:
+	free(data);
+	free(path);
+	return rv;
+}
+
+int
+state_route_save(struct state_route *s, const char *dir, char **cause)
+{
+	char	*path, *json, *text;
+	cJSON	*o;
+	int	 rv;
+
+	if (atomicfile_mkdirs(dir, 0700, cause) == -1)
+		return -1;
+	s->updated = (int64_t)time(NULL);
+	o = state_route_to_json(s);
+	json = cJSON_Print(o);
+	cJSON_Delete(o);
+	if (json == NULL)
+		abort();
+	text = xprintf("%s\n", json);
+	free(json);
+	path = xprintf("%s/state.json", dir);
+	rv = atomicfile_write(path, text, strlen(text), 0600, cause);
+	free(path);
+	free(text);
+	return rv;
+}

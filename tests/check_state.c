@@ -1,0 +1,221 @@
+/* check_state.c: route state and version map survive the round trip,
+ * and damaged files are reported, moved aside or skipped, never fatal. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redact.h"
+#include "state.h"
+#include "testutil.h"
+#include "vmap.h"
+#include "xmalloc.h"
+
+#define C1	"1111111111111111111111111111111111111111"
+#define C2	"2222222222222222222222222222222222222222"
+
+static char *dir;
+
+static void
+setup(void)
+{
+	dir = testutil_tmpdir();
+}
+
+static void
+teardown(void)
+{
+	testutil_rmtree(dir);
+	free(dir);
+}
+
+START_TEST(test_route_dir)
+{
+	char	*d = state_route_dir("/var/lib/ap", "hello", "prod/acme/Hello");
+
+	ck_assert_str_eq(d, "/var/lib/ap/routes/hello/prod.acme.Hello");
+	free(d);
+}
+END_TEST
+
+START_TEST(test_route_roundtrip)
+{
+	struct state_route	 s = { 0 }, r;
+	char			*cause = NULL, *warning = NULL, *rdir;
+
+	rdir = state_route_dir(dir, "hello", "prod/acme/Hello");
+	state_set(&s.pair, "hello");
+	state_set(&s.source, "dev/alice/Hello");
+	state_set(&s.destination, "prod/acme/Hello");
+	s.phase = STATE_BUILDING;
+	state_set(&s.last_source_commit, C1);
+	state_set(&s.last_dest_version, "0.1.0");
+	s.last_time = 1764000000;
+	state_set(&s.pending_source_commit, C2);
+	state_set(&s.pending_build_id, "b-1");
+	ck_assert_msg(state_route_save(&s, rdir, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(state_route_load(&r, rdir, &cause, &warning), 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_str_eq(r.pair, "hello");
+	ck_assert_int_eq(r.phase, STATE_BUILDING);
+	ck_assert_str_eq(r.last_source_commit, C1);
+	ck_assert_ptr_null(r.last_source_version);
+	ck_assert_str_eq(r.last_dest_version, "0.1.0");
+	ck_assert_int_eq(r.last_time, 1764000000);
+	ck_assert_str_eq(r.pending_source_commit, C2);
+	ck_assert_str_eq(r.pending_build_id, "b-1");
+	ck_assert_int_eq(r.updated, s.updated);
+	state_route_clear(&s);
+	state_route_clear(&r);
+	free(rdir);
+}
+END_TEST
+
+START_TEST(test_route_missing_is_empty)
+{
+	struct state_route	 r;
+	char			*cause = NULL, *warning = NULL;
+
+	ck_assert_int_eq(state_route_load(&r, dir, &cause, &warning), 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_ptr_null(r.last_source_commit);
+	ck_assert_int_eq(r.phase, STATE_IDLE);
+}
+END_TEST
+
+START_TEST(test_route_corrupt_moved_aside)
+{
+	struct state_route	 r;
+	char			*cause = NULL, *warning = NULL, *path;
+	DIR			*d;
+	struct dirent		*de;
+	int			 aside = 0;
+
+	path = xprintf("%s/state.json", dir);
+	testutil_write(path, "{\"phase\": \"idle\", \"last\": ", 0600);
+	ck_assert_int_eq(state_route_load(&r, dir, &cause, &warning), 0);
+	ck_assert_ptr_nonnull(warning);
+	ck_assert_ptr_nonnull(strstr(warning, "is corrupt (not valid JSON)"));
+	ck_assert_ptr_nonnull(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "state.json.corrupt-", 19) == 0)
+			aside++;
+	closedir(d);
+	ck_assert_int_eq(aside, 1);
+	free(warning);
+	/* A bad phase is corruption too. */
+	testutil_write(path, "{\"phase\": \"dancing\"}", 0600);
+	ck_assert_int_eq(state_route_load(&r, dir, &cause, &warning), 0);
+	ck_assert_ptr_nonnull(strstr(warning, "(bad \"phase\")"));
+	free(warning);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_error_is_redacted)
+{
+	struct state_route	 s = { 0 };
+
+	redact_clear();
+	redact_add("simKEY+with/slash000");
+	state_set_error(&s, "push to https://a:simKEY+with/slash000@h/x "
+	    "failed", 1);
+	ck_assert_str_eq(s.error, "push to https://***@h/x failed");
+	ck_assert_int_eq(s.error_permanent, 1);
+	ck_assert_int_gt(s.error_time, 0);
+	state_set_error(&s, NULL, 0);
+	ck_assert_ptr_null(s.error);
+	state_route_clear(&s);
+}
+END_TEST
+
+static struct vmap_entry
+entry(const char *sc, const char *dc, const char *dv)
+{
+	struct vmap_entry e = {
+		.time = 1764000000, .pair = xstrdup("hello"),
+		.source = xstrdup("dev/alice/Hello"),
+		.source_commit = xstrdup(sc),
+		.destination = xstrdup("prod/acme/Hello"),
+		.dest_commit = xstrdup(dc), .dest_version = xstrdup(dv),
+		.build_id = xstrdup("b"),
+	};
+	return e;
+}
+
+START_TEST(test_vmap_codec)
+{
+	struct vmap_entry	 e = entry(C1, C2, "0.1.0"), back;
+	char			*json, *cause = NULL;
+
+	json = vmap_entry_json(&e);
+	ck_assert_str_eq(json, "{\"time\":\"2025-11-24T16:00:00Z\","
+	    "\"pair\":\"hello\",\"source\":\"dev/alice/Hello\","
+	    "\"source_commit\":\"" C1 "\",\"source_version\":null,"
+	    "\"destination\":\"prod/acme/Hello\",\"dest_commit\":\"" C2 "\","
+	    "\"dest_version\":\"0.1.0\",\"build_id\":\"b\"}");
+	ck_assert_int_eq(vmap_entry_parse(&back, json, &cause), 0);
+	ck_assert_int_eq(back.time, e.time);
+	ck_assert_str_eq(back.dest_commit, C2);
+	ck_assert_ptr_null(back.source_version);
+	vmap_entry_clear(&back);
+	ck_assert_int_eq(vmap_entry_parse(&back, "{\"time\":\"x\"}", &cause),
+	    -1);
+	ck_assert_str_eq(cause, "bad time \"x\"");
+	free(cause);
+	ck_assert_int_eq(vmap_entry_parse(&back, "[1]", &cause), -1);
+	ck_assert_str_eq(cause, "not a JSON object");
+	free(cause);
+	vmap_entry_clear(&e);
+	free(json);
+}
+END_TEST
+
+START_TEST(test_vmap_append_load)
+{
+	struct vmap_entry	 a = entry(C1, C2, "0.1.0");
+	struct vmap_entry	 b = entry(C2, C1, "0.2.0");
+	struct vmap		 m;
+	char			*path, *cause = NULL;
+	FILE			*f;
+
+	path = xprintf("%s/versions.jsonl", dir);
+	ck_assert_int_eq(vmap_load(&m, path, &cause), 0);	/* missing */
+	ck_assert_uint_eq(m.n, 0);
+	ck_assert_int_eq(vmap_append(path, &a, &cause), 0);
+	/* A torn line (crash mid-write on a lying disk) is skipped. */
+	ck_assert_ptr_nonnull(f = fopen(path, "a"));
+	fputs("{\"time\":\"2025-11-2\n", f);
+	fclose(f);
+	ck_assert_int_eq(vmap_append(path, &b, &cause), 0);
+	ck_assert_int_eq(vmap_load(&m, path, &cause), 0);
+	ck_assert_uint_eq(m.n, 2);
+	ck_assert_uint_eq(m.skipped, 1);
+	ck_assert_str_eq(m.entries[0].dest_version, "0.1.0");
+	ck_assert_str_eq(m.entries[1].dest_version, "0.2.0");
+	ck_assert_ptr_eq(vmap_find_dest(&m, C1), &m.entries[1]);
+	ck_assert_ptr_null(vmap_find_dest(&m, "ffff"));
+	vmap_clear(&m);
+	vmap_entry_clear(&a);
+	vmap_entry_clear(&b);
+	free(path);
+}
+END_TEST
+
+Suite *
+state_suite(void)
+{
+	Suite	*s = suite_create("state");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_route_dir);
+	tcase_add_test(tc, test_route_roundtrip);
+	tcase_add_test(tc, test_route_missing_is_empty);
+	tcase_add_test(tc, test_route_corrupt_moved_aside);
+	tcase_add_test(tc, test_error_is_redacted);
+	tcase_add_test(tc, test_vmap_codec);
+	tcase_add_test(tc, test_vmap_append_load);
+	suite_add_tcase(s, tc);
+	return s;
+}
