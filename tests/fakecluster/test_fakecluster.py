@@ -1,0 +1,1076 @@
+#!/usr/bin/env python3
+"""Tests of the emulated Algorithmia cluster, driven with the curl and git CLIs.
+
+python3 tests/fakecluster/test_fakecluster.py [unittest options]
+The last output line is `N passed, N failed`; the exit status is 0 only when all passed.
+"""
+
+import itertools
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fakecluster_util import (ACME, ALICE, ALICE_KEY, BOB, BOB_KEY,  # noqa: E402
+                              FAKECLUSTER, start_cluster)
+
+
+def tool_env():
+    """curl and git must ignore the user's config, proxies and credential prompts."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") and k.lower() not in ("http_proxy", "https_proxy",
+                                                              "all_proxy", "ssh_askpass")}
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0",
+               GIT_AUTHOR_NAME="Test Author", GIT_AUTHOR_EMAIL="author@example.com",
+               GIT_COMMITTER_NAME="Test Committer", GIT_COMMITTER_EMAIL="committer@example.com",
+               no_proxy="*", NO_PROXY="*")
+    return env
+
+
+ENV = tool_env()
+NAMES = itertools.count(1)
+CLUSTERS = {}  # started once by setUpModule: "dev", "prod" (builds take 0.3 s)
+STATE_ROOT = None
+CREATE_SETTINGS = {"language": "python3-1", "environment": "cpu", "license": "apl",
+                   "network_access": "full", "pipeline_enabled": True,
+                   "source_visibility": "closed"}
+VARIANT_USERS = [  # a --users file: carol and dave share org "labs", erin has none
+    {"name": "carol", "key": "simCarolKey0+aaaa/bbbbccccdd", "orgs": ["labs"]},
+    {"name": "dave", "key": "simDaveKey00+eeee/ffffgggghh", "orgs": ["labs", "x"]},
+    {"name": "erin", "key": "simErinKey00+iiii/jjjjkkkkll"},
+]
+
+
+def setUpModule():
+    global STATE_ROOT
+    STATE_ROOT = tempfile.mkdtemp(prefix="fakecluster-test-")
+    for name in ("dev", "prod"):
+        CLUSTERS[name] = start_cluster(os.path.join(STATE_ROOT, name), build_seconds=0.3)
+
+
+def tearDownModule():
+    for cluster in CLUSTERS.values():
+        cluster.stop()
+    shutil.rmtree(STATE_ROOT, ignore_errors=True)
+
+
+def unique_name(prefix="algo"):
+    return "%s%d_%s" % (prefix, next(NAMES), uuid.uuid4().hex[:6])
+
+
+class Resp:
+    def __init__(self, exit_code, status, headers, body, stderr):
+        self.exit_code = exit_code
+        self.status = status
+        self.headers = headers  # lower-case name -> list of values
+        self.body = body
+        self.stderr = stderr
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return (self.headers.get(name.lower()) or [None])[0]
+
+
+def curl(url, method="GET", key=ALICE_KEY, auth="simple", body=None, headers=(), args=()):
+    """One request with the curl CLI. auth: "simple", "bare", "none" or a raw header value.
+    body: a JSON value, or bytes sent as they are."""
+    with tempfile.NamedTemporaryFile() as out:
+        cmd = ["curl", "-sS", "--noproxy", "*", "-X", method, "-o", out.name,
+               "-w", "%{http_code}\n%{header_json}"]
+        if auth == "simple":
+            cmd += ["-H", "Authorization: Simple " + key]
+        elif auth == "bare":
+            cmd += ["-H", "Authorization: " + key]
+        elif auth != "none":
+            cmd += ["-H", "Authorization: " + auth]
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+        for header in headers:
+            cmd += ["-H", header]
+        proc = subprocess.run(cmd + list(args) + [url], input=data, capture_output=True,
+                              env=ENV, timeout=60)
+        status, _, header_json = proc.stdout.decode().partition("\n")
+        return Resp(proc.returncode, int(status or 0),
+                    json.loads(header_json) if header_json.strip() else {},
+                    out.read(), proc.stderr.decode())
+
+
+def git(*args, cwd=None, check=True, env=None):
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(ENV, **(env or {})), timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError("git %s failed (%d):\n%s" % (" ".join(args), proc.returncode,
+                                                          proc.stderr))
+    return proc
+
+
+class FakeClusterCase(unittest.TestCase):
+    """Helpers. `cluster` is the class's default cluster: "dev", or one of its own
+    started with `cluster_options` (keyword arguments of start_cluster)."""
+
+    cluster_options = None
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.cluster_options is not None:
+            CLUSTERS[cls.__name__] = start_cluster(os.path.join(STATE_ROOT, cls.__name__),
+                                                   **cls.cluster_options)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.cluster_options is not None:
+            CLUSTERS.pop(cls.__name__).stop()
+
+    @property
+    def cluster(self):
+        return CLUSTERS["dev" if self.cluster_options is None else type(self).__name__]
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fctest-", dir=STATE_ROOT)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def api(self, method, path, cluster=None, **kw):
+        return curl((cluster or self.cluster).url + path, method, **kw)
+
+    def assertError(self, resp, status, code):
+        self.assertEqual(resp.status, status, resp.body)
+        self.assertEqual(resp.json()["error"]["code"], code, resp.body)
+        self.assertIsInstance(resp.json()["error"]["message"], str)
+
+    def create(self, name=None, owner=ALICE, key=ALICE_KEY, cluster=None):
+        name = name or unique_name()
+        resp = self.api("POST", "/v1/algorithms/" + owner, cluster, key=key,
+                        body={"name": name, "details": {"label": name},
+                              "settings": CREATE_SETTINGS})
+        self.assertEqual(resp.status, 200, resp.body)
+        return name
+
+    def clone(self, owner, algo, user=ALICE, key=ALICE_KEY, version=None, cluster=None):
+        path = os.path.join(self.tmp, unique_name("clone"))
+        url = (cluster or self.cluster).git_url(owner, algo, user, key, version)
+        git("clone", "--quiet", url, path)
+        return path
+
+    @staticmethod
+    def commit(repo, files, message="change"):
+        """Write files ({relative path: str or bytes}), commit all; returns the sha."""
+        for rel, content in files.items():
+            path = os.path.join(repo, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(content if isinstance(content, bytes) else content.encode())
+        git("add", "--all", cwd=repo)
+        git("commit", "--quiet", "-m", message, cwd=repo)
+        return git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+
+    def builds(self, owner, algo, cluster=None, key=ALICE_KEY):
+        resp = self.api("GET", "/v1/algorithms/%s/%s/builds" % (owner, algo), cluster, key=key)
+        self.assertEqual(resp.status, 200, resp.body)
+        return resp.json()["results"]
+
+    def wait_build(self, owner, algo, sha, cluster=None, timeout=15):
+        """Poll the builds API until the build of sha has left in-progress."""
+        deadline = time.monotonic() + timeout
+        while True:
+            build = next(b for b in self.builds(owner, algo, cluster) if b["commit_sha"] == sha)
+            if build["status"] != "in-progress":
+                return build
+            self.assertLess(time.monotonic(), deadline, "build of %s never finished" % sha)
+            time.sleep(0.05)  # poll interval
+
+    def publish(self, owner, algo, version_type="minor", cluster=None, path="versions"):
+        return self.api("POST", "/v1/algorithms/%s/%s/%s" % (owner, algo, path), cluster,
+                        body={"version_info": {"version_type": version_type,
+                                               "release_notes": "notes"}})
+
+    def published_version(self, owner, algo, version_type="minor", cluster=None):
+        resp = self.publish(owner, algo, version_type, cluster)
+        self.assertEqual(resp.status, 200, resp.body)
+        return resp.json()["version_info"]["semantic_version"]
+
+
+class StartupTest(FakeClusterCase):
+    """Bullet 1: --port 0 prints the port, binds 127.0.0.1 only, clean SIGTERM."""
+
+    def test_port_line_and_loopback_only(self):
+        proc = subprocess.Popen([sys.executable, FAKECLUSTER, "--port", "0", "--state",
+                                 os.path.join(self.tmp, "s")], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        try:
+            line = proc.stdout.readline().decode()
+            self.assertRegex(line, r"^[0-9]+\n$")
+            port = int(line)
+            listening = []
+            with open("/proc/net/tcp", encoding="ascii") as f:
+                for row in list(f)[1:]:
+                    local, state = row.split()[1], row.split()[3]
+                    if state == "0A" and int(local.split(":")[1], 16) == port:
+                        listening.append(local.split(":")[0])
+            self.assertEqual(listening, ["0100007F"])  # 127.0.0.1
+            resp = curl("http://127.0.0.1:%d/v1/algorithms/alice/none" % port)
+            self.assertError(resp, 404, 1001)
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(10), 0)
+            proc.stdout.close()
+
+    def test_default_keys_have_the_real_shape(self):
+        for key in (ALICE_KEY, BOB_KEY):
+            self.assertEqual(len(key), 28)
+            self.assertTrue(key.startswith("sim"))
+            self.assertIn("+", key)
+            self.assertIn("/", key)
+
+    def test_bad_users_file_and_corrupt_state_refused(self):
+        bad_users = os.path.join(self.tmp, "users.json")
+        with open(bad_users, "w", encoding="utf-8") as f:
+            json.dump({"users": [{"name": "x", "key": "k"}, {"name": "y", "key": "k"}]}, f)
+        with self.assertRaisesRegex(RuntimeError, "duplicate"):
+            start_cluster(os.path.join(self.tmp, "a"), users=bad_users)
+        state = os.path.join(self.tmp, "b")
+        os.makedirs(state)
+        with open(os.path.join(state, "state.json"), "w", encoding="utf-8") as f:
+            f.write("{not json")
+        with self.assertRaisesRegex(RuntimeError, "state.json"):
+            start_cluster(state)
+        with open(os.path.join(state, "state.json"), encoding="utf-8") as f:
+            self.assertEqual(f.read(), "{not json")  # never silently reset
+
+
+class AuthTest(FakeClusterCase):
+    """Bullet 2, auth: `Simple KEY` or a bare KEY, else 401 code 2002."""
+
+    def test_simple_and_bare_key_accepted(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/" + name
+        self.assertEqual(self.api("GET", path, auth="simple").status, 200)
+        self.assertEqual(self.api("GET", path, auth="bare").status, 200)
+        self.assertEqual(self.api("GET", path, auth="simple " + ALICE_KEY).status, 200)
+
+    def test_missing_wrong_or_other_scheme_refused(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/" + name
+        for auth, key in (("none", ALICE_KEY), ("simple", "simWrongKey+abc/defghijklmnopq"),
+                          ("bare", ALICE_KEY[:-1]), ("Bearer " + ALICE_KEY, ALICE_KEY),
+                          ("Basic YWxpY2U6eA==", ALICE_KEY)):
+            self.assertError(self.api("GET", path, auth=auth, key=key), 401, 2002)
+
+
+class CreateTest(FakeClusterCase):
+    """Bullet 2, create: fields, name rule, template repo, exists, owner."""
+
+    def test_create_answers_the_algorithm_object(self):
+        name = unique_name()
+        resp = self.api("POST", "/v1/algorithms/alice",
+                        body={"name": name, "details": {"label": "Label", "tagline": "t"},
+                              "settings": CREATE_SETTINGS})
+        self.assertEqual(resp.status, 200, resp.body)
+        algo = resp.json()
+        uuid.UUID(algo["id"])
+        self.assertEqual(algo["name"], name)
+        self.assertEqual(algo["details"], {"label": "Label", "tagline": "t"})
+        self.assertEqual(algo["settings"]["algorithm_callability"], "private")
+        self.assertEqual(algo["settings"]["language"], "python3-1")
+        self.assertEqual(algo["source"]["scm"]["id"], "internal")
+        self.assertEqual(algo["resource_type"], "algorithm")
+        for absent in ("version_info", "build", "compilation", "error"):
+            self.assertNotIn(absent, algo)
+
+    def test_template_commit_and_no_build(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        files = git("ls-files", cwd=repo).stdout.split()
+        self.assertEqual(sorted(files), sorted([
+            ".adk", "algorithmia.conf", "requirements.txt", "src/__init__.py",
+            "src/%s.py" % name, "src/%s_test.py" % name]))
+        with open(os.path.join(repo, "algorithmia.conf"), encoding="utf-8") as f:
+            self.assertEqual(json.load(f), {"username": ALICE, "algoname": name,
+                                            "langauge": "python3.7"})
+        with open(os.path.join(repo, "src", name + ".py"), encoding="utf-8") as f:
+            self.assertIn("def apply(input)", f.read())
+        log = git("log", "--format=%an <%ae>", cwd=repo).stdout.split("\n")
+        self.assertEqual(log[0], "Algorithmia <noreply@algorithmia.com>")
+        self.assertEqual(git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo).stdout.strip(),
+                         "master")
+        self.assertEqual(self.builds(ALICE, name), [])
+
+    def test_name_rule(self):
+        for bad in ("1abc", "a-b", "a b", "", "_abc", "abc.d", 7):
+            resp = self.api("POST", "/v1/algorithms/alice",
+                            body={"name": bad, "details": {"label": "x"},
+                                  "settings": CREATE_SETTINGS})
+            self.assertError(resp, 400, 2015)
+        self.create("Ok_Name_%s_9" % uuid.uuid4().hex[:6])
+
+    def test_required_fields(self):
+        def create(body):
+            return self.api("POST", "/v1/algorithms/alice", body=dict(body, name=unique_name()))
+
+        label = {"details": {"label": "x"}}
+        self.assertError(create({"settings": CREATE_SETTINGS}), 400, 2015)
+        self.assertError(create(dict(label, settings={"license": "apl"})), 400, 4001)
+        self.assertError(create(dict(label, settings={"language": "cobol",
+                                                      "environment": "cpu"})), 400, 4001)
+        self.assertError(create(dict(label, settings={"language": "python3-1"})), 400, 2015)
+        self.assertError(create(dict(label, settings=dict(CREATE_SETTINGS, license="bsd"))),
+                         400, 2015)
+        self.assertError(create(dict(label, settings=dict(CREATE_SETTINGS, license="mit"))),
+                         400, 2015)  # closed source needs apl
+        self.assertError(create(dict(label, settings=CREATE_SETTINGS, details="x")), 400, 2015)
+        for runtime in ({"package_set": "python38"},
+                        {"algorithm_environment": str(uuid.uuid4())}):
+            self.assertEqual(create(dict(label, settings=runtime)).status, 200)
+
+    def test_invalid_json(self):
+        self.assertError(self.api("POST", "/v1/algorithms/alice", body=b'{"name": '), 400, 2013)
+        self.assertError(self.api("POST", "/v1/algorithms/alice", body=b"[1]"), 400, 2015)
+
+    def test_exists_gives_code_1002(self):
+        name = self.create()
+        resp = self.api("POST", "/v1/algorithms/alice",
+                        body={"name": name, "details": {"label": "x"},
+                              "settings": CREATE_SETTINGS})
+        self.assertError(resp, 400, 1002)
+
+    def test_owner_must_be_caller_or_one_of_its_orgs(self):
+        body = {"name": unique_name(), "details": {"label": "x"}, "settings": CREATE_SETTINGS}
+        self.assertError(self.api("POST", "/v1/algorithms/alice", key=BOB_KEY, body=body),
+                         403, 2001)
+        self.assertError(self.api("POST", "/v1/algorithms/" + ACME, key=BOB_KEY, body=body),
+                         403, 2001)
+        self.assertEqual(self.api("POST", "/v1/algorithms/" + ACME, body=body).status, 200)
+
+
+class AlgorithmTest(FakeClusterCase):
+    """Bullet 2: get, update, delete, scm/status, routing errors."""
+
+    def test_get_unknown_and_not_yours(self):
+        self.assertError(self.api("GET", "/v1/algorithms/alice/nosuch"), 404, 1001)
+        name = self.create()
+        self.assertError(self.api("GET", "/v1/algorithms/alice/" + name, key=BOB_KEY), 403, 2001)
+        self.assertError(self.api("GET", "/v1/algorithms/alice/nosuch", key=BOB_KEY), 403, 2001)
+
+    def test_org_membership_gives_access(self):
+        name = self.create(owner=ACME)
+        resp = self.api("GET", "/v1/algorithms/%s/%s" % (ACME, name))
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["name"], name)
+        self.assertError(self.api("GET", "/v1/algorithms/%s/%s" % (ACME, name), key=BOB_KEY),
+                         403, 2001)
+        self.clone(ACME, name)  # alice, as a member of the owning org
+
+    def test_update_merges(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/" + name
+        resp = self.api("PUT", path, body={"details": {"summary": "new"},
+                                           "settings": {"network_access": "isolated"},
+                                           "version_info": {}, "source": {}})
+        self.assertEqual(resp.status, 200, resp.body)
+        algo = resp.json()
+        self.assertEqual(algo["details"], {"label": name, "summary": "new"})
+        self.assertEqual(algo["settings"]["network_access"], "isolated")
+        self.assertEqual(algo["settings"]["language"], "python3-1")
+        self.assertEqual(self.api("GET", path).json()["details"]["summary"], "new")
+        self.assertError(self.api("PUT", path, body={"settings": {"license": "x"}}), 400, 2015)
+        self.assertError(self.api("PUT", path, key=BOB_KEY, body={}), 403, 2001)
+
+    def test_delete_then_recreate_starts_fresh(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/" + name
+        first_id = self.api("GET", path).json()["id"]
+        repo = self.clone(ALICE, name)
+        sha = self.commit(repo, {"a.txt": "a"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        self.assertEqual(len(self.builds(ALICE, name)), 1)
+        resp = self.api("DELETE", path)
+        self.assertEqual(resp.status, 204)
+        self.assertEqual(resp.body, b"")
+        self.assertError(self.api("GET", path), 404, 1001)
+        self.assertNotEqual(git("ls-remote", self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY),
+                                check=False).returncode, 0)
+        self.create(name)
+        self.assertNotEqual(self.api("GET", path).json()["id"], first_id)
+        self.assertEqual(self.builds(ALICE, name), [])
+        fresh = self.clone(ALICE, name)
+        self.assertEqual(git("rev-list", "--count", "HEAD", cwd=fresh).stdout.strip(), "1")
+        self.assertNotEqual(git("rev-parse", "HEAD", cwd=fresh).stdout.strip(), sha)
+
+    def test_scm_status(self):
+        name = self.create()
+        resp = self.api("GET", "/v1/algorithms/alice/%s/scm/status" % name)
+        self.assertEqual(resp.json(), {"scm_connection_status": "active"})
+
+    def test_unknown_endpoint_and_method(self):
+        name = self.create()
+        self.assertError(self.api("GET", "/v1/nothing"), 404, 5005)
+        self.assertError(self.api("PATCH", "/v1/algorithms/alice/" + name), 405, 6001)
+
+
+class AcceptanceTest(FakeClusterCase):
+    """The issue's acceptance list, on two clusters "dev" and "prod"."""
+
+    def test_promote_dev_to_prod_publishes_0_1_0_then_0_2_0(self):
+        dev, prod = CLUSTERS["dev"], CLUSTERS["prod"]
+        name = unique_name("promo")
+        self.create(name, cluster=dev)
+        self.create(name, cluster=prod)
+        self.assertTrue("/" in ALICE_KEY and "+" in ALICE_KEY)
+        self.assertIn("%2F", dev.git_url(ALICE, name, ALICE, ALICE_KEY))
+        self.assertIn("%2B", dev.git_url(ALICE, name, ALICE, ALICE_KEY))
+        src = self.clone(ALICE, name, cluster=dev)
+        dst = self.clone(ALICE, name, cluster=prod)
+        for round_, expected in ((1, "0.1.0"), (2, "0.2.0")):
+            sha = self.commit(src, {"src/%s.py" % name: "def apply(x):\n    return %d\n" % round_})
+            git("push", "--quiet", "origin", "master", cwd=src)
+            self.assertEqual(self.wait_build(ALICE, name, sha, dev)["status"], "succeeded")
+            self.assertEqual(self.published_version(ALICE, name, cluster=dev), expected)
+            # promote: copy the work tree, commit, push, wait, publish
+            for entry in os.listdir(src):
+                if entry != ".git":
+                    dst_entry = os.path.join(dst, entry)
+                    if os.path.isdir(dst_entry):
+                        shutil.rmtree(dst_entry)
+                    copy = shutil.copytree if os.path.isdir(os.path.join(src, entry)) \
+                        else shutil.copy
+                    copy(os.path.join(src, entry), dst_entry)
+            prod_sha = self.commit(dst, {}, "promote %s" % sha)
+            git("push", "--quiet", "origin", "master", cwd=dst)
+            self.assertEqual(self.wait_build(ALICE, name, prod_sha, prod)["status"], "succeeded")
+            self.assertEqual(self.published_version(ALICE, name, cluster=prod), expected)
+        resp = self.api("GET", "/v1/algorithms/alice/%s/versions?published=true" % name,
+                        prod)
+        self.assertEqual([v["version_info"]["semantic_version"] for v in resp.json()["results"]],
+                         ["0.2.0", "0.1.0"])
+
+    def test_build_fail_fails_the_build_and_publish_is_refused(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        sha = self.commit(repo, {"BUILD_FAIL": "please fail\n"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        in_progress = self.builds(ALICE, name)[0]
+        self.assertEqual((in_progress["commit_sha"], in_progress["status"]), (sha, "in-progress"))
+        build = self.wait_build(ALICE, name, sha)
+        self.assertEqual(build["status"], "failed")
+        self.assertIsNotNone(build["finished_at"])
+        logs = self.api("GET", "/v1/algorithms/alice/%s/builds/%s/logs"
+                        % (name, build["build_id"])).json()["logs"]
+        self.assertIn("BUILD_FAIL", logs)
+        self.assertIn(sha, logs)
+        resp = self.publish(ALICE, name)
+        self.assertError(resp, 400, 2012)
+        self.assertIn("build failed", resp.json()["error"]["message"])
+        self.assertEqual(self.api("GET", "/v1/algorithms/alice/%s/versions" % name)
+                         .json()["results"], [])
+
+    def test_wrong_key_refused_by_api_and_git(self):
+        name = self.create()
+        wrong = "simWrongKey+abc/defghijklmnopq"
+        self.assertError(self.api("GET", "/v1/algorithms/alice/" + name, key=wrong), 401, 2002)
+        proc = git("clone", self.cluster.git_url(ALICE, name, ALICE, wrong),
+                   os.path.join(self.tmp, "w"), check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("Authentication failed", proc.stderr)
+
+    def test_injected_500_is_seen_once(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/%s/builds" % name
+        self.api("POST", "/_reset", auth="none")
+        fault = self.api("POST", "/_fault", auth="none",
+                         body={"method": "GET", "path": "/builds$", "status": 500})
+        self.assertEqual(fault.status, 200, fault.body)
+        self.assertError(self.api("GET", path), 500, 5001)
+        self.assertEqual(self.api("GET", path).status, 200)
+        log = self.api("GET", "/_requests", auth="none").json()
+        self.assertEqual([(e["method"], e["path"], e["status"]) for e in log],
+                         [("GET", path, 500), ("GET", path, 200)])
+
+
+class PublishTest(FakeClusterCase):
+    """Bullet 2: compile and publish (semantic versions, refusals), on instant builds."""
+
+    cluster_options = {"build_seconds": 0}
+
+    def compile(self, name):
+        resp = self.api("POST", "/v1/algorithms/alice/%s/compile" % name, body={})
+        self.assertEqual(resp.status, 200, resp.body)
+        return resp.json()
+
+    def test_compile_builds_the_head(self):
+        name = self.create()
+        head = git("ls-remote", self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY),
+                   "refs/heads/master").stdout.split()[0]
+        algo = self.compile(name)
+        self.assertEqual(algo["version_info"]["git_hash"], head)
+        self.assertEqual(algo["build"]["commit_sha"], head)
+        self.assertEqual(algo["build"]["status"], "succeeded")
+        self.assertEqual(algo["compilation"]["successful"], True)
+        self.assertEqual(len(self.builds(ALICE, name)), 1)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/compile" % name)  # no body at all
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(len(self.builds(ALICE, name)), 2)
+
+    def test_semantic_versions_increment_from_the_last_published(self):
+        name = self.create()
+        steps = [("major", "1.0.0"), ("minor", "1.1.0"), ("revision", "1.1.1"),
+                 ("patch", "1.1.2"), ("major", "2.0.0"), ("minor", "2.1.0")]
+        for version_type, expected in steps:
+            self.compile(name)
+            self.assertEqual(self.published_version(ALICE, name, version_type), expected)
+        self.compile(name)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name)  # empty: minor
+        self.assertEqual(resp.json()["version_info"]["semantic_version"], "2.2.0")
+        self.compile(name)
+        resp = self.publish(ALICE, name, "revision", path="version")  # singular path
+        self.assertEqual(resp.json()["version_info"]["semantic_version"], "2.2.1")
+        self.compile(name)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                        body={"version_info": {"type": "default"}})
+        self.assertEqual(resp.json()["version_info"]["semantic_version"], "2.3.0")
+        self.compile(name)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                        body={"version_info": {"semantic_version": "2.3.0"}})
+        self.assertError(resp, 400, 2015)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                        body={"version_info": {"semantic_version": "5.0.0"}})
+        self.assertEqual(resp.json()["version_info"]["semantic_version"], "5.0.0")
+
+    def test_first_publish_numbers(self):
+        for version_type, expected in (("minor", "0.1.0"), ("major", "1.0.0"),
+                                       ("revision", "0.0.1"), ("patch", "0.0.1")):
+            name = self.create()
+            self.compile(name)
+            self.assertEqual(self.published_version(ALICE, name, version_type), expected)
+
+    def test_publish_answers_the_version_object(self):
+        name = self.create()
+        head = self.compile(name)["build"]["commit_sha"]
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                        body={"settings": {"algorithm_callability": "public"},
+                              "details": {"label": "Shown"},
+                              "version_info": {"version_type": "minor", "release_notes": "rn",
+                                               "sample_input": "in"}})
+        self.assertEqual(resp.status, 200, resp.body)
+        version = resp.json()
+        info = version["version_info"]
+        self.assertEqual((info["semantic_version"], info["git_hash"], info["release_notes"],
+                          info["sample_input"]), ("0.1.0", head, "rn", "in"))
+        uuid.UUID(info["version_uuid"])
+        self.assertEqual(version["build"]["status"], "succeeded")
+        self.assertEqual(version["build"]["version_info"], {"semantic_version": "0.1.0"})
+        self.assertEqual(version["compilation"]["successful"], True)
+        self.assertEqual(version["self_link"], "%s/v1/algorithms/alice/%s/versions/%s"
+                         % (self.cluster.url, name, head))
+        self.assertEqual(version["resource_type"], "algorithm")
+        self.assertEqual(version["settings"]["algorithm_callability"], "public")
+        algo = self.api("GET", "/v1/algorithms/alice/" + name).json()
+        self.assertEqual(algo["version_info"]["semantic_version"], "0.1.0")
+        self.assertEqual(algo["details"]["label"], "Shown")
+
+    def test_publish_refusals(self):
+        name = self.create()
+        self.assertError(self.publish(ALICE, name), 400, 2012)  # nothing built yet
+        head = self.compile(name)["build"]["commit_sha"]
+        for bad in ("huge", 3, {"a": 1}):
+            self.assertError(self.publish(ALICE, name, bad), 400, 2015)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                        body={"version_info": {"git_hash": "0" * 40}})
+        self.assertError(resp, 400, 2015)
+        resp = self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                        body={"version_info": {"git_hash": head}})
+        self.assertEqual(resp.status, 200, resp.body)
+        resp = self.publish(ALICE, name)
+        self.assertError(resp, 400, 1007)
+        self.assertEqual(resp.json()["error"]["message"],
+                         "Version already published. Please compile your algorithm.")
+        self.assertError(self.api("POST", "/v1/algorithms/alice/%s/versions" % name,
+                                  key=BOB_KEY), 403, 2001)
+
+
+class InProgressTest(FakeClusterCase):
+    """Builds that stay in progress: logs 404, publish refused, object shapes."""
+
+    cluster_options = {"build_seconds": 600}
+
+    def test_in_progress_build(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        sha = self.commit(repo, {"x.txt": "x"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        build = self.builds(ALICE, name)[0]
+        self.assertEqual((build["status"], build["commit_sha"], build["finished_at"]),
+                         ("in-progress", sha, None))
+        self.assertEqual(build["resource_type"], "algorithm_build")
+        self.assertRegex(build["started_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        uuid.UUID(build["build_id"])
+        self.assertError(self.api("GET", "/v1/algorithms/alice/%s/builds/%s/logs"
+                                  % (name, build["build_id"])), 404, 2012)
+        resp = self.publish(ALICE, name)
+        self.assertError(resp, 400, 2012)
+        self.assertIn("not finished", resp.json()["error"]["message"])
+        algo = self.api("GET", "/v1/algorithms/alice/" + name).json()
+        self.assertEqual(algo["build"]["status"], "in-progress")
+        self.assertNotIn("version_info", algo)
+        self.assertEqual(self.api("GET", "/v1/algorithms/alice/%s/versions" % name)
+                         .json()["results"], [])
+        compiled = self.api("POST", "/v1/algorithms/alice/%s/compile" % name).json()
+        self.assertEqual(compiled["version_info"]["git_hash"], sha)
+        self.assertEqual(compiled["compilation"], {"successful": False, "output": ""})
+
+
+class ListingTest(FakeClusterCase):
+    """Bullet 2: versions and builds lists (newest first, limit, marker, next_link,
+    published filter, --page-size cap), get version, get build, logs."""
+
+    cluster_options = {"build_seconds": 0, "page_size": 2}
+
+    def setUp(self):
+        super().setUp()
+        self.name = self.create()
+        self.base = "/v1/algorithms/alice/" + self.name
+        self.build_ids = []  # oldest first
+        self.published = {}  # build id -> semver
+        for i in range(5):
+            resp = self.api("POST", self.base + "/compile")
+            self.build_ids.append(resp.json()["build"]["build_id"])
+            if i % 2 == 0:
+                self.published[self.build_ids[-1]] = self.published_version(ALICE, self.name)
+
+    def follow(self, path):
+        """All results of a list, following next_link (full URLs) page by page."""
+        seen, url = [], self.cluster.url + path
+        while url:
+            page = curl(url).json()
+            self.assertLessEqual(len(page["results"]), 2)
+            seen += page["results"]
+            self.assertEqual(page["marker"] is None, page["next_link"] is None)
+            url = page["next_link"]
+        return seen
+
+    def test_builds_pages_newest_first(self):
+        first = self.api("GET", self.base + "/builds").json()
+        self.assertEqual(len(first["results"]), 2)  # default limit capped by --page-size
+        self.assertTrue(first["next_link"].startswith(self.cluster.url + self.base + "/builds?"))
+        builds = self.follow(self.base + "/builds")
+        self.assertEqual([b["build_id"] for b in builds], self.build_ids[::-1])
+        one = self.api("GET", self.base + "/builds?limit=1").json()
+        self.assertEqual([b["build_id"] for b in one["results"]], self.build_ids[-1:])
+        second = self.api("GET", self.base + "/builds?limit=1&marker=" + one["marker"]).json()
+        self.assertEqual([b["build_id"] for b in second["results"]], self.build_ids[-2:-1])
+        self.assertEqual(len(self.api("GET", self.base + "/builds?limit=100")
+                             .json()["results"]), 2)
+
+    def test_versions_filter_and_pages(self):
+        all_versions = self.follow(self.base + "/versions")
+        self.assertEqual([v["build"]["build_id"] for v in all_versions], self.build_ids[::-1])
+        published = self.follow(self.base + "/versions?published=true")
+        self.assertEqual([v["version_info"]["semantic_version"] for v in published],
+                         ["0.3.0", "0.2.0", "0.1.0"])
+        unpublished = self.follow(self.base + "/versions?published=false")
+        self.assertEqual(len(unpublished), 2)
+        for version in unpublished:
+            self.assertNotIn("semantic_version", version["version_info"])
+        page = self.api("GET", self.base + "/versions?published=true&limit=1").json()
+        self.assertIn("published=true", page["next_link"])
+
+    def test_bad_limit_and_marker(self):
+        for query in ("limit=0", "limit=-1", "limit=abc"):
+            self.assertError(self.api("GET", self.base + "/builds?" + query), 400, 5003)
+            self.assertError(self.api("GET", self.base + "/versions?" + query), 400, 5003)
+        for marker in ("garbage!", "eyJ4IjogMX0", "eyJhZnRlciI6ICJub3BlIn0"):
+            self.assertError(self.api("GET", self.base + "/builds?marker=" + marker), 400, 5002)
+        self.assertError(self.api("GET", self.base + "/versions?published=maybe"), 400, 2015)
+
+    def test_get_version_build_and_logs(self):
+        newest = self.api("GET", self.base + "/builds?limit=1").json()["results"][0]
+        version = self.api("GET", self.base + "/versions/" + newest["commit_sha"]).json()
+        # the head was built five times and published thrice: the newest published wins
+        self.assertEqual(version["version_info"]["semantic_version"], "0.3.0")
+        by_semver = self.api("GET", self.base + "/versions/0.2.0").json()
+        self.assertEqual(by_semver["version_info"]["semantic_version"], "0.2.0")
+        self.assertError(self.api("GET", self.base + "/versions/" + "f" * 40), 404, 1000)
+        build = self.api("GET", self.base + "/builds/" + newest["build_id"]).json()
+        self.assertEqual(build, newest)
+        self.assertError(self.api("GET", self.base + "/builds/" + str(uuid.uuid4())), 404, 1000)
+        logs = self.api("GET", "%s/builds/%s/logs" % (self.base, newest["build_id"])).json()
+        self.assertIn(newest["commit_sha"], logs["logs"])
+
+
+class GitTest(FakeClusterCase):
+    """Bullet 3: git smart HTTP through git http-backend."""
+
+    def test_push_builds_the_new_head_only(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        self.commit(repo, {"a.txt": "a"})
+        head = self.commit(repo, {"b.txt": "b"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        self.assertEqual([b["commit_sha"] for b in self.builds(ALICE, name)], [head])
+        git("push", "--quiet", "origin", "master", cwd=repo)  # up to date: no new build
+        self.assertEqual(len(self.builds(ALICE, name)), 1)
+        self.assertEqual(self.wait_build(ALICE, name, head)["status"], "succeeded")
+
+    def test_only_fast_forward_pushes_to_master(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        self.commit(repo, {"a.txt": "a"})
+        proc = git("push", "origin", "HEAD:refs/heads/feature", cwd=repo, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("only pushes to master are accepted", proc.stderr)
+        proc = git("push", "origin", "HEAD:refs/tags/v1", cwd=repo, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        git("commit", "--quiet", "--amend", "-m", "rewritten", cwd=repo)
+        proc = git("push", "--force", "origin", "master", cwd=repo, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("non-fast-forward", proc.stderr)
+        proc = git("push", "origin", ":master", cwd=repo, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("deletion prohibited", proc.stderr)
+        self.assertEqual(len(self.builds(ALICE, name)), 1)
+        refs = git("ls-remote", self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY)).stdout
+        self.assertEqual(sorted(line.split()[1] for line in refs.splitlines()),
+                         ["HEAD", "refs/heads/master"])
+
+    def test_chunked_push(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        sha = self.commit(repo, {"blob.bin": os.urandom(64 * 1024)})
+        proc = git("-c", "http.postBuffer=1024", "push", "origin", "master", cwd=repo,
+                   env={"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"})
+        self.assertRegex(proc.stderr, r"(?i)Send header: Transfer-Encoding: chunked")
+        self.assertEqual([b["commit_sha"] for b in self.builds(ALICE, name)], [sha])
+        copy = self.clone(ALICE, name)
+        with open(os.path.join(copy, "blob.bin"), "rb") as f, \
+                open(os.path.join(repo, "blob.bin"), "rb") as g:
+            self.assertEqual(f.read(), g.read())
+
+    def test_protocol_versions(self):
+        name = self.create()
+        url = self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY)
+        for version in ("2", "1", "0"):
+            proc = git("-c", "protocol.version=" + version, "clone", url,
+                       os.path.join(self.tmp, "v" + version), env={"GIT_TRACE_PACKET": "1"})
+            announced = re.findall(r"git< version ([12])", proc.stderr)
+            self.assertEqual(set(announced), {version} if version != "0" else set())
+
+    def test_credentials_required_and_checked(self):
+        name = self.create()
+        anonymous = "%s/git/alice/%s.git" % (self.cluster.url, name)
+        proc = git("ls-remote", anonymous, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        resp = curl(anonymous + "/info/refs?service=git-upload-pack", auth="none")
+        self.assertEqual(resp.status, 401)
+        self.assertTrue(resp.header("WWW-Authenticate").startswith("Basic realm="))
+        for user, key in ((BOB, ALICE_KEY), (ALICE, BOB_KEY)):  # name must own the key
+            proc = git("ls-remote", self.cluster.git_url(ALICE, name, user, key), check=False)
+            self.assertNotEqual(proc.returncode, 0)
+        proc = git("ls-remote", self.cluster.git_url(ALICE, name, BOB, BOB_KEY), check=False)
+        self.assertIn("403", proc.stderr)  # a valid key, but not bob's algorithm
+        proc = git("ls-remote", self.cluster.git_url(ALICE, "nosuch", ALICE, ALICE_KEY),
+                   check=False)
+        self.assertIn("not found", proc.stderr)
+
+    def test_key_must_be_url_encoded(self):
+        name = self.create()
+        raw = "http://%s:%s@127.0.0.1:%d/git/alice/%s.git" % (ALICE, ALICE_KEY,
+                                                              self.cluster.port, name)
+        self.assertNotEqual(git("ls-remote", raw, check=False).returncode, 0)
+        plus_raw = self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY).replace("%2B", "+")
+        self.assertEqual(git("ls-remote", plus_raw, check=False).returncode, 0)
+
+    def test_published_version_is_served_read_only(self):
+        name = self.create()
+        repo = self.clone(ALICE, name)
+        sha = self.commit(repo, {"v1.txt": "one"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        self.wait_build(ALICE, name, sha)
+        self.assertEqual(self.published_version(ALICE, name), "0.1.0")
+        later = self.commit(repo, {"v2.txt": "two"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        old = self.clone(ALICE, name, version="0.1.0")
+        self.assertEqual(git("rev-parse", "HEAD", cwd=old).stdout.strip(), sha)
+        self.assertFalse(os.path.exists(os.path.join(old, "v2.txt")))
+        self.commit(old, {"x.txt": "x"})
+        proc = git("push", "origin", "master", cwd=old, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("403", proc.stderr)
+        self.assertEqual(self.builds(ALICE, name)[0]["commit_sha"], later)
+        for version in ("0.2.0", "latest", "1.0"):
+            proc = git("ls-remote", self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY, version),
+                       check=False)
+            self.assertNotEqual(proc.returncode, 0, version)
+        proc = git("ls-remote", self.cluster.git_url(ALICE, name, BOB, BOB_KEY, "0.1.0"),
+                   check=False)
+        self.assertIn("403", proc.stderr)
+
+
+class KnobTest(FakeClusterCase):
+    """Bullet 4: /_fault, /_requests, /_reset."""
+
+    cluster_options = {"build_seconds": 0}
+
+    def setUp(self):
+        super().setUp()
+        self.assertEqual(self.api("POST", "/_reset", auth="none").status, 204)
+
+    def fault(self, **spec):
+        resp = self.api("POST", "/_fault", auth="none", body=spec)
+        self.assertEqual(resp.status, 200, resp.body)
+
+    def requests(self):
+        return self.api("GET", "/_requests", auth="none").json()
+
+    def test_request_log(self):
+        name = self.create()
+        self.api("GET", "/v1/algorithms/alice/" + name, auth="none")
+        self.clone(ALICE, name)
+        log = self.requests()
+        self.assertEqual(log[0]["method"], "POST")
+        self.assertEqual((log[0]["path"], log[0]["status"], log[0]["auth"]),
+                         ("/v1/algorithms/alice", 200, True))
+        self.assertEqual((log[1]["status"], log[1]["auth"]), (401, False))
+        git_entries = [e for e in log if e["path"].startswith("/git/")]
+        self.assertEqual(git_entries[0]["status"], 401)  # git probes without credentials
+        self.assertTrue(all(e["auth"] for e in git_entries[1:]))
+        for entry in log:
+            self.assertEqual(set(entry), {"method", "path", "status", "auth", "time"})
+            self.assertFalse(entry["path"].startswith("/_"))
+        raw = self.api("GET", "/_requests", auth="none").body.decode()
+        for secret in (ALICE_KEY, ALICE_KEY.replace("/", "%2F"), "Authorization", "Simple"):
+            self.assertNotIn(secret, raw)
+
+    def test_status_fault_with_body_headers_count_and_method(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/%s/scm/status" % name
+        self.fault(method="POST", path="scm/status", status=503)
+        self.assertEqual(self.api("GET", path).status, 200)  # method does not match
+        self.api("POST", "/_reset", auth="none")
+        self.fault(path=r"/scm/status$", status=429, count=2, body="slow down",
+                   headers={"Retry-After": "1"})
+        for _ in range(2):
+            resp = self.api("GET", path)
+            self.assertEqual((resp.status, resp.body, resp.header("Retry-After")),
+                             (429, b"slow down", "1"))
+        self.assertEqual(self.api("GET", path).status, 200)
+        self.fault(path="scm", status=400, count=-1, body={"error": {"code": 6001,
+                                                                     "message": "custom"}})
+        for _ in range(3):
+            self.assertError(self.api("GET", path), 400, 6001)
+        self.api("POST", "/_reset", auth="none")
+        self.assertEqual(self.api("GET", path).status, 200)
+
+    def test_query_string_is_matched(self):
+        name = self.create()
+        self.fault(path=r"builds\?limit=7", status=502)
+        self.assertEqual(self.api("GET", "/v1/algorithms/alice/%s/builds" % name).status, 200)
+        self.assertEqual(self.api("GET", "/v1/algorithms/alice/%s/builds?limit=7"
+                                  % name).status, 502)
+
+    def test_delay_then_served(self):
+        name = self.create()
+        self.fault(path="scm/status", delay_ms=300)
+        start = time.monotonic()
+        resp = self.api("GET", "/v1/algorithms/alice/%s/scm/status" % name)
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        self.assertEqual(resp.status, 200)
+
+    def test_drop_connection(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/%s/scm/status" % name
+        self.fault(path="scm/status", drop=True)
+        resp = self.api("GET", path)
+        self.assertEqual(resp.exit_code, 52, resp.stderr)  # curl: empty reply from server
+        self.assertEqual(self.api("GET", path).status, 200)
+        self.assertEqual([e["status"] for e in self.requests() if e["path"] == path], [0, 200])
+
+    def test_fault_on_git(self):
+        name = self.create()
+        self.fault(path=r"^/git/.*/info/refs", status=503)
+        url = self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY)
+        proc = git("ls-remote", url, check=False)
+        self.assertIn("503", proc.stderr)
+        git("ls-remote", url)
+
+    def test_bad_fault_specs(self):
+        for spec in ({"path": "("}, {"status": 99}, {"status": 500, "drop": True},
+                     {"path": "x"}, {"status": 500, "count": 0}, {"status": 500, "bogus": 1},
+                     {"delay_ms": -5}, {"status": 500, "headers": {"A": 1}}):
+            resp = self.api("POST", "/_fault", auth="none", body=spec)
+            self.assertError(resp, 400, 2015)
+        self.assertError(self.api("POST", "/_fault", auth="none", body=b"{"), 400, 2013)
+        self.assertError(self.api("GET", "/_nothing", auth="none"), 404, 5005)
+
+    def test_reset_state_wipes_algorithms(self):
+        name = self.create()
+        self.assertEqual(self.api("POST", "/_reset", auth="none", body={"state": True}).status,
+                         204)
+        self.assertError(self.api("GET", "/v1/algorithms/alice/" + name), 404, 1001)
+        self.assertEqual(os.listdir(os.path.join(self.cluster.state_dir, "repos")), [])
+        self.create(name)
+
+
+class RestartTest(FakeClusterCase):
+    """Bullet 1: the state directory survives a restart (and builds keep running)."""
+
+    def test_restart_keeps_everything(self):
+        state = os.path.join(self.tmp, "state")
+        first = start_cluster(state, build_seconds=0.3)
+        self.addCleanup(first.stop)
+        name = self.create(cluster=first)
+        algo_id = self.api("GET", "/v1/algorithms/alice/" + name, first).json()["id"]
+        repo = self.clone(ALICE, name, cluster=first)
+        sha = self.commit(repo, {"a.txt": "a"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        self.wait_build(ALICE, name, sha, first)
+        self.assertEqual(self.published_version(ALICE, name, cluster=first), "0.1.0")
+        later = self.commit(repo, {"b.txt": "b"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        builds = self.builds(ALICE, name, first)
+        self.assertEqual(first.stop(), 0)
+        self.assertFalse([f for f in os.listdir(state) if f.startswith(".state.")])
+
+        second = start_cluster(state, build_seconds=0.3)
+        self.addCleanup(second.stop)
+        algo = self.api("GET", "/v1/algorithms/alice/" + name, second).json()
+        self.assertEqual(algo["id"], algo_id)
+        self.assertEqual(algo["version_info"]["semantic_version"], "0.1.0")
+        self.assertEqual([b["build_id"] for b in self.builds(ALICE, name, second)],
+                         [b["build_id"] for b in builds])
+        self.assertEqual(self.wait_build(ALICE, name, later, second)["status"], "succeeded")
+        self.assertEqual(self.published_version(ALICE, name, cluster=second), "0.2.0")
+        old = self.clone(ALICE, name, version="0.1.0", cluster=second)
+        self.assertEqual(git("rev-parse", "HEAD", cwd=old).stdout.strip(), sha)
+        self.commit(repo, {"c.txt": "c"})
+        git("push", "--quiet", second.git_url(ALICE, name, ALICE, ALICE_KEY), "master", cwd=repo)
+        self.assertEqual(len(self.builds(ALICE, name, second)), 3)
+
+
+class VariantsTest(FakeClusterCase):
+    """Knobs for the spec's open questions, and a --users file with org members."""
+
+    cluster_options = {"users": VARIANT_USERS, "build_seconds": 0,
+                       "extra_args": ("--exists-status", "409", "--notfound-style", "string")}
+
+    def test_exists_status_409_and_string_not_found(self):
+        carol = VARIANT_USERS[0]
+        name = self.create(owner="carol", key=carol["key"])
+        resp = self.api("POST", "/v1/algorithms/carol", key=carol["key"],
+                        body={"name": name, "details": {"label": "x"},
+                              "settings": CREATE_SETTINGS})
+        self.assertError(resp, 409, 1002)
+        resp = self.api("GET", "/v1/algorithms/carol/nosuch", key=carol["key"])
+        self.assertEqual((resp.status, resp.json()), (404, {"error": "No such algorithm"}))
+
+    def test_users_file_replaces_defaults_and_orgs_are_shared(self):
+        carol, dave, erin = VARIANT_USERS
+        self.assertError(self.api("GET", "/v1/algorithms/alice/x"), 401, 2002)
+        name = self.create(owner="labs", key=carol["key"])
+        resp = self.api("GET", "/v1/algorithms/labs/" + name, key=dave["key"])
+        self.assertEqual(resp.status, 200)
+        repo = self.clone("labs", name, user="dave", key=dave["key"])
+        sha = self.commit(repo, {"d.txt": "from dave"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        self.assertEqual(self.builds("labs", name, key=carol["key"])[0]["commit_sha"], sha)
+        self.assertError(self.api("GET", "/v1/algorithms/labs/" + name, key=erin["key"]),
+                         403, 2001)
+        proc = git("ls-remote", self.cluster.git_url("labs", name, "erin", erin["key"]),
+                   check=False)
+        self.assertNotEqual(proc.returncode, 0)
+
+
+class HttpTest(FakeClusterCase):
+    """HTTP/1.1 details the C client relies on, and bad input that must not hurt."""
+
+    def test_keep_alive_for_api_and_git(self):
+        """Two requests in one curl run share a connection: every answer is framed."""
+        name = self.create()
+        api = "%s/v1/algorithms/alice/%s" % (self.cluster.url, name)
+        refs = "%s/git/alice/%s.git/info/refs?service=git-upload-pack" % (self.cluster.url, name)
+        for auth, urls in ((["-H", "Authorization: " + ALICE_KEY], [api, api + "/nosuch"]),
+                           (["-u", "%s:%s" % (ALICE, ALICE_KEY)], [refs, refs])):
+            proc = subprocess.run(["curl", "-sS", "-v", "--noproxy", "*", "-w", "%{http_code}\n",
+                                   "-o", os.devnull, "-o", os.devnull, *auth, *urls],
+                                  capture_output=True, text=True, env=ENV, timeout=60)
+            self.assertIn("Re-using existing connection", proc.stderr)
+            self.assertEqual(proc.stdout.split(), ["200", "404"] if urls[0] == api
+                             else ["200", "200"])
+        self.assertIn("Transfer-Encoding: chunked", proc.stderr)  # streamed git answer
+
+    def test_chunked_api_request_body(self):
+        name = unique_name()
+        body = json.dumps({"name": name, "details": {"label": "x"},
+                           "settings": CREATE_SETTINGS}).encode()
+        resp = self.api("POST", "/v1/algorithms/alice", body=body,
+                        headers=("Transfer-Encoding: chunked",), args=("-v",))
+        self.assertIn("Transfer-Encoding: chunked", resp.stderr)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(self.api("GET", "/v1/algorithms/alice/" + name).status, 200)
+
+    def raw(self, data):
+        with socket.create_connection(("127.0.0.1", self.cluster.port), timeout=10) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+
+    def test_malformed_requests_are_refused(self):
+        self.assertRegex(self.raw(b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n"),
+                         rb"^HTTP/1\.[01] 501 ")
+        follow_up = b"GET /_requests HTTP/1.1\r\nHost: x\r\n\r\n"
+        for data in (b"POST /v1/algorithms/alice HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: abc\r\n\r\n",
+                     b"POST /v1/algorithms/alice HTTP/1.1\r\nHost: x\r\n"
+                     b"Transfer-Encoding: chunked\r\nAuthorization: " + ALICE_KEY.encode() +
+                     b"\r\n\r\nzz\r\n"):
+            # the stream after a broken body is not trusted: one answer, then close
+            answer = self.raw(data + follow_up)
+            self.assertRegex(answer, rb"^HTTP/1\.[01] 400 ")
+            self.assertIn(b"\r\nConnection: close\r\n", answer)
+            self.assertEqual(answer.count(b"HTTP/1."), 1)
+        self.assertEqual(self.api("GET", "/v1/algorithms/alice/nosuch").status, 404)
+
+    def test_handler_exception_is_a_500_and_the_server_lives_on(self):
+        cluster = start_cluster(os.path.join(self.tmp, "broken"))
+        self.addCleanup(cluster.stop)
+        with open(os.path.join(cluster.state_dir, "repos", ALICE), "w", encoding="utf-8"):
+            pass  # a file where alice's repositories should go
+        resp = self.api("POST", "/v1/algorithms/alice", cluster,
+                        body={"name": "x", "details": {"label": "x"},
+                              "settings": CREATE_SETTINGS})
+        self.assertError(resp, 500, 5001)
+        self.assertEqual(self.api("GET", "/v1/algorithms/bob/x", cluster, key=BOB_KEY).status,
+                         404)
+        with open(cluster.log_path, encoding="utf-8") as f:
+            self.assertIn("Traceback", f.read())
+
+
+def main():
+    program = unittest.main(module=__name__, exit=False,
+                            testRunner=unittest.TextTestRunner(verbosity=2))
+    result = program.result
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    sys.stderr.flush()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 0 if failed == 0 and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
