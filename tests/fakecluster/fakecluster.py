@@ -846,12 +846,14 @@ class Api:
 
 
 def parse_fault(spec):
-    known = {"method", "path", "status", "count", "delay_ms", "drop", "body", "headers"}
+    known = {"method", "path", "user_agent", "status", "count", "delay_ms", "drop", "body",
+             "headers"}
     if set(spec) - known:
         raise ApiError(400, 2015, "unknown fault fields: %s" % ", ".join(sorted(set(spec) - known)))
     fault = {
         "method": spec.get("method", "*"),
         "path": spec.get("path", ""),
+        "user_agent": spec.get("user_agent", ""),
         "status": spec.get("status", 0),
         "count": spec.get("count", 1),
         "delay_ms": spec.get("delay_ms", 0),
@@ -860,13 +862,14 @@ def parse_fault(spec):
     }
     if "body" in spec:
         fault["body"] = spec["body"]
-    if not isinstance(fault["method"], str) or not isinstance(fault["path"], str):
-        raise ApiError(400, 2015, "method and path must be strings")
+    if not all(isinstance(fault[k], str) for k in ("method", "path", "user_agent")):
+        raise ApiError(400, 2015, "method, path and user_agent must be strings")
     fault["method"] = fault["method"].upper()
-    try:
-        re.compile(fault["path"])
-    except re.error as e:
-        raise ApiError(400, 2015, "bad path regex: %s" % e) from None
+    for k in ("path", "user_agent"):
+        try:
+            re.compile(fault[k])
+        except re.error as e:
+            raise ApiError(400, 2015, "bad %s regex: %s" % (k, e)) from None
     if type(fault["status"]) is not int or not (fault["status"] == 0
                                                  or 200 <= fault["status"] <= 599):
         raise ApiError(400, 2015, "status must be 0 or 200..599")
@@ -899,11 +902,12 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method, path):
+    def take(self, method, path, user_agent):
         """The first fault matching this request, its count used up by one."""
         with self._lock:
             for fault in self._faults:
-                if fault["method"] in ("*", method) and re.search(fault["path"], path):
+                if fault["method"] in ("*", method) and re.search(fault["path"], path) \
+                        and re.search(fault["user_agent"], user_agent):
                     if fault["count"] > 0:
                         fault["count"] -= 1
                         if fault["count"] == 0:
@@ -1133,7 +1137,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def inject_fault(self):
         """Apply the first matching /_fault; True when it answered the request."""
-        fault = self.server.faults.take(self.command, self.path)
+        fault = self.server.faults.take(self.command, self.path,
+                                        self.headers.get("User-Agent", ""))
         if fault is None:
             return False
         if fault["delay_ms"]:

@@ -904,10 +904,22 @@ class KnobTest(FakeClusterCase):
         self.assertIn("503", proc.stderr)
         git("ls-remote", url)
 
+    def test_fault_matches_user_agent(self):
+        name = self.create()
+        url = self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY)
+        # Aimed at libgit2 only: the git CLI passes untouched.
+        self.fault(path=r"^/git/.*/info/refs", user_agent="libgit2", status=503)
+        git("ls-remote", url)
+        self.api("POST", "/_reset", auth="none")
+        self.fault(path=r"^/git/.*/info/refs", user_agent=r"^git/\d", status=503)
+        proc = git("ls-remote", url, check=False)
+        self.assertIn("503", proc.stderr)
+
     def test_bad_fault_specs(self):
         for spec in ({"path": "("}, {"status": 99}, {"status": 500, "drop": True},
                      {"path": "x"}, {"status": 500, "count": 0}, {"status": 500, "bogus": 1},
-                     {"delay_ms": -5}, {"status": 500, "headers": {"A": 1}}):
+                     {"delay_ms": -5}, {"status": 500, "headers": {"A": 1}},
+                     {"status": 500, "user_agent": "["}, {"status": 500, "user_agent": 1}):
             resp = self.api("POST", "/_fault", auth="none", body=spec)
             self.assertError(resp, 400, 2015)
         self.assertError(self.api("POST", "/_fault", auth="none", body=b"{"), 400, 2013)
