@@ -10,6 +10,10 @@
 #define CONFIG_DEFAULT_STATE	"/var/lib/algopromoted"
 #define CONFIG_MIN_POLL_MS	5000
 
+/* config_load() flags. */
+#define CONFIG_LOAD_CHECK	0x1	/* -n: missing key material (and a
+					 * missing ca_file) is a warning */
+
 enum config_track {
 	CONFIG_TRACK_COMMITS,
 	CONFIG_TRACK_VERSIONS,
@@ -33,8 +37,10 @@ struct config_cluster {
 	char		*key_owner;
 	char		*api_key_file;	/* resolved absolute path, or NULL */
 	char		*api_key_env;	/* or NULL */
-	char		*api_key;	/* loaded secret; never logged */
-	char		*ca_file;	/* or NULL */
+	char		*api_key;	/* loaded secret; never logged; NULL
+					 * only after a CONFIG_LOAD_CHECK load
+					 * that could not read it */
+	char		*ca_file;	/* absolute path, or NULL */
 	uint64_t	 timeout_ms;
 	int		 max_parallel;
 	int		 line;		/* where it was defined, for messages */
@@ -54,7 +60,8 @@ struct config_policy {
 	enum config_vtype	 version_type;
 	uint64_t		 build_timeout_ms;
 	enum config_approval	 approval;
-	char			*commit_message;
+	char			*commit_message;	/* checked by
+							 * template_check() */
 	char			*release_notes;
 	char			*author_name;
 	char			*author_email;
@@ -81,7 +88,7 @@ struct config_pair {
 };
 
 struct config {
-	char			*path;
+	char			*path;		/* as given to config_load() */
 	char			*state_dir;
 	int			 log_level;	/* LOG_LEVEL_* */
 	char			*log_file;	/* or NULL: stderr */
@@ -97,10 +104,19 @@ struct config {
 
 /*
  * Loads and validates path. On failure returns -1 and sets *errors to
- * every problem found, one "FILE:LINE:COL: message" per line (the caller
- * frees it). Key files are read here; environment from getenv().
+ * every problem found, one "FILE:LINE:COL: message" per line in document
+ * order (the caller frees it). Key files are read here; environment from
+ * getenv(). Every key loaded is registered with redact_add().
+ *
+ * With CONFIG_LOAD_CHECK a key file or CA file that does not exist or
+ * cannot be opened, and an unset api_key_env variable, are reported as
+ * "FILE:LINE:COL: warning: message" instead (the check may run where the
+ * credentials are not installed); the load then succeeds with api_key
+ * NULL and *errors holding the warnings. Otherwise *errors is NULL on
+ * success.
  */
-int	 config_load(struct config **out, const char *path, char **errors);
+int	 config_load(struct config **out, const char *path, int flags,
+	    char **errors);
 void	 config_free(struct config *);
 size_t	 config_ndests(const struct config *);
 struct config_cluster *config_cluster_find(const struct config *,
@@ -109,5 +125,15 @@ struct config_pair *config_pair_find(const struct config *,
 	    const char *name);
 const char *config_vtype_name(enum config_vtype);
 const char *config_track_name(enum config_track);
+const char *config_approval_name(enum config_approval);
+
+/*
+ * Parses "CLUSTER/OWNER/ALGO" against the clusters of c (as for a pair's
+ * source). Returns 0 and fills *out (free with config_algo_clear()), or
+ * -1 with *cause.
+ */
+int	 config_algo_parse(const struct config *c, const char *spec,
+	    struct config_algo *out, char **cause);
+void	 config_algo_clear(struct config_algo *);
 
 #endif

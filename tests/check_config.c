@@ -1,0 +1,748 @@
+/* check_config.c: the configuration loader against the fixtures in
+ * tests/data/config: exact messages and positions, parsed values. */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "redact.h"
+#include "testutil.h"
+#include "xmalloc.h"
+
+#define FIXDIR		"tests/data/config"
+#define DEV_KEY		"simEXAMPLEdevKEYnotREAL000000"
+#define ENV_KEY		"simEXAMPLEprodKEYfromENV0000"
+
+/* Every fixture, by kind; test_fixture_list checks the directory holds
+ * no other. */
+static const char *const bad_fixtures[] = {
+	"bad-algo-format", "bad-algo-names", "bad-api-key",
+	"bad-author-branch", "bad-cluster-shape", "bad-create",
+	"bad-dest-twice", "bad-destinations", "bad-duplicate-key",
+	"bad-duration", "bad-empty", "bad-empty-sections", "bad-enums",
+	"bad-globs", "bad-integers", "bad-key-both", "bad-key-content",
+	"bad-key-empty", "bad-key-perms", "bad-listen", "bad-listen-v6",
+	"bad-loop", "bad-many", "bad-merge-key", "bad-missing-sections",
+	"bad-nesting", "bad-not-mapping", "bad-pair-duplicate", "bad-pair-none",
+	"bad-pair-items", "bad-pair-names", "bad-pair-shape",
+	"bad-paths-listen", "bad-same-source", "bad-syntax",
+	"bad-syntax-flow", "bad-syntax-utf8", "bad-templates", "bad-types",
+	"bad-unknown-cluster", "bad-unknown-key", "bad-urls",
+};
+#define NBAD	(int)(sizeof bad_fixtures / sizeof bad_fixtures[0])
+static const char *const warn_fixtures[] = {
+	"warn-env-unset", "warn-key-missing",
+};
+#define NWARN	(int)(sizeof warn_fixtures / sizeof warn_fixtures[0])
+static const char *const good_fixtures[] = {
+	"good-anchors", "good-full", "good-git-url", "good-minimal",
+};
+#define NGOOD	(int)(sizeof good_fixtures / sizeof good_fixtures[0])
+
+/*
+ * The environment every fixture is written for, set afresh per test:
+ * no systemd directories, the variables the fixtures name, and key file
+ * modes git does not keep.
+ */
+static void
+setup(void)
+{
+	static const char *const keys[] = {
+		"dev.key", "prod.key", "empty.key", "spaces.key", "big.key",
+	};
+	char	*path;
+	size_t	 i;
+
+	ck_assert_int_eq(chdir(testutil_srcdir()), 0);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unsetenv("STATE_DIRECTORY");
+	unsetenv("RUNTIME_DIRECTORY");
+	unsetenv("AP_TEST_UNSET_KEY");
+	setenv("AP_TEST_PROD_KEY", ENV_KEY, 1);
+	setenv("AP_TEST_EMPTY_KEY", "", 1);
+	setenv("AP_TEST_SPACE_KEY", "sim EXAMPLE", 1);
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		path = xprintf(FIXDIR "/keys/%s", keys[i]);
+		ck_assert_int_eq(chmod(path, 0600), 0);
+		free(path);
+	}
+	ck_assert_int_eq(chmod(FIXDIR "/keys/group.key", 0644), 0);
+}
+
+static void
+teardown(void)
+{
+}
+
+static char *
+fixture(const char *name, const char *ext)
+{
+	return xprintf(FIXDIR "/%s.%s", name, ext);
+}
+
+/* Loads a fixture that must load; no warnings. */
+static struct config *
+load_good(const char *name)
+{
+	struct config	*c = NULL;
+	char		*path = fixture(name, "yaml"), *errors = NULL;
+
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s:\n%s",
+	    path, errors);
+	ck_assert_ptr_null(errors);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->path, path);
+	free(path);
+	return c;
+}
+
+static char *
+abs_fixture(const char *rel)
+{
+	char	*cwd = getcwd(NULL, 0), *p;
+
+	ck_assert_ptr_nonnull(cwd);
+	p = xprintf("%s/%s", cwd, rel);
+	free(cwd);
+	return p;
+}
+
+START_TEST(test_bad_fixture)
+{
+	struct config	*c = (struct config *)&c;
+	const char	*name = bad_fixtures[_i];
+	char		*path = fixture(name, "yaml"), *exp = fixture(name,
+			    "expect"), *want, *errors = NULL;
+
+	want = testutil_read(exp);
+	ck_assert_msg(want[0] != '\0', "%s is empty", exp);
+	/* As -n loads it, and as the daemon does: the same errors. */
+	ck_assert_int_eq(config_load(&c, path, CONFIG_LOAD_CHECK, &errors),
+	    -1);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(errors);
+	ck_assert_str_eq(errors, want);
+	ck_assert_msg(strstr(errors, "simEXAMPLE") == NULL,
+	    "a secret reached a message: %s", errors);
+	free(errors);
+	errors = NULL;
+	c = (struct config *)&c;
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+	free(want);
+	free(exp);
+	free(path);
+}
+END_TEST
+
+/* Missing key material: warnings under -n, errors for the daemon. */
+START_TEST(test_warn_fixture)
+{
+	struct config	*c = NULL;
+	const char	*name = warn_fixtures[_i];
+	char		*path = fixture(name, "yaml"), *exp = fixture(name,
+			    "expect"), *want, *errors = NULL, *p, *q;
+	size_t		 i, nokey = 0;
+
+	want = testutil_read(exp);
+	ck_assert_ptr_nonnull(strstr(want, ": warning: "));
+	ck_assert_int_eq(config_load(&c, path, CONFIG_LOAD_CHECK, &errors),
+	    0);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(errors, want);
+	for (i = 0; i < c->nclusters; i++)
+		if (c->clusters[i].api_key == NULL)
+			nokey++;
+	ck_assert_uint_ge(nokey, 1);
+	config_free(c);
+	free(errors);
+
+	/* The daemon's load: the same lines, as errors. */
+	for (p = q = want; *p != '\0';) {
+		if (strncmp(p, "warning: ", 9) == 0)
+			p += 9;
+		else
+			*q++ = *p++;
+	}
+	*q = '\0';
+	c = (struct config *)&c;
+	errors = NULL;
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+	free(want);
+	free(exp);
+	free(path);
+}
+END_TEST
+
+static int
+listed(const char *name, const char *const *list, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Every fixture on disk is one of the lists above, and has its .expect. */
+START_TEST(test_fixture_list)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 sb;
+	char		*base, *exp;
+	size_t		 len;
+	int		 n = 0;
+
+	ck_assert_ptr_nonnull(d = opendir(FIXDIR));
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 5 || strcmp(de->d_name + len - 5, ".yaml") != 0)
+			continue;
+		base = xstrndup(de->d_name, len - 5);
+		ck_assert_msg(listed(base, bad_fixtures, NBAD) ||
+		    listed(base, warn_fixtures, NWARN) ||
+		    listed(base, good_fixtures, NGOOD),
+		    "%s is not tested", de->d_name);
+		exp = fixture(base, "expect");
+		ck_assert_msg((stat(exp, &sb) == 0) ==
+		    (strncmp(base, "good-", 5) != 0), "%s: .expect", base);
+		free(exp);
+		free(base);
+		n++;
+	}
+	closedir(d);
+	ck_assert_int_eq(n, NBAD + NWARN + NGOOD);
+	ck_assert_int_ge(n, 30);
+	ck_assert_int_ge(NBAD, 22);
+}
+END_TEST
+
+START_TEST(test_good_minimal)
+{
+	struct config		*c = load_good("good-minimal");
+	struct config_cluster	*dev, *prod;
+	struct config_pair	*p;
+	char			*keypath;
+
+	/* Every built-in default. */
+	ck_assert_str_eq(c->state_dir, "/var/lib/algopromoted");
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
+	ck_assert_ptr_null(c->log_file);
+	ck_assert_int_eq(c->workers, 4);
+	ck_assert_uint_eq(c->poll_ms, 60000);
+	ck_assert_str_eq(c->listen, "127.0.0.1:9464");
+	ck_assert_str_eq(c->control_socket, "/run/algopromoted/control.sock");
+
+	ck_assert_uint_eq(c->nclusters, 2);
+	dev = config_cluster_find(c, "dev");
+	prod = config_cluster_find(c, "prod");
+	ck_assert_ptr_eq(dev, &c->clusters[0]);
+	ck_assert_ptr_eq(prod, &c->clusters[1]);
+	ck_assert_ptr_null(config_cluster_find(c, "stage"));
+	ck_assert_str_eq(dev->name, "dev");
+	ck_assert_str_eq(dev->api, "https://api.dev.example.com");
+	ck_assert_str_eq(dev->git, "https://git.dev.example.com");
+	ck_assert_str_eq(dev->key_owner, "alice");
+	keypath = abs_fixture(FIXDIR "/keys/dev.key");
+	ck_assert_str_eq(dev->api_key_file, keypath);
+	free(keypath);
+	ck_assert_ptr_null(dev->api_key_env);
+	ck_assert_str_eq(dev->api_key, DEV_KEY);
+	ck_assert_ptr_null(dev->ca_file);
+	ck_assert_uint_eq(dev->timeout_ms, 30000);
+	ck_assert_int_eq(dev->max_parallel, 4);
+	ck_assert_int_eq(dev->line, 4);
+	ck_assert_str_eq(prod->api, "https://api.prod.example.com");
+	ck_assert_str_eq(prod->git, "https://git.prod.example.com");
+	ck_assert_ptr_null(prod->api_key_file);
+	ck_assert_str_eq(prod->api_key_env, "AP_TEST_PROD_KEY");
+	ck_assert_str_eq(prod->api_key, ENV_KEY);
+
+	ck_assert_uint_eq(c->npairs, 1);
+	ck_assert_uint_eq(config_ndests(c), 1);
+	p = config_pair_find(c, "hello");
+	ck_assert_ptr_eq(p, &c->pairs[0]);
+	ck_assert_ptr_null(config_pair_find(c, "hell"));
+	ck_assert_int_eq(p->line, 14);
+	ck_assert_ptr_eq(p->source.cluster, dev);
+	ck_assert_str_eq(p->source.owner, "alice");
+	ck_assert_str_eq(p->source.name, "Hello");
+	ck_assert_str_eq(p->source.full, "dev/alice/Hello");
+	ck_assert_uint_eq(p->ndests, 1);
+	ck_assert_ptr_eq(p->dests[0].cluster, prod);
+	ck_assert_str_eq(p->dests[0].owner, "acme");
+	ck_assert_str_eq(p->dests[0].full, "prod/acme/Hello");
+	ck_assert_int_eq(p->policy.track, CONFIG_TRACK_COMMITS);
+	ck_assert_str_eq(p->policy.branch, "master");
+	ck_assert_int_eq(p->policy.version_type, CONFIG_VTYPE_MINOR);
+	ck_assert_uint_eq(p->policy.build_timeout_ms, 20 * 60 * 1000);
+	ck_assert_int_eq(p->policy.approval, CONFIG_APPROVAL_AUTO);
+	ck_assert_str_eq(p->policy.commit_message,
+	    "Promote {source}@{source_short}");
+	ck_assert_str_eq(p->policy.release_notes,
+	    "Promoted from {source} at {source_commit}");
+	ck_assert_str_eq(p->policy.author_name, "algopromoted");
+	ck_assert_str_eq(p->policy.author_email, "algopromoted@localhost");
+	ck_assert_ptr_null(p->policy.preserve[0]);
+	ck_assert_ptr_null(p->policy.exclude[0]);
+	ck_assert_int_eq(p->policy.create.from_source, 1);
+	ck_assert_str_eq(p->policy.create.details_json, "{}");
+	ck_assert_str_eq(p->policy.create.settings_json, "{}");
+	ck_assert_uint_eq(p->policy.poll_ms, 60000);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_good_full)
+{
+	struct config		*c = load_good("good-full");
+	struct config_cluster	*dev, *prod;
+	struct config_pair	*a, *b;
+	char			*keypath;
+
+	ck_assert_str_eq(c->state_dir, "/srv/algopromoted");
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
+	ck_assert_str_eq(c->log_file, "/var/log/algopromoted.log");
+	ck_assert_int_eq(c->workers, 8);
+	ck_assert_uint_eq(c->poll_ms, 120000);
+	ck_assert_str_eq(c->listen, "[::1]:9999");
+	ck_assert_str_eq(c->control_socket, "/run/ap/ctl.sock");
+
+	dev = config_cluster_find(c, "dev");
+	prod = config_cluster_find(c, "prod");
+	ck_assert_str_eq(dev->git, "https://gitserver.dev.example.com:8443");
+	keypath = abs_fixture(FIXDIR "/keys/dev.key");
+	ck_assert_str_eq(dev->ca_file, keypath);
+	free(keypath);
+	ck_assert_uint_eq(dev->timeout_ms, 90000);
+	ck_assert_int_eq(dev->max_parallel, 2);
+	ck_assert_str_eq(prod->api, "http://127.0.0.1:8080/prefix");
+	ck_assert_str_eq(prod->git, "http://127.0.0.1:8080/prefix");
+	ck_assert_str_eq(prod->key_owner, "acme_org");
+	ck_assert_uint_eq(prod->timeout_ms, 500);
+	ck_assert_int_eq(prod->max_parallel, 64);
+
+	ck_assert_uint_eq(c->npairs, 2);
+	ck_assert_uint_eq(config_ndests(c), 3);
+	a = config_pair_find(c, "hello");
+	b = config_pair_find(c, "two.dest-s_1");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+
+	/* "defaults:" over the built-in defaults. */
+	ck_assert_int_eq(a->policy.track, CONFIG_TRACK_VERSIONS);
+	ck_assert_str_eq(a->policy.branch, "release/prod");
+	ck_assert_int_eq(a->policy.version_type, CONFIG_VTYPE_MAJOR);
+	ck_assert_uint_eq(a->policy.build_timeout_ms, 3600000);
+	ck_assert_int_eq(a->policy.approval, CONFIG_APPROVAL_MANUAL);
+	ck_assert_str_eq(a->policy.commit_message,
+	    "Sync {source} ({source_short}) for {pair}");
+	ck_assert_str_eq(a->policy.release_notes,
+	    "From {source} at {source_commit}\nversion {source_version}\n");
+	ck_assert_str_eq(a->policy.author_name, "Release Bot");
+	ck_assert_str_eq(a->policy.author_email, "bot@example.com");
+	ck_assert_str_eq(a->policy.preserve[0], "README.md");
+	ck_assert_str_eq(a->policy.preserve[1], "config/*.json");
+	ck_assert_ptr_null(a->policy.preserve[2]);
+	ck_assert_str_eq(a->policy.exclude[0], "tests/");
+	ck_assert_str_eq(a->policy.exclude[1], "*.pyc");
+	ck_assert_ptr_null(a->policy.exclude[2]);
+	ck_assert_int_eq(a->policy.create.from_source, 0);
+	ck_assert_str_eq(a->policy.create.details_json,
+	    "{\"label\":\"Hello (prod)\",\"tagline\":\"42\",\"rank\":7,"
+	    "\"ratio\":0.5,\"listed\":true,\"nothing\":null,"
+	    "\"tags\":[\"a\",1,true],\"nested\":{\"deep\":\"x\"}}");
+	ck_assert_str_eq(a->policy.create.settings_json,
+	    "{\"source_visibility\":\"closed\",\"license\":\"apl\"}");
+	ck_assert_uint_eq(a->policy.poll_ms, 120000);
+	ck_assert_str_eq(a->dests[0].full, "prod/acme_org/Hello");
+
+	/* The pair over "defaults:"; create's keys one by one. */
+	ck_assert_uint_eq(b->ndests, 2);
+	ck_assert_ptr_eq(b->dests[0].cluster, prod);
+	ck_assert_str_eq(b->dests[1].full, "dev/alice/SentimentStage");
+	ck_assert_ptr_eq(b->dests[1].cluster, dev);
+	ck_assert_str_eq(b->source.name, "Sentiment_2");
+	ck_assert_uint_eq(b->policy.poll_ms, 30000);
+	ck_assert_int_eq(b->policy.track, CONFIG_TRACK_COMMITS);
+	ck_assert_str_eq(b->policy.branch, "main");
+	ck_assert_int_eq(b->policy.version_type, CONFIG_VTYPE_REVISION);
+	ck_assert_uint_eq(b->policy.build_timeout_ms, 300000);
+	ck_assert_int_eq(b->policy.approval, CONFIG_APPROVAL_AUTO);
+	ck_assert_str_eq(b->policy.commit_message,
+	    "{algo}: {destination} <- {source}");
+	ck_assert_str_eq(b->policy.release_notes, "");
+	ck_assert_str_eq(b->policy.author_name, "Jane Q. Doe");
+	ck_assert_str_eq(b->policy.author_email, "jane@example.com");
+	ck_assert_ptr_null(b->policy.preserve[0]);
+	ck_assert_str_eq(b->policy.exclude[0], "docs/**");
+	ck_assert_ptr_null(b->policy.exclude[1]);
+	ck_assert_int_eq(b->policy.create.from_source, 0);
+	ck_assert_str_eq(b->policy.create.details_json,
+	    "{\"label\":\"Sentiment\"}");
+	ck_assert_str_eq(b->policy.create.settings_json,
+	    a->policy.create.settings_json);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_good_git_url)
+{
+	static const struct {
+		const char	*cluster, *api, *git;
+	} want[] = {
+		{ "plain", "https://api.dev.example.com",
+		    "https://git.dev.example.com" },
+		{ "upper", "HTTPS://API.Stage.Example.com:8443/base",
+		    "HTTPS://git.Stage.Example.com:8443/base" },
+		{ "apiary", "https://apiary.example.com",
+		    "https://apiary.example.com" },
+		{ "local", "http://127.0.0.1:8080", "http://127.0.0.1:8080" },
+		{ "given", "https://api.prod.example.com",
+		    "https://code.prod.example.com/git-root" },
+		{ "nullgit", "https://api.null.example.com",
+		    "https://git.null.example.com" },
+	};
+	struct config		*c = load_good("good-git-url");
+	struct config_cluster	*cl;
+	size_t			 i;
+
+	ck_assert_uint_eq(c->nclusters, sizeof want / sizeof want[0]);
+	for (i = 0; i < sizeof want / sizeof want[0]; i++) {
+		cl = config_cluster_find(c, want[i].cluster);
+		ck_assert_ptr_nonnull(cl);
+		ck_assert_str_eq(cl->api, want[i].api);
+		ck_assert_str_eq(cl->git, want[i].git);
+	}
+	ck_assert_uint_eq(config_ndests(c), 5);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_good_anchors)
+{
+	struct config		*c = load_good("good-anchors");
+	struct config_cluster	*dev2;
+
+	dev2 = config_cluster_find(c, "dev2");
+	ck_assert_ptr_nonnull(dev2);
+	ck_assert_str_eq(dev2->api, "https://api.dev.example.com");
+	ck_assert_str_eq(dev2->api_key, DEV_KEY);
+	ck_assert_str_eq(config_cluster_find(c, "prod")->key_owner, "acme");
+	ck_assert_uint_eq(c->npairs, 3);
+	ck_assert_str_eq(c->pairs[0].policy.create.settings_json,
+	    "{\"source_visibility\":\"closed\",\"quoted_number\":\"12\","
+	    "\"plain_number\":12,\"quoted_bool\":\"true\",\"negative\":-3}");
+	ck_assert_str_eq(c->pairs[1].policy.create.settings_json,
+	    c->pairs[0].policy.create.settings_json);
+	ck_assert_ptr_eq(c->pairs[1].source.cluster, dev2);
+	ck_assert_str_eq(c->pairs[2].name, "three");
+	ck_assert_str_eq(c->pairs[2].source.full, "prod/acme/Two");
+	config_free(c);
+}
+END_TEST
+
+/* A small valid file around one cluster body, in a scratch directory. */
+static char *
+write_conf(const char *dir, const char *cluster, const char *extra)
+{
+	char	*path, *text;
+
+	path = xprintf("%s/c.yaml", dir);
+	text = xprintf("%s\nclusters:\n  dev:\n"
+	    "    api: https://api.dev.example.com\n"
+	    "    key_owner: alice\n%s"
+	    "pairs:\n  - name: p\n    source: dev/alice/A\n"
+	    "    destination: dev/alice/B\n", extra, cluster);
+	testutil_write(path, text, 0644);
+	free(text);
+	return path;
+}
+
+START_TEST(test_env_directories)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *errors = NULL;
+
+	setenv("STATE_DIRECTORY", "/st/one:/st/two", 1);
+	setenv("RUNTIME_DIRECTORY", "/rt/ap", 1);
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n", "");
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), 0);
+	ck_assert_str_eq(c->state_dir, "/st/one");
+	ck_assert_str_eq(c->control_socket, "/rt/ap/control.sock");
+	config_free(c);
+	free(path);
+
+	/* The file wins over the environment. */
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "state_dir: /x/state\ncontrol_socket: /x/ctl.sock\nlisten: off\n"
+	    "log_level: error\n");
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), 0);
+	ck_assert_str_eq(c->state_dir, "/x/state");
+	ck_assert_str_eq(c->control_socket, "/x/ctl.sock");
+	ck_assert_ptr_null(c->listen);
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_ERROR);
+	config_free(c);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Relative key files come from $CREDENTIALS_DIRECTORY, where systemd's
+ * modes are trusted; outside it a readable key is refused. */
+START_TEST(test_credentials_directory)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *creds, *key, *path;
+	char		*errors = NULL, *want, *outside, *body;
+
+	creds = xprintf("%s/creds", dir);
+	ck_assert_int_eq(mkdir(creds, 0700), 0);
+	key = xprintf("%s/dev.key", creds);
+	testutil_write(key, DEV_KEY "\n", 0644);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	path = write_conf(dir, "    api_key_file: dev.key\n", "");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	ck_assert_str_eq(c->clusters[0].api_key_file, key);
+	ck_assert_str_eq(c->clusters[0].api_key, DEV_KEY);
+	config_free(c);
+	free(path);
+
+	/* Named absolutely, inside: still trusted. Beside it: not. */
+	outside = xprintf("%s/dev.key", dir);
+	testutil_write(outside, DEV_KEY "\n", 0640);
+	body = xprintf("    api_key_file: %s\n", key);
+	path = write_conf(dir, body, "");
+	free(body);
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), 0);
+	ck_assert_str_eq(c->clusters[0].api_key_file, key);
+	config_free(c);
+	free(path);
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	path = write_conf(dir, "    api_key_file: dev.key\n", "");
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	want = xprintf("%s:6:19: cluster \"dev\": key file \"%s\" is readable "
+	    "by group or others (chmod 600)\n", path, outside);
+	ck_assert_str_eq(errors, want);
+	free(want);
+	free(errors);
+	errors = NULL;
+
+	/* Mode 0600 beside the file: fine. */
+	ck_assert_int_eq(chmod(outside, 0600), 0);
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), 0);
+	ck_assert_str_eq(c->clusters[0].api_key_file, outside);
+	config_free(c);
+	free(path);
+	free(outside);
+	free(key);
+	free(creds);
+	testutil_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Loaded keys are secrets from then on, raw and inside Basic auth. */
+START_TEST(test_keys_redacted)
+{
+	struct config	*c = load_good("good-minimal");
+	char		*out, *basic, *b64, *line;
+
+	out = redact("key=" DEV_KEY " env=" ENV_KEY);
+	ck_assert_str_eq(out, "key=" REDACT_MASK " env=" REDACT_MASK);
+	free(out);
+	basic = xprintf("alice:%s", DEV_KEY);
+	b64 = redact_base64(basic, strlen(basic));
+	line = xprintf("Authorization: Basic %s", b64);
+	out = redact(line);
+	ck_assert_str_eq(out, "Authorization: Basic " REDACT_MASK);
+	free(out);
+	free(line);
+	free(b64);
+	free(basic);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_unreadable_files)
+{
+	struct config	*c = (struct config *)&c;
+	char		*errors = NULL, *dir, *path, *want;
+	FILE		*f;
+	size_t		 i;
+
+	ck_assert_int_eq(config_load(&c, FIXDIR "/nope.yaml", 0, &errors),
+	    -1);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(errors, FIXDIR "/nope.yaml: cannot open: No such "
+	    "file or directory\n");
+	free(errors);
+	ck_assert_int_eq(config_load(&c, FIXDIR, 0, &errors), -1);
+	ck_assert_str_eq(errors, FIXDIR ": cannot read: Is a directory\n");
+	free(errors);
+
+	/* Past 1 MiB the file is not even parsed. */
+	dir = testutil_tmpdir();
+	path = xprintf("%s/big.yaml", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	for (i = 0; i < 1024 * 1024 / 16 + 1; i++)
+		fputs("# padding.....\n\n", f);
+	fclose(f);
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	want = xprintf("%s: larger than 1048576 bytes\n", path);
+	ck_assert_str_eq(errors, want);
+	free(want);
+	free(errors);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+	config_free(NULL);
+}
+END_TEST
+
+/* Aliases make YAML a graph: a cycle and an exponential fan-out. */
+START_TEST(test_alias_bombs)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *errors = NULL, *want;
+	char		*extra;
+
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "defaults:\n  create:\n    details: &d {self: *d}\n");
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	want = xprintf("%s:3:14: defaults: create.details is nested more "
+	    "than 16 levels deep\n", path);
+	ck_assert_str_eq(errors, want);
+	free(want);
+	free(errors);
+	free(path);
+
+	extra = xstrdup("defaults:\n  create:\n    settings:\n"
+	    "      l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 9; i++) {
+		char *t = xprintf("%s      l%d: &l%d [*l%d, *l%d, *l%d, *l%d, "
+		    "*l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", extra, i, i,
+		    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+		    i - 1, i - 1);
+		free(extra);
+		extra = t;
+	}
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n", extra);
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	want = xprintf("%s:4:7: defaults: create.settings holds more than "
+	    "1000 values\n", path);
+	ck_assert_str_eq(errors, want);
+	free(want);
+	free(errors);
+	free(extra);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_algo_parse)
+{
+	struct config		*c = load_good("good-minimal");
+	struct config_algo	 a;
+	char			*cause = NULL;
+
+	ck_assert_int_eq(config_algo_parse(c, "prod/acme/Other_1", &a,
+	    &cause), 0);
+	ck_assert_ptr_eq(a.cluster, config_cluster_find(c, "prod"));
+	ck_assert_str_eq(a.owner, "acme");
+	ck_assert_str_eq(a.name, "Other_1");
+	ck_assert_str_eq(a.full, "prod/acme/Other_1");
+	config_algo_clear(&a);
+	ck_assert_ptr_null(a.full);
+
+	ck_assert_int_eq(config_algo_parse(c, "prod/acme", &a, &cause), -1);
+	ck_assert_str_eq(cause, "algorithm \"prod/acme\" must be "
+	    "CLUSTER/OWNER/ALGO");
+	free(cause);
+	ck_assert_int_eq(config_algo_parse(c, "qa/acme/X", &a, &cause), -1);
+	ck_assert_str_eq(cause, "unknown cluster \"qa\" (clusters: dev, "
+	    "prod)");
+	free(cause);
+	ck_assert_int_eq(config_algo_parse(c, "dev/acme/9x", &a, &cause), -1);
+	ck_assert_str_eq(cause, "algorithm name \"9x\" in \"dev/acme/9x\": "
+	    "use letters, digits and underscores, starting with a letter");
+	free(cause);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(config_track_name(CONFIG_TRACK_COMMITS), "commits");
+	ck_assert_str_eq(config_track_name(CONFIG_TRACK_VERSIONS),
+	    "versions");
+	ck_assert_str_eq(config_vtype_name(CONFIG_VTYPE_MAJOR), "major");
+	ck_assert_str_eq(config_vtype_name(CONFIG_VTYPE_MINOR), "minor");
+	ck_assert_str_eq(config_vtype_name(CONFIG_VTYPE_REVISION),
+	    "revision");
+	ck_assert_str_eq(config_vtype_name((enum config_vtype)7), "unknown");
+	ck_assert_str_eq(config_approval_name(CONFIG_APPROVAL_AUTO), "auto");
+	ck_assert_str_eq(config_approval_name(CONFIG_APPROVAL_MANUAL),
+	    "manual");
+}
+END_TEST
+
+/* The shipped example is valid; only its key material is absent. */
+START_TEST(test_example)
+{
+	struct config	*c = NULL;
+	char		*errors = NULL, *p;
+
+	unsetenv("PROD_API_KEY");
+	ck_assert_int_eq(config_load(&c, "config/example.yaml",
+	    CONFIG_LOAD_CHECK, &errors), 0);
+	ck_assert_uint_eq(c->npairs, 2);
+	ck_assert_uint_eq(config_ndests(c), 3);
+	for (p = errors; p != NULL && *p != '\0'; p = strchr(p, '\n') + 1)
+		ck_assert_msg(strncmp(strchr(p, ' '), " warning: ", 10) == 0,
+		    "%s", p);
+	free(errors);
+	config_free(c);
+}
+END_TEST
+
+Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_bad_fixture, 0, NBAD);
+	tcase_add_loop_test(tc, test_warn_fixture, 0, NWARN);
+	tcase_add_test(tc, test_fixture_list);
+	tcase_add_test(tc, test_good_minimal);
+	tcase_add_test(tc, test_good_full);
+	tcase_add_test(tc, test_good_git_url);
+	tcase_add_test(tc, test_good_anchors);
+	tcase_add_test(tc, test_env_directories);
+	tcase_add_test(tc, test_credentials_directory);
+	tcase_add_test(tc, test_keys_redacted);
+	tcase_add_test(tc, test_unreadable_files);
+	tcase_add_test(tc, test_alias_bombs);
+	tcase_add_test(tc, test_algo_parse);
+	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_example);
+	suite_add_tcase(s, tc);
+	return s;
+}
