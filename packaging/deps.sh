@@ -4,9 +4,10 @@
 set -eu
 
 PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
-libgit2-dev libyaml-dev libcjson-dev check git python3 curl ca-certificates"
+libgit2-dev libyaml-dev libcjson-dev check git python3 curl openssl
+ca-certificates"
 LIBS="libevent libcurl libgit2 yaml-0.1 libcjson check"
-TOOLS="cc make pkg-config git python3 curl"
+TOOLS="cc make pkg-config git python3 curl openssl"
 
 need=0
 for t in $TOOLS; do

@@ -1,0 +1,1986 @@
+/* check_gitops.c: the libgit2 work of a promotion (gitops.c), against local
+ * bare repositories, a real smart-HTTP server and sockets that never answer. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <git2/sys/commit.h>
+
+#include "gitops.h"
+#include "redact.h"
+#include "testutil.h"
+#include "xmalloc.h"
+
+/* 28 characters with '+' and '/', like an Algorithmia key. */
+#define KEY_ALICE	"Zq9+tR/x7Lm2+Kp4/Wn8Yb3Vc6Jd"
+#define KEY_BOB		"Hh4/Pq+8Rt2/Uv6+Wx0Yz3Ab5Cd7"
+#define KEY_WRONG	"Wr0ng+Key/Ab3Cd5Ef7Gh9Ij1Kl2"
+#define SUBMODULE_ID	"0123456789abcdef0123456789abcdef01234567"
+
+/* A writable string, as struct gitops_treespec's globs are char *. */
+#define S(x)		((char []){ x })
+
+#define GOK(expr) do {							\
+	int	 r_ = (expr);						\
+	ck_assert_msg(r_ >= 0, "%s: %d %s", #expr, r_,			\
+	    git_error_last() != NULL ? git_error_last()->message : "");	\
+} while (0)
+
+static char	*tmp;
+
+static void
+setup(void)
+{
+	static const char *const proxies[] = { "https_proxy", "HTTPS_PROXY",
+	    "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY" };
+	size_t	 i;
+
+	/* The servers here are all on 127.0.0.1. */
+	for (i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
+		unsetenv(proxies[i]);
+	ck_assert_int_eq(gitops_init(), 0);
+	tmp = testutil_tmpdir();
+}
+
+static void
+teardown(void)
+{
+	testutil_rmtree(tmp);
+	free(tmp);
+	gitops_shutdown();
+}
+
+/* ---------------------------------------------------------------------
+ * Fixtures built with libgit2's index, independently of gitops.
+ */
+
+struct tfile {
+	const char	*path;
+	const char	*data;		/* for a submodule: hex id */
+	size_t		 len;		/* 0: strlen(data) */
+	unsigned int	 mode;		/* 0: 100644 */
+};
+
+static git_repository *
+bare(const char *path)
+{
+	git_repository	*repo = NULL;
+
+	GOK(git_repository_init(&repo, path, 1));
+	return repo;
+}
+
+static void
+write_tree(git_repository *repo, const struct tfile *files, git_oid *tree)
+{
+	git_index	*idx = NULL;
+	git_index_entry	 e;
+	size_t		 len;
+
+	GOK(git_index_new(&idx));
+	for (; files->path != NULL; files++) {
+		memset(&e, 0, sizeof e);
+		e.path = files->path;
+		e.mode = files->mode != 0 ? files->mode : GIT_FILEMODE_BLOB;
+		if (e.mode == GIT_FILEMODE_COMMIT)
+			GOK(git_oid_fromstr(&e.id, files->data));
+		else {
+			len = files->len != 0 ? files->len :
+			    strlen(files->data);
+			GOK(git_blob_create_from_buffer(&e.id, repo,
+			    files->data, len));
+		}
+		GOK(git_index_add(idx, &e));
+	}
+	GOK(git_index_write_tree_to(tree, idx, repo));
+	git_index_free(idx);
+}
+
+static void
+commit_tree_as(git_repository *repo, const git_oid *tree,
+    const git_oid *parent, const char *msg, git_oid *out)
+{
+	git_signature	*sig = NULL;
+	const git_oid	*parents[1] = { parent };
+
+	GOK(git_signature_new(&sig, "Dev", "dev@example.com", 1700000000, 0));
+	GOK(git_commit_create_from_ids(out, repo, NULL, sig, sig, NULL, msg,
+	    tree, parent != NULL ? 1 : 0, parents));
+	git_signature_free(sig);
+}
+
+/* Commits files on parent and points ref (may be NULL) at it. */
+static void
+commit_files(git_repository *repo, const char *ref, const git_oid *parent,
+    const struct tfile *files, const char *msg, git_oid *out)
+{
+	git_reference	*r = NULL;
+	git_oid		 tree;
+
+	write_tree(repo, files, &tree);
+	commit_tree_as(repo, &tree, parent, msg, out);
+	if (ref != NULL) {
+		GOK(git_reference_create(&r, repo, ref, out, 1, NULL));
+		git_reference_free(r);
+	}
+}
+
+static int
+ref_id(git_repository *repo, const char *name, git_oid *out)
+{
+	return git_reference_name_to_id(out, repo, name);
+}
+
+static void
+assert_oid_eq(const git_oid *a, const git_oid *b)
+{
+	char	 ha[GIT_OID_HEXSZ + 1], hb[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(ha, sizeof ha, a);
+	git_oid_tostr(hb, sizeof hb, b);
+	ck_assert_str_eq(ha, hb);
+}
+
+static char *
+blob_at(git_repository *repo, const git_oid *tree_id, const char *path)
+{
+	git_tree	*tree = NULL;
+	git_tree_entry	*e = NULL;
+	git_blob	*blob = NULL;
+	char		*out;
+
+	GOK(git_tree_lookup(&tree, repo, tree_id));
+	GOK(git_tree_entry_bypath(&e, tree, path));
+	GOK(git_blob_lookup(&blob, repo, git_tree_entry_id(e)));
+	out = xstrndup(git_blob_rawcontent(blob),
+	    (size_t)git_blob_rawsize(blob));
+	git_blob_free(blob);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return out;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+assert_no_secret(const char *text, const char *user, const char *key)
+{
+	char	*pct, *pair, *b64;
+
+	pct = redact_pct_encode(key);
+	pair = xprintf("%s:%s", user, key);
+	b64 = redact_base64(pair, strlen(pair));
+	ck_assert_msg(strstr(text, key) == NULL, "key in: %s", text);
+	ck_assert_msg(strstr(text, pct) == NULL, "%%-key in: %s", text);
+	ck_assert_msg(strstr(text, b64) == NULL, "Basic token in: %s", text);
+	free(b64);
+	free(pair);
+	free(pct);
+}
+
+/* ---------------------------------------------------------------------
+ * Mirror, fetch, ls over the local transport.
+ */
+
+START_TEST(test_mirror_open)
+{
+	git_repository	*repo = NULL;
+	char		*path, *cause = NULL, *empty, *junk, *cfg, *cfgpath;
+
+	path = xprintf("%s/a/b/c/mirror.git", tmp);
+	ck_assert_msg(gitops_mirror_open(&repo, path, &cause) == 0, "%s",
+	    cause);
+	ck_assert(git_repository_is_bare(repo));
+	git_repository_free(repo);
+	cfgpath = xprintf("%s/config", path);
+	cfg = testutil_read(cfgpath);
+	ck_assert_msg(strstr(cfg, "[remote") == NULL &&
+	    strstr(cfg, "url") == NULL, "%s", cfg);
+	free(cfg);
+	free(cfgpath);
+
+	/* Again: opened, not re-created. */
+	ck_assert_int_eq(gitops_mirror_open(&repo, path, &cause), 0);
+	git_repository_free(repo);
+
+	empty = xprintf("%s/empty", tmp);
+	ck_assert_int_eq(mkdir(empty, 0700), 0);
+	ck_assert_int_eq(gitops_mirror_open(&repo, empty, &cause), 0);
+	ck_assert(git_repository_is_bare(repo));
+	git_repository_free(repo);
+
+	junk = xprintf("%s/junk", tmp);
+	ck_assert_int_eq(mkdir(junk, 0700), 0);
+	free(path);
+	path = xprintf("%s/file", junk);
+	testutil_write(path, "not a repository\n", 0600);
+	ck_assert_int_eq(gitops_mirror_open(&repo, junk, &cause), -1);
+	ck_assert_ptr_null(repo);
+	ck_assert_msg(strstr(cause, junk) != NULL, "%s", cause);
+	free(cause);
+	free(junk);
+	free(empty);
+	free(path);
+}
+END_TEST
+
+static const struct tfile files_v1[] = {
+	{ "README.md", "# Hello\n", 0, 0 },
+	{ "src/Hello.py", "def apply(x):\n    return x\n", 0, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+static const struct tfile files_v2[] = {
+	{ "README.md", "# Hello\n", 0, 0 },
+	{ "src/Hello.py", "def apply(x):\n    return 'hello ' + x\n", 0, 0 },
+	{ "requirements.txt", "algorithmia>=1.0.0,<2.0\n", 0, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+START_TEST(test_fetch_fresh_and_incremental)
+{
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	git_repository		*src, *mirror = NULL;
+	git_oid			 c1, c2, head, got;
+	char			*srcpath, *mpath, *cause = NULL;
+	int			 found = -1;
+
+	srcpath = xprintf("%s/src.git", tmp);
+	src = bare(srcpath);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "one\n", &c1);
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	r.url = srcpath;
+
+	ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &c1);
+	GOK(ref_id(mirror, "refs/src/master", &got));
+	assert_oid_eq(&got, &c1);
+
+	/* A second commit arrives incrementally into the same mirror. */
+	commit_files(src, "refs/heads/master", &c1, files_v2, "two\n", &c2);
+	ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &c2);
+	GOK(ref_id(mirror, "refs/src/master", &got));
+	assert_oid_eq(&got, &c2);
+	{
+		git_commit	*c = NULL;
+
+		GOK(git_commit_lookup(&c, mirror, &c1));
+		git_commit_free(c);
+	}
+
+	/* Nothing new: same answer, the objects are already here. */
+	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/other/master", &head, &found, &cause), 0);
+	assert_oid_eq(&head, &c2);
+	GOK(ref_id(mirror, "refs/other/master", &got));
+	assert_oid_eq(&got, &c2);
+
+	/* The mirror's config names no remote and no URL. */
+	{
+		char	*cfgpath = xprintf("%s/config", mpath);
+		char	*cfg = testutil_read(cfgpath);
+
+		ck_assert_msg(strstr(cfg, "remote") == NULL &&
+		    strstr(cfg, srcpath) == NULL, "%s", cfg);
+		free(cfg);
+		free(cfgpath);
+	}
+	git_repository_free(mirror);
+	git_repository_free(src);
+	free(mpath);
+	free(srcpath);
+}
+END_TEST
+
+START_TEST(test_fetch_empty_remote)
+{
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	git_repository		*src, *mirror = NULL;
+	git_oid			 head, got;
+	char			*srcpath, *mpath, *cause = NULL;
+	int			 found = -1;
+
+	srcpath = xprintf("%s/empty.git", tmp);
+	src = bare(srcpath);
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	r.url = srcpath;
+	ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/dst/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 0);
+	ck_assert(git_oid_is_zero(&head));
+	ck_assert_int_eq(ref_id(mirror, "refs/dst/master", &got),
+	    GIT_ENOTFOUND);
+
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), 0);
+	ck_assert_int_eq(found, 0);
+
+	/* Bad ref names never reach libgit2's refspec parser. */
+	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/x:refs/y", &head, &found, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "bad ref name"));
+	free(cause);
+	git_repository_free(mirror);
+	git_repository_free(src);
+	free(mpath);
+	free(srcpath);
+}
+END_TEST
+
+START_TEST(test_ls_and_bad_remote)
+{
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	git_repository		*src;
+	git_oid			 c1, head;
+	char			*srcpath, *cause = NULL;
+	int			 found = -1;
+
+	srcpath = xprintf("%s/src.git", tmp);
+	src = bare(srcpath);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "one\n", &c1);
+	r.url = srcpath;
+	ck_assert_msg(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &c1);
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/main", &head, &found,
+	    &cause), 0);
+	ck_assert_int_eq(found, 0);
+
+	/* Missing repository: an error naming the URL. */
+	free(srcpath);
+	srcpath = xprintf("%s/nope.git", tmp);
+	r.url = srcpath;
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strncmp(cause, "ls ", 3) == 0 &&
+	    strstr(cause, "nope.git") != NULL, "%s", cause);
+	free(cause);
+
+	/* Credentials in the URL are refused outright, and not echoed. */
+	r.url = "https://alice:" KEY_ALICE "@git.example.com/git/a/b.git";
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "credentials in the URL") != NULL, "%s",
+	    cause);
+	assert_no_secret(cause, "alice", KEY_ALICE);
+	free(cause);
+	git_repository_free(src);
+	free(srcpath);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * The destination tree.
+ */
+
+#define CONF_SRC							\
+	"{\n  \"username\": \"alice\",\n  \"algoname\": \"Hello\",\n"	\
+	"  \"langauge\": \"python3.7\",\n"				\
+	"  \"x\": [1, -2.5e3, {\"a\": null, \"b\": \"\\u00e9\"}]\n}\n"
+#define CONF_DST							\
+	"{\n  \"username\": \"bob\",\n  \"algoname\": \"HelloProd\",\n"	\
+	"  \"langauge\": \"python3.7\",\n"				\
+	"  \"x\": [1, -2.5e3, {\"a\": null, \"b\": \"\\u00e9\"}]\n}\n"
+
+static const char model_bin[] = "\x00\x01\xff\xfe\x00" "BIN\x80";
+
+static const struct tfile tree_src[] = {
+	{ "algorithmia.conf", CONF_SRC, 0, 0 },
+	{ "src/Hello.py", "def apply(x):\n    return 'hello ' + x\n", 0, 0 },
+	{ "src/util.py", "#!/usr/bin/env python3\n", 0,
+	    GIT_FILEMODE_BLOB_EXECUTABLE },
+	{ "src/new_name.py", "moved\n", 0, 0 },
+	{ "src/x.pyc", "\x01pyc", 0, 0 },
+	{ "notes.pyc", "junk", 0, 0 },
+	{ "bin/run", "../src/Hello.py", 0, GIT_FILEMODE_LINK },
+	{ "data/model.bin", model_bin, sizeof model_bin - 1, 0 },
+	{ "secrets/dev.env", "KEY=dev\n", 0, 0 },
+	{ "tests/test_a.py", "assert True\n", 0, 0 },
+	{ "README.md", "dev readme\n", 0, 0 },
+	{ "config/prod.yaml", "env: dev\n", 0, 0 },
+	{ "config/local.yaml", "local: 1\n", 0, 0 },
+	{ "config/common.yaml", "common: 1\n", 0, 0 },
+	{ "vendor/lib", SUBMODULE_ID, 0, GIT_FILEMODE_COMMIT },
+	{ NULL, NULL, 0, 0 }
+};
+
+static const struct tfile tree_dst[] = {
+	{ "algorithmia.conf", "{\"username\": \"bob\"}\n", 0, 0 },
+	{ "README.md", "prod readme\n", 0, 0 },
+	{ "config/prod.yaml", "env: prod\n", 0, 0 },
+	{ "src/old_name.py", "moved\n", 0, 0 },
+	{ "src/Hello.py", "old\n", 0, 0 },
+	{ "prod/keys.txt", "k=1\n", 0, 0 },
+	{ "tests/prod_only.py", "x\n", 0, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+/* What a promotion of tree_src onto tree_dst must give. */
+static const struct tfile tree_want[] = {
+	{ "algorithmia.conf", CONF_DST, 0, 0 },
+	{ "src/Hello.py", "def apply(x):\n    return 'hello ' + x\n", 0, 0 },
+	{ "src/util.py", "#!/usr/bin/env python3\n", 0,
+	    GIT_FILEMODE_BLOB_EXECUTABLE },
+	{ "src/new_name.py", "moved\n", 0, 0 },
+	{ "bin/run", "../src/Hello.py", 0, GIT_FILEMODE_LINK },
+	{ "data/model.bin", model_bin, sizeof model_bin - 1, 0 },
+	{ "README.md", "prod readme\n", 0, 0 },
+	{ "config/prod.yaml", "env: prod\n", 0, 0 },
+	{ "config/common.yaml", "common: 1\n", 0, 0 },
+	{ "vendor/lib", SUBMODULE_ID, 0, GIT_FILEMODE_COMMIT },
+	{ "prod/keys.txt", "k=1\n", 0, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+/* The same without a destination: preserved paths are simply absent. */
+static const struct tfile tree_want_first[] = {
+	{ "algorithmia.conf", CONF_DST, 0, 0 },
+	{ "src/Hello.py", "def apply(x):\n    return 'hello ' + x\n", 0, 0 },
+	{ "src/util.py", "#!/usr/bin/env python3\n", 0,
+	    GIT_FILEMODE_BLOB_EXECUTABLE },
+	{ "src/new_name.py", "moved\n", 0, 0 },
+	{ "bin/run", "../src/Hello.py", 0, GIT_FILEMODE_LINK },
+	{ "data/model.bin", model_bin, sizeof model_bin - 1, 0 },
+	{ "config/common.yaml", "common: 1\n", 0, 0 },
+	{ "vendor/lib", SUBMODULE_ID, 0, GIT_FILEMODE_COMMIT },
+	{ NULL, NULL, 0, 0 }
+};
+
+static char *const excl[] = { S("*.pyc"), S("secrets/"), S("tests/"),
+    NULL };
+static char *const pres[] = { S("README.md"), S("/config/prod.yaml"),
+    S("config/local.yaml"), S("prod/"), NULL };
+
+START_TEST(test_make_tree_exact)
+{
+	struct gitops_treespec	 spec = { excl, pres, "bob",
+	    "HelloProd" };
+	git_repository		*repo;
+	git_oid			 s1, d1, d2, got, want, dtree;
+	char			*path, *cause = NULL;
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	commit_files(repo, NULL, NULL, tree_src, "src\n", &s1);
+	commit_files(repo, NULL, NULL, tree_dst, "dst\n", &d1);
+
+	ck_assert_msg(gitops_make_tree(repo, &s1, &d1, &spec, &got,
+	    &cause) == 0, "%s", cause);
+	write_tree(repo, tree_want, &want);
+	assert_oid_eq(&got, &want);
+
+	/* No change: promoting again onto the result gives its tree. */
+	commit_tree_as(repo, &want, &d1, "promoted\n", &d2);
+	ck_assert_int_eq(gitops_make_tree(repo, &s1, &d2, &spec, &got,
+	    &cause), 0);
+	ck_assert_int_eq(gitops_commit_tree(repo, &d2, &dtree, &cause), 0);
+	assert_oid_eq(&got, &dtree);
+
+	/* First promotion: nothing to preserve from. */
+	ck_assert_int_eq(gitops_make_tree(repo, &s1, NULL, &spec, &got,
+	    &cause), 0);
+	write_tree(repo, tree_want_first, &want);
+	assert_oid_eq(&got, &want);
+
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_make_tree_plain_copy)
+{
+	struct gitops_treespec	 spec = { NULL, NULL, NULL, NULL };
+	git_repository		*repo;
+	git_oid			 s1, got, stree;
+	char			*path, *cause = NULL;
+
+	/* No globs, no owner: the source tree, id for id. */
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	commit_files(repo, NULL, NULL, tree_src, "src\n", &s1);
+	ck_assert_int_eq(gitops_make_tree(repo, &s1, NULL, &spec, &got,
+	    &cause), 0);
+	ck_assert_int_eq(gitops_commit_tree(repo, &s1, &stree, &cause), 0);
+	assert_oid_eq(&got, &stree);
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+/* The conf of a promotion of a source holding only conf. */
+static char *
+conf_result(git_repository *repo, const char *conf, char *const *preserve,
+    const git_oid *dst)
+{
+	struct gitops_treespec	 spec = { NULL, preserve, "bob",
+	    "HelloProd" };
+	struct tfile		 files[] = {
+		{ "algorithmia.conf", conf, 0, 0 },
+		{ NULL, NULL, 0, 0 }
+	};
+	git_oid			 s, tree;
+	char			*cause = NULL;
+
+	commit_files(repo, NULL, NULL, files, "conf\n", &s);
+	ck_assert_msg(gitops_make_tree(repo, &s, dst, &spec, &tree,
+	    &cause) == 0, "%s", cause);
+	return blob_at(repo, &tree, "algorithmia.conf");
+}
+
+static void
+conf_case(git_repository *repo, const char *in, const char *want)
+{
+	char	*got = conf_result(repo, in, NULL, NULL);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(test_conf_rewrite)
+{
+	char *const keep_conf[] = { S("algorithmia.conf"), NULL };
+	static const struct tfile dst_files[] = {
+		{ "algorithmia.conf", "{\"username\":\"prod-owner\"}", 0, 0 },
+		{ NULL, NULL, 0, 0 }
+	};
+	git_repository	*repo;
+	git_oid		 d;
+	char		*path, *got;
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+
+	/* In place, order and layout kept. */
+	conf_case(repo, "{\"algoname\":\"X\",\"username\":\"alice\","
+	    "\"language\":\"python3\"}",
+	    "{\"algoname\":\"HelloProd\",\"username\":\"bob\","
+	    "\"language\":\"python3\"}");
+	conf_case(repo, CONF_SRC, CONF_DST);
+	/* Missing members are added after the last, laid out alike. */
+	conf_case(repo, "{\n  \"language\": \"python3\"\n}\n",
+	    "{\n  \"language\": \"python3\",\n  \"username\": \"bob\",\n"
+	    "  \"algoname\": \"HelloProd\"\n}\n");
+	conf_case(repo, "{\"username\":\"alice\"}",
+	    "{\"username\":\"bob\", \"algoname\":\"HelloProd\"}");
+	conf_case(repo, "{}", "{\"username\": \"bob\", \"algoname\": "
+	    "\"HelloProd\"}");
+	conf_case(repo, " { } \n", " {\"username\": \"bob\", \"algoname\": "
+	    "\"HelloProd\" } \n");
+	/* Nested members of the same name are not the conf's. */
+	conf_case(repo, "{\"meta\": {\"username\": \"zz\"}, \"username\": "
+	    "\"a\\\"b\", \"algoname\": \"\\u0041\"}",
+	    "{\"meta\": {\"username\": \"zz\"}, \"username\": \"bob\", "
+	    "\"algoname\": \"HelloProd\"}");
+	/* Not a JSON object: kept byte for byte. */
+	conf_case(repo, "not json {", "not json {");
+	conf_case(repo, "[1, 2]", "[1, 2]");
+	conf_case(repo, "{\"a\": 1} trailing", "{\"a\": 1} trailing");
+	conf_case(repo, "{\"a\": 01}", "{\"a\": 01}");
+	conf_case(repo, "{\"a\": \"tab\there\"}", "{\"a\": \"tab\there\"}");
+	conf_case(repo, "{\"a\": [1,]}", "{\"a\": [1,]}");
+
+	/* A preserved conf is the destination's, untouched. */
+	commit_files(repo, NULL, NULL, dst_files, "dst\n", &d);
+	got = conf_result(repo, CONF_SRC, keep_conf, &d);
+	ck_assert_str_eq(got, "{\"username\":\"prod-owner\"}");
+	free(got);
+
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_make_tree_conflicts_and_errors)
+{
+	char *const keep_txt[] = { S("keep.txt"), NULL };
+	char *const keep_dir[] = { S("data/"), NULL };
+	char *const bad[] = { S("ok"), S("[abc"), NULL };
+	static const struct tfile s_files[] = {
+		{ "logs", "a file in the source\n", 0, 0 },
+		{ "data", "also a file\n", 0, 0 },
+		{ NULL, NULL, 0, 0 }
+	};
+	static const struct tfile d_files[] = {
+		{ "logs/keep.txt", "kept\n", 0, 0 },
+		{ "data/x", "prod data\n", 0, 0 },
+		{ NULL, NULL, 0, 0 }
+	};
+	static const struct tfile want[] = {
+		{ "logs", "a file in the source\n", 0, 0 },
+		{ "data/x", "prod data\n", 0, 0 },
+		{ NULL, NULL, 0, 0 }
+	};
+	struct gitops_treespec	 spec = { NULL, keep_txt, NULL, NULL };
+	git_repository		*repo;
+	git_oid			 s, d, got, wanted;
+	char			*path, *cause = NULL;
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	commit_files(repo, NULL, NULL, s_files, "s\n", &s);
+	commit_files(repo, NULL, NULL, d_files, "d\n", &d);
+
+	/* A source file over preserved destination paths: refused. */
+	ck_assert_int_eq(gitops_make_tree(repo, &s, &d, &spec, &got, &cause),
+	    -1);
+	ck_assert_msg(strstr(cause, "logs") != NULL &&
+	    strstr(cause, "preserved") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+
+	/* A preserved destination directory wins over a source file. */
+	spec.preserve = keep_dir;
+	ck_assert_msg(gitops_make_tree(repo, &s, &d, &spec, &got, &cause) ==
+	    0, "%s", cause);
+	write_tree(repo, want, &wanted);
+	assert_oid_eq(&got, &wanted);
+
+	spec.exclude = bad;
+	ck_assert_int_eq(gitops_make_tree(repo, &s, &d, &spec, &got, &cause),
+	    -1);
+	ck_assert_msg(strstr(cause, "exclude") != NULL &&
+	    strstr(cause, "unterminated") != NULL, "%s", cause);
+	free(cause);
+
+	/* Not a commit. */
+	spec.exclude = NULL;
+	ck_assert_int_eq(gitops_make_tree(repo, &wanted, NULL, &spec, &got,
+	    &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Commits, trailers, diffstat, ancestry.
+ */
+
+#define SRC_HEX	"4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+START_TEST(test_commit_and_message)
+{
+	git_repository	*repo;
+	git_commit	*c = NULL;
+	git_oid		 tree, c1, c2, t;
+	char		*path, *cause = NULL, *msg = NULL, *v;
+	const char	*text = "Promote dev/alice/Hello\n\n"
+	    "Promoted-from: dev/alice/Hello@" SRC_HEX "\n"
+	    "Promoted-version: 1.2.0\n";
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	write_tree(repo, files_v1, &tree);
+	ck_assert_msg(gitops_commit(repo, &tree, NULL, "algopromoted",
+	    "promote@example.com", text, &c1, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(gitops_commit(repo, &tree, &c1, "algopromoted",
+	    "promote@example.com", text, &c2, &cause), 0);
+
+	GOK(git_commit_lookup(&c, repo, &c2));
+	ck_assert_uint_eq(git_commit_parentcount(c), 1);
+	assert_oid_eq(git_commit_parent_id(c, 0), &c1);
+	ck_assert_str_eq(git_commit_author(c)->name, "algopromoted");
+	ck_assert_str_eq(git_commit_committer(c)->email,
+	    "promote@example.com");
+	git_commit_free(c);
+
+	ck_assert_int_eq(gitops_commit_tree(repo, &c2, &t, &cause), 0);
+	assert_oid_eq(&t, &tree);
+	ck_assert_int_eq(gitops_commit_message(repo, &c2, &msg, &cause), 0);
+	ck_assert_str_eq(msg, text);
+	v = gitops_trailer(msg, "Promoted-from");
+	ck_assert_str_eq(v, "dev/alice/Hello@" SRC_HEX);
+	free(v);
+	v = gitops_trailer(msg, "Promoted-version");
+	ck_assert_str_eq(v, "1.2.0");
+	free(v);
+	free(msg);
+
+	/* No ref moved. */
+	ck_assert_int_eq(ref_id(repo, "refs/heads/master", &t), GIT_ENOTFOUND);
+
+	/* Errors: missing tree, empty message, unknown commit. */
+	ck_assert_int_eq(gitops_commit(repo, &c1, NULL, "a", "a@b", text, &t,
+	    &cause), -1);
+	free(cause);
+	ck_assert_int_eq(gitops_commit(repo, &tree, NULL, "a", "a@b", "", &t,
+	    &cause), -1);
+	free(cause);
+	ck_assert_int_eq(gitops_commit_message(repo, &tree, &msg, &cause),
+	    -1);
+	ck_assert_ptr_null(msg);
+	free(cause);
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+static void
+trailer_is(const char *msg, const char *key, const char *want)
+{
+	char	*v = gitops_trailer(msg, key);
+
+	if (want == NULL)
+		ck_assert_msg(v == NULL, "\"%s\" in \"%s\": \"%s\"", key, msg,
+		    v);
+	else {
+		ck_assert_msg(v != NULL, "\"%s\" not in \"%s\"", key, msg);
+		ck_assert_str_eq(v, want);
+	}
+	free(v);
+}
+
+START_TEST(test_trailers)
+{
+	const char *std = "Subject\n\nBody text.\n\n"
+	    "Promoted-from: dev/alice/Hello@" SRC_HEX "\n"
+	    "Promoted-version: 1.2.0\n";
+
+	trailer_is(std, "Promoted-from", "dev/alice/Hello@" SRC_HEX);
+	trailer_is(std, "Promoted-version", "1.2.0");
+	trailer_is(std, "promoted-VERSION", "1.2.0");
+	trailer_is(std, "Promoted", NULL);
+	trailer_is(std, "Signed-off-by", NULL);
+	/* The last one wins. */
+	trailer_is("S\n\nPromoted-version: 1.0.0\nOther: x\n"
+	    "Promoted-version: 1.2.0\n", "Promoted-version", "1.2.0");
+	/* Only the final paragraph holds trailers. */
+	trailer_is("S\n\nPromoted-version: 1.0.0\n\nClosing prose.\n",
+	    "Promoted-version", NULL);
+	trailer_is("S\n\nPromoted-version: 1.0.0\n\nPromoted-from: a\n",
+	    "Promoted-version", NULL);
+	/* A subject is no trailer block. */
+	trailer_is("Promoted-version: 1.0.0\n", "Promoted-version", NULL);
+	/* Prose mixed in: not a trailer block. */
+	trailer_is("S\n\nPromoted-version: 1.0.0\nsee above\n",
+	    "Promoted-version", NULL);
+	/* Layout variants. */
+	trailer_is("S\r\n\r\nKey: v\r\n", "Key", "v");
+	trailer_is("S\n\nKey:   v  \n\n\n  \n", "Key", "v");
+	trailer_is("S\n\nKey:v", "Key", "v");
+	trailer_is("S\n\nKey : v\n", "Key", "v");
+	trailer_is("S\n\nKey: a\n  b\n\tc\nNext: d\n", "Key", "a b c");
+	trailer_is("S\n\nKey:\n", "Key", "");
+	trailer_is("S\n\n  Key: v\n", "Key", NULL);
+	trailer_is("", "Key", NULL);
+	trailer_is(NULL, "Key", NULL);
+	trailer_is("S\n\nKey: v\n", "", NULL);
+}
+END_TEST
+
+static const struct tfile diff_old[] = {
+	{ "a.txt", "1\n2\n3\n", 0, 0 },
+	{ "b.txt", "x\n", 0, 0 },
+	{ "bin.dat", "\x00\x01\x02", 3, 0 },
+	{ "run.sh", "echo hi\n", 0, 0 },
+	{ "old.txt", "l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\nl10\n", 0, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+static const struct tfile diff_new[] = {
+	{ "a.txt", "1\nTWO\n3\n4\n", 0, 0 },
+	{ "bin.dat", "\x00\x01\x03", 3, 0 },
+	{ "c.txt", "new\n", 0, 0 },
+	{ "run.sh", "echo hi\n", 0, GIT_FILEMODE_BLOB_EXECUTABLE },
+	{ "new.txt", "l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\nl10\n", 0, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+static int
+count_lines(const char *s)
+{
+	int	 n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+START_TEST(test_diffstat)
+{
+	git_repository	*repo;
+	git_oid		 a, b;
+	char		*path, *out = NULL, *cause = NULL;
+	size_t		 i;
+	const char	*lines[] = {
+		" M a.txt (+2 -1)\n",
+		" D b.txt (+0 -1)\n",
+		" M bin.dat (binary)\n",
+		" A c.txt (+1 -0)\n",
+		" R old.txt -> new.txt (+0 -0)\n",
+		" M run.sh (mode 100644 -> 100755)\n",
+	};
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	write_tree(repo, diff_old, &a);
+	write_tree(repo, diff_new, &b);
+	ck_assert_msg(gitops_diffstat(repo, &a, &b, &out, &cause) == 0, "%s",
+	    cause);
+	ck_assert_msg(strncmp(out, "6 files changed, 3 insertions(+), "
+	    "2 deletions(-)\n", 47) == 0, "%s", out);
+	for (i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		ck_assert_msg(strstr(out, lines[i]) != NULL, "no \"%s\" in\n%s",
+		    lines[i], out);
+	ck_assert_int_eq(count_lines(out), 7);
+	free(out);
+
+	ck_assert_int_eq(gitops_diffstat(repo, NULL, &a, &out, &cause), 0);
+	ck_assert_msg(strncmp(out, "5 files changed, 15 insertions(+), "
+	    "0 deletions(-)\n", 48) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, " A old.txt (+10 -0)\n"));
+	free(out);
+
+	ck_assert_int_eq(gitops_diffstat(repo, &a, &a, &out, &cause), 0);
+	ck_assert_str_eq(out, "0 files changed, 0 insertions(+), "
+	    "0 deletions(-)\n");
+	free(out);
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_is_ancestor)
+{
+	git_repository	*repo;
+	git_oid		 c1, c2, c3, other;
+	char		*path, *cause = NULL;
+	int		 yes = -1;
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	commit_files(repo, NULL, NULL, files_v1, "1\n", &c1);
+	commit_files(repo, NULL, &c1, files_v2, "2\n", &c2);
+	commit_files(repo, NULL, &c2, files_v1, "3\n", &c3);
+	commit_files(repo, NULL, NULL, files_v2, "other\n", &other);
+
+	ck_assert_int_eq(gitops_is_ancestor(repo, &c1, &c3, &yes, &cause), 0);
+	ck_assert_int_eq(yes, 1);
+	ck_assert_int_eq(gitops_is_ancestor(repo, &c3, &c1, &yes, &cause), 0);
+	ck_assert_int_eq(yes, 0);
+	ck_assert_int_eq(gitops_is_ancestor(repo, &c2, &c2, &yes, &cause), 0);
+	ck_assert_int_eq(yes, 1);
+	ck_assert_int_eq(gitops_is_ancestor(repo, &other, &c3, &yes, &cause),
+	    0);
+	ck_assert_int_eq(yes, 0);
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Push over the local transport.
+ */
+
+struct pushenv {
+	char		*dstpath;
+	git_repository	*dst;
+	git_repository	*mirror;
+	git_oid		 d1;
+	struct gitops_remote r;
+};
+
+static void
+pushenv_open(struct pushenv *pe, int with_commit)
+{
+	char	*mpath, *cause = NULL;
+	git_oid	 head;
+	int	 found;
+
+	memset(pe, 0, sizeof *pe);
+	pe->dstpath = xprintf("%s/dst.git", tmp);
+	pe->dst = bare(pe->dstpath);
+	if (with_commit)
+		commit_files(pe->dst, "refs/heads/master", NULL, files_v1,
+		    "d1\n", &pe->d1);
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&pe->mirror, mpath, &cause), 0);
+	free(mpath);
+	pe->r.url = pe->dstpath;
+	pe->r.timeout_ms = 2000;
+	ck_assert_msg(gitops_fetch(pe->mirror, &pe->r, "refs/heads/master",
+	    "refs/dst/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, with_commit);
+}
+
+static void
+pushenv_close(struct pushenv *pe)
+{
+	git_repository_free(pe->mirror);
+	git_repository_free(pe->dst);
+	free(pe->dstpath);
+}
+
+START_TEST(test_push_ok_and_moved)
+{
+	struct pushenv	 pe;
+	git_oid		 tree, c, c2, other, head, got;
+	char		*cause = NULL;
+	enum gitops_push res;
+
+	pushenv_open(&pe, 1);
+	write_tree(pe.mirror, files_v2, &tree);
+	ck_assert_int_eq(gitops_commit(pe.mirror, &tree, &pe.d1, "p",
+	    "p@example.com", "promote\n", &c, &cause), 0);
+
+	res = gitops_push(pe.mirror, &pe.r, &c, &pe.d1, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res, cause);
+	assert_oid_eq(&head, &c);
+	GOK(ref_id(pe.dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &c);
+	/* The scratch ref is gone again. */
+	ck_assert_int_eq(ref_id(pe.mirror, GITOPS_PENDING_REF, &got),
+	    GIT_ENOTFOUND);
+
+	/* Pushing the same again on the old base: it has landed. */
+	cause = NULL;
+	res = gitops_push(pe.mirror, &pe.r, &c, &pe.d1, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_int_eq(res, GITOPS_PUSH_MOVED);
+	ck_assert_ptr_null(cause);
+	assert_oid_eq(&head, &c);
+
+	/* Someone else pushes: ours, built on c, must not land. */
+	commit_files(pe.dst, "refs/heads/master", &c, files_v1, "other\n",
+	    &other);
+	ck_assert_int_eq(gitops_commit(pe.mirror, &tree, &c, "p",
+	    "p@example.com", "promote 2\n", &c2, &cause), 0);
+	res = gitops_push(pe.mirror, &pe.r, &c2, &c, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_int_eq(res, GITOPS_PUSH_MOVED);
+	assert_oid_eq(&head, &other);
+	GOK(ref_id(pe.dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &other);
+
+	/* expect NULL, yet the ref exists. */
+	res = gitops_push(pe.mirror, &pe.r, &c2, NULL, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_int_eq(res, GITOPS_PUSH_MOVED);
+	assert_oid_eq(&head, &other);
+
+	/* expect set, yet the ref is absent: zeros. */
+	res = gitops_push(pe.mirror, &pe.r, &c2, &c, "refs/heads/gone",
+	    &head, &cause);
+	ck_assert_int_eq(res, GITOPS_PUSH_MOVED);
+	ck_assert(git_oid_is_zero(&head));
+	pushenv_close(&pe);
+}
+END_TEST
+
+START_TEST(test_push_new_ref_and_nonff)
+{
+	struct pushenv	 pe;
+	git_oid		 tree, c, root, head, got;
+	char		*cause = NULL;
+	enum gitops_push res;
+
+	/* Into an empty repository: expect NULL. */
+	pushenv_open(&pe, 0);
+	write_tree(pe.mirror, files_v1, &tree);
+	ck_assert_int_eq(gitops_commit(pe.mirror, &tree, NULL, "p",
+	    "p@example.com", "first\n", &c, &cause), 0);
+	res = gitops_push(pe.mirror, &pe.r, &c, NULL, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res, cause);
+	GOK(ref_id(pe.dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &c);
+
+	/* A commit that is not on top of the remote head (a caller bug):
+	 * libgit2's own fast-forward check answers, mapped to MOVED. */
+	write_tree(pe.mirror, files_v2, &tree);
+	ck_assert_int_eq(gitops_commit(pe.mirror, &tree, NULL, "p",
+	    "p@example.com", "unrelated root\n", &root, &cause), 0);
+	res = gitops_push(pe.mirror, &pe.r, &root, &c, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_msg(res == GITOPS_PUSH_MOVED, "%d %s", res,
+	    res == GITOPS_PUSH_MOVED ? "" : cause);
+	assert_oid_eq(&head, &c);
+	GOK(ref_id(pe.dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &c);
+	pushenv_close(&pe);
+}
+END_TEST
+
+START_TEST(test_cancel_before_start)
+{
+	volatile int		 cancel = 1;
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel };
+	git_repository		*src, *mirror = NULL;
+	git_oid			 c1, head;
+	char			*srcpath, *mpath, *cause = NULL;
+	int			 found = -1;
+
+	srcpath = xprintf("%s/src.git", tmp);
+	src = bare(srcpath);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "one\n", &c1);
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	r.url = srcpath;
+	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause), -1);
+	ck_assert_int_eq(found, 0);
+	ck_assert_msg(strstr(cause, "cancelled") != NULL, "%s", cause);
+	free(cause);
+	ck_assert_int_eq(gitops_push(mirror, &r, &c1, NULL,
+	    "refs/heads/master", &head, &cause), GITOPS_PUSH_ERROR);
+	ck_assert_msg(strstr(cause, "cancelled") != NULL, "%s", cause);
+	free(cause);
+
+	cancel = 0;
+	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause), 0);
+	ck_assert_int_eq(found, 1);
+	git_repository_free(mirror);
+	git_repository_free(src);
+	free(mpath);
+	free(srcpath);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Sockets that never answer.
+ */
+
+static int
+listen_on(const char *addr, int *port)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof sin;
+	int			 fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, addr, &sin.sin_addr), 1);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
+		close(fd);
+		return -1;
+	}
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* Did anyone connect to the listening socket fd? */
+static int
+was_contacted(int fd)
+{
+	int	 c;
+
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	c = accept(fd, NULL, NULL);
+	if (c == -1) {
+		ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "%s",
+		    strerror(errno));
+		return 0;
+	}
+	close(c);
+	return 1;
+}
+
+START_TEST(test_timeout_silent_server)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 500,
+	    NULL };
+	git_oid			 head;
+	uint64_t		 start, took;
+	char			*url, *cause = NULL;
+	int			 fd, port, found;
+
+	/* The kernel completes the handshake; nobody ever answers. */
+	fd = listen_on("127.0.0.1", &port);
+	ck_assert_int_ge(fd, 0);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
+	r.url = url;
+	start = now_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	took = now_ms() - start;
+	ck_assert_msg(took >= 450 && took < 3000, "took %llu ms",
+	    (unsigned long long)took);
+	ck_assert_msg(strstr(cause, "timed out") != NULL &&
+	    strncmp(cause, "ls http://127.0.0.1:", 20) == 0, "%s", cause);
+	assert_no_secret(cause, "alice", KEY_ALICE);
+	free(cause);
+	close(fd);
+	free(url);
+}
+END_TEST
+
+struct canceller {
+	int		 lfd;
+	int		 cfd;
+	volatile int	*flag;
+};
+
+/* Cancels the operation as soon as it has connected. */
+static void *
+canceller_run(void *arg)
+{
+	struct canceller	*c = arg;
+
+	c->cfd = accept(c->lfd, NULL, NULL);
+	*c->flag = 1;
+	return NULL;
+}
+
+START_TEST(test_cancel_while_waiting)
+{
+	volatile int		 cancel = 0;
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 20000,
+	    &cancel };
+	struct canceller	 c;
+	pthread_t		 t;
+	git_oid			 head;
+	uint64_t		 start, took;
+	char			*url, *cause = NULL;
+	int			 port, found;
+
+	c.lfd = listen_on("127.0.0.1", &port);
+	ck_assert_int_ge(c.lfd, 0);
+	c.cfd = -1;
+	c.flag = &cancel;
+	ck_assert_int_eq(pthread_create(&t, NULL, canceller_run, &c), 0);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
+	r.url = url;
+	start = now_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	took = now_ms() - start;
+	pthread_join(t, NULL);
+	ck_assert_int_eq(cancel, 1);
+	/* Far below the 20 s timeout: a slice or two after the flag. */
+	ck_assert_msg(took < 3000, "took %llu ms", (unsigned long long)took);
+	ck_assert_msg(strstr(cause, "cancelled") != NULL, "%s", cause);
+	free(cause);
+	close(c.cfd);
+	close(c.lfd);
+	free(url);
+}
+END_TEST
+
+START_TEST(test_connect_refused)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
+	    NULL };
+	git_oid			 head;
+	char			*url, *cause = NULL;
+	int			 fd, port, found;
+
+	/* A port that was just free: nobody listens there any more. */
+	fd = listen_on("127.0.0.1", &port);
+	close(fd);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
+	r.url = url;
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "refused") != NULL, "%s", cause);
+	free(cause);
+	free(url);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * A real smart-HTTP server: git-http-backend behind basic auth.
+ */
+
+static pid_t	 srv_pid = -1;
+static int	 srv_port;
+static char	*srv_root;
+static char	*srv_log;
+
+/* Runs argv with stdout on a pipe (stderr to errlog) and returns the port
+ * it prints as its first line, 0 when none came. */
+static int
+spawn_server(char *const argv[], const char *errlog, pid_t *pid)
+{
+	char	 buf[64];
+	FILE	*f;
+	int	 pfd[2], fd, port = 0;
+
+	if (pipe(pfd) == -1)
+		return 0;
+	if ((*pid = fork()) == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		if ((fd = open(errlog, O_WRONLY | O_CREAT | O_APPEND,
+		    0600)) != -1)
+			dup2(fd, STDERR_FILENO);
+		close(pfd[0]);
+		close(pfd[1]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if ((f = fdopen(pfd[0], "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof buf, f) != NULL)
+		port = (int)strtol(buf, NULL, 10);
+	fclose(f);
+	return port;
+}
+
+static void
+stop_server(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGTERM);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = -1;
+}
+
+static void
+server_start(void)
+{
+	char	*script, *errlog;
+
+	srv_root = testutil_tmpdir();
+	srv_log = xprintf("%s/requests.log", srv_root);
+	errlog = xprintf("%s/stderr.log", srv_root);
+	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
+	{
+		char *const argv[] = { S("python3"), script, S("--root"),
+		    srv_root, S("--user"), S("alice:" KEY_ALICE), S("--user"),
+		    S("bob:" KEY_BOB), S("--log"), srv_log, NULL };
+
+		srv_port = spawn_server(argv, errlog, &srv_pid);
+	}
+	free(errlog);
+	free(script);
+}
+
+static void
+server_stop(void)
+{
+	stop_server(&srv_pid);
+	testutil_rmtree(srv_root);
+	free(srv_root);
+	free(srv_log);
+}
+
+/* A repository on the server, and its URL. */
+static git_repository *
+server_repo(const char *name, char **url)
+{
+	git_repository	*repo;
+	char		*path;
+
+	ck_assert_msg(srv_port > 0, "the test HTTP server did not start");
+	path = xprintf("%s/git/alice/%s.git", srv_root, name);
+	repo = bare(path);
+	*url = xprintf("http://127.0.0.1:%d/git/alice/%s.git", srv_port,
+	    name);
+	free(path);
+	return repo;
+}
+
+/* Requests the server logged for paths containing what, and how many of
+ * those it answered 401. */
+static int
+server_requests(const char *what, int *unauthorised)
+{
+	char	*log, *line, *save = NULL;
+	int	 n = 0;
+
+	*unauthorised = 0;
+	if (access(srv_log, F_OK) != 0)
+		return 0;
+	log = testutil_read(srv_log);
+	for (line = strtok_r(log, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, what) == NULL)
+			continue;
+		n++;
+		if (strstr(line, " 401 ") != NULL)
+			(*unauthorised)++;
+	}
+	free(log);
+	return n;
+}
+
+static const char *scan_needles[3];
+
+static int
+scan_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	char	*data;
+	FILE	*f;
+	size_t	 i, n;
+
+	if (flag != FTW_F)
+		return 0;
+	data = xmalloc((size_t)sb->st_size + 1);
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	n = fread(data, 1, (size_t)sb->st_size, f);
+	fclose(f);
+	for (i = 0; i < 3; i++)
+		ck_assert_msg(memmem(data, n, scan_needles[i],
+		    strlen(scan_needles[i])) == NULL, "secret in %s", path);
+	free(data);
+	return 0;
+}
+
+/* No file under dir holds the key, raw, %-encoded or as a Basic token. */
+static void
+assert_dir_clean(const char *dir, const char *user, const char *key)
+{
+	char	*pct, *pair, *b64;
+
+	pct = redact_pct_encode(key);
+	pair = xprintf("%s:%s", user, key);
+	b64 = redact_base64(pair, strlen(pair));
+	scan_needles[0] = key;
+	scan_needles[1] = pct;
+	scan_needles[2] = b64;
+	ck_assert_int_eq(nftw(dir, scan_file, 16, FTW_PHYS), 0);
+	free(b64);
+	free(pair);
+	free(pct);
+}
+
+START_TEST(test_http_promotion_cycle)
+{
+	char *const keep[] = { S("README.md"), NULL };
+	struct gitops_remote	 rs = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL };
+	struct gitops_remote	 rd;
+	struct gitops_treespec	 spec = { NULL, keep, "alice",
+	    "HelloProd" };
+	git_repository		*src, *dst, *mirror = NULL;
+	git_oid			 s1, s2, head, tree, c1, c2, got, dhead;
+	char			*surl, *durl, *mpath, *cause = NULL;
+	int			 found, n, n401;
+	enum gitops_push	 res;
+
+	src = server_repo("Hello", &surl);
+	dst = server_repo("HelloProd", &durl);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "v1\n", &s1);
+	rs.url = surl;
+	rd = rs;
+	rd.url = durl;
+	mpath = xprintf("%s/mirrors/alice/HelloProd", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+
+	/* First promotion into an empty destination. */
+	ck_assert_msg(gitops_fetch(mirror, &rs, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &s1);
+	ck_assert_msg(gitops_fetch(mirror, &rd, "refs/heads/master",
+	    "refs/dst/master", &dhead, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 0);
+	ck_assert_int_eq(gitops_make_tree(mirror, &s1, NULL, &spec, &tree,
+	    &cause), 0);
+	ck_assert_int_eq(gitops_commit(mirror, &tree, NULL, "algopromoted",
+	    "p@example.com", "Promote\n\nPromoted-version: 1.0.0\n", &c1,
+	    &cause), 0);
+	res = gitops_push(mirror, &rd, &c1, NULL, "refs/heads/master", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res, cause);
+	GOK(ref_id(dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &c1);
+
+	/* Second, incremental. */
+	commit_files(src, "refs/heads/master", &s1, files_v2, "v2\n", &s2);
+	ck_assert_int_eq(gitops_fetch(mirror, &rs, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause), 0);
+	assert_oid_eq(&head, &s2);
+	ck_assert_int_eq(gitops_fetch(mirror, &rd, "refs/heads/master",
+	    "refs/dst/master", &dhead, &found, &cause), 0);
+	assert_oid_eq(&dhead, &c1);
+	ck_assert_int_eq(gitops_make_tree(mirror, &s2, &dhead, &spec, &tree,
+	    &cause), 0);
+	ck_assert_int_eq(gitops_commit(mirror, &tree, &dhead, "algopromoted",
+	    "p@example.com", "Promote 2\n", &c2, &cause), 0);
+	res = gitops_push(mirror, &rd, &c2, &dhead, "refs/heads/master",
+	    &head, &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res, cause);
+	ck_assert_int_eq(gitops_ls(&rd, "refs/heads/master", &head, &found,
+	    &cause), 0);
+	assert_oid_eq(&head, &c2);
+
+	/* The Authorization header went first: not one 401. */
+	n = server_requests("/git/alice/", &n401);
+	ck_assert_int_ge(n, 8);
+	ck_assert_int_eq(n401, 0);
+
+	/* The key is in no file of the mirror. */
+	assert_dir_clean(mpath, "alice", KEY_ALICE);
+
+	git_repository_free(mirror);
+	git_repository_free(dst);
+	git_repository_free(src);
+	free(mpath);
+	free(durl);
+	free(surl);
+}
+END_TEST
+
+/* A wrong key fails fast and bounded, and never shows in the cause. */
+static void
+wrong_key(const char *name, const char *prefix, int exact)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_WRONG, 5000,
+	    NULL };
+	git_repository		*src, *mirror = NULL;
+	git_oid			 s1, head;
+	uint64_t		 start;
+	char			*url, *surl, *mpath, *cause = NULL, *path;
+	int			 found, n, n401;
+
+	src = server_repo(name, &surl);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "v1\n", &s1);
+	url = xprintf("http://127.0.0.1:%d%s/git/alice/%s.git", srv_port,
+	    prefix, name);
+	path = xprintf("/%s.git", name);
+	r.url = url;
+	start = now_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(now_ms() - start < 5000, "slow failure");
+	ck_assert_msg(strstr(cause, "authentication failed for ") != NULL &&
+	    strstr(cause, path) != NULL, "%s", cause);
+	assert_no_secret(cause, "alice", KEY_WRONG);
+	free(cause);
+
+	/* Bounded: the header, then at most GITOPS_AUTH_TRIES retries. */
+	n = server_requests(path, &n401);
+	ck_assert_int_eq(n, n401);
+	if (exact)
+		ck_assert_int_eq(n401, 1 + GITOPS_AUTH_TRIES);
+	else {
+		ck_assert_int_ge(n401, 1);
+		ck_assert_int_le(n401, 1 + GITOPS_AUTH_TRIES);
+	}
+
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "authentication failed"));
+	assert_no_secret(cause, "alice", KEY_WRONG);
+	free(cause);
+	assert_dir_clean(mpath, "alice", KEY_WRONG);
+
+	git_repository_free(mirror);
+	git_repository_free(src);
+	free(mpath);
+	free(surl);
+	free(path);
+	free(url);
+}
+
+/* The credential callback's bound ends it. */
+START_TEST(test_http_wrong_key)
+{
+	wrong_key("WrongKey", "", 1);
+}
+END_TEST
+
+/* A 401 body without a Content-Type: libgit2 1.5 fails on the retry with
+ * "http parser error"; still an authentication failure to us. */
+START_TEST(test_http_wrong_key_bare_401)
+{
+	wrong_key("WrongKeyBare", "/bare401", 0);
+}
+END_TEST
+
+START_TEST(test_http_rejected_by_hook)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL };
+	git_repository		*dst, *mirror = NULL;
+	git_oid			 d1, head, tree, c, got;
+	char			*url, *mpath, *hook, *cause = NULL;
+	int			 found;
+	enum gitops_push	 res;
+
+	dst = server_repo("Frozen", &url);
+	commit_files(dst, "refs/heads/master", NULL, files_v1, "d1\n", &d1);
+	hook = xprintf("%s/git/alice/Frozen.git/hooks/pre-receive", srv_root);
+	testutil_write(hook, "#!/bin/sh\n"
+	    "echo 'policy: Frozen takes no pushes today' >&2\nexit 1\n", 0755);
+	r.url = url;
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/dst/master", &head, &found, &cause), 0);
+	write_tree(mirror, files_v2, &tree);
+	ck_assert_int_eq(gitops_commit(mirror, &tree, &d1, "p",
+	    "p@example.com", "promote\n", &c, &cause), 0);
+
+	res = gitops_push(mirror, &r, &c, &d1, "refs/heads/master", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_REJECTED, "%d %s", res, cause);
+	ck_assert_msg(strstr(cause, "rejected: pre-receive hook declined") !=
+	    NULL && strstr(cause, "Frozen takes no pushes today") != NULL,
+	    "%s", cause);
+	assert_no_secret(cause, "alice", KEY_ALICE);
+	free(cause);
+	GOK(ref_id(dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &d1);
+	ck_assert_int_eq(ref_id(mirror, GITOPS_PENDING_REF, &got),
+	    GIT_ENOTFOUND);
+
+	git_repository_free(mirror);
+	git_repository_free(dst);
+	free(hook);
+	free(mpath);
+	free(url);
+}
+END_TEST
+
+START_TEST(test_http_no_offsite_redirect)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 3000,
+	    NULL };
+	git_oid			 head;
+	char			*url, *cause = NULL;
+	int			 other, port, same, sport, found;
+
+	ck_assert_msg(srv_port > 0, "the test HTTP server did not start");
+
+	/* Another port of the same host: libgit2 would follow it. */
+	same = listen_on("127.0.0.1", &sport);
+	url = xprintf("http://127.0.0.1:%d/redirect/127.0.0.1:%d/git/alice/"
+	    "R.git", srv_port, sport);
+	r.url = url;
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "refusing to connect") != NULL, "%s",
+	    cause);
+	ck_assert_int_eq(was_contacted(same), 0);
+	free(cause);
+	free(url);
+	close(same);
+
+	/* Another host. */
+	if ((other = listen_on("127.0.0.2", &port)) == -1)
+		return;		/* no 127.0.0.2 here */
+	url = xprintf("http://127.0.0.1:%d/redirect/127.0.0.2:%d/git/alice/"
+	    "R.git", srv_port, port);
+	r.url = url;
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_int_eq(was_contacted(other), 0);
+	assert_no_secret(cause, "alice", KEY_ALICE);
+	free(cause);
+	free(url);
+	close(other);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * The same server over https: libgit2's mbedTLS stream on top of ours.
+ */
+
+static pid_t	 tls_pid = -1;
+static int	 tls_port;
+static char	*tls_root;
+static char	*tls_cert;
+
+/* Runs argv to completion; its exit status. */
+static int
+run_quietly(char *const argv[])
+{
+	pid_t	 pid;
+	int	 status, fd;
+
+	if ((pid = fork()) == 0) {
+		if ((fd = open("/dev/null", O_RDWR)) != -1) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (pid == -1 || waitpid(pid, &status, 0) == -1)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+tls_start(void)
+{
+	char	*script, *key, *errlog;
+
+	tls_root = testutil_tmpdir();
+	tls_cert = xprintf("%s/cert.pem", tls_root);
+	key = xprintf("%s/key.pem", tls_root);
+	errlog = xprintf("%s/stderr.log", tls_root);
+	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
+	{
+		/* A host name: libgit2 1.5 with mbedTLS matches no IP SAN. */
+		char *const openssl[] = { S("openssl"), S("req"), S("-x509"),
+		    S("-newkey"), S("rsa:2048"), S("-nodes"), S("-keyout"), key,
+		    S("-out"), tls_cert, S("-days"), S("2"), S("-subj"),
+		    S("/CN=localhost"), S("-addext"),
+		    S("subjectAltName=DNS:localhost"), NULL };
+		char *const argv[] = { S("python3"), script, S("--root"),
+		    tls_root, S("--user"), S("alice:" KEY_ALICE), S("--tls"),
+		    tls_cert, key, NULL };
+
+		if (run_quietly(openssl) == 0)
+			tls_port = spawn_server(argv, errlog, &tls_pid);
+	}
+	free(script);
+	free(errlog);
+	free(key);
+}
+
+static void
+tls_stop(void)
+{
+	stop_server(&tls_pid);
+	testutil_rmtree(tls_root);
+	free(tls_root);
+	free(tls_cert);
+}
+
+static git_repository *
+tls_repo(const char *name, char **url)
+{
+	git_repository	*repo;
+	char		*path;
+
+	ck_assert_msg(tls_port > 0, "the test https server did not start");
+	path = xprintf("%s/git/alice/%s.git", tls_root, name);
+	repo = bare(path);
+	*url = xprintf("https://localhost:%d/git/alice/%s.git", tls_port,
+	    name);
+	free(path);
+	return repo;
+}
+
+START_TEST(test_https_fetch_push)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL };
+	git_repository		*dst, *mirror = NULL;
+	git_oid			 d1, head, tree, c, got;
+	char			*url, *mpath, *cause = NULL;
+	int			 found;
+	enum gitops_push	 res;
+
+	dst = tls_repo("Secure", &url);
+	commit_files(dst, "refs/heads/master", NULL, files_v1, "d1\n", &d1);
+	r.url = url;
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+
+	/* Not trusted yet: a certificate error, promptly. */
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "certificate") != NULL, "%s", cause);
+	free(cause);
+
+	GOK(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, tls_cert, NULL));
+	ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/dst/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &d1);
+	write_tree(mirror, files_v2, &tree);
+	ck_assert_int_eq(gitops_commit(mirror, &tree, &d1, "p",
+	    "p@example.com", "promote\n", &c, &cause), 0);
+	res = gitops_push(mirror, &r, &c, &d1, "refs/heads/master", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res, cause);
+	GOK(ref_id(dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &c);
+	assert_dir_clean(mpath, "alice", KEY_ALICE);
+
+	git_repository_free(mirror);
+	git_repository_free(dst);
+	free(mpath);
+	free(url);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * The emulated Algorithmia cluster (tests/fakecluster), when present.
+ */
+
+#define FC_ALICE_KEY	"simA1iceTestKey+x9/Qw3Lz7Rb2"	/* its built-in user */
+
+static pid_t	 fc_pid = -1;
+static int	 fc_port;
+static char	*fc_state;
+
+static void
+fc_start(void)
+{
+	char	*script, *errlog;
+
+	fc_state = testutil_tmpdir();
+	script = xprintf("%s/tests/fakecluster/fakecluster.py",
+	    testutil_srcdir());
+	errlog = xprintf("%s/fakecluster.log", fc_state);
+	if (access(script, R_OK) == 0) {
+		char *const argv[] = { S("python3"), script, S("--port"),
+		    S("0"), S("--state"), fc_state, S("--build-seconds"),
+		    S("0.2"), NULL };
+
+		fc_port = spawn_server(argv, errlog, &fc_pid);
+	}
+	free(errlog);
+	free(script);
+}
+
+static void
+fc_stop(void)
+{
+	stop_server(&fc_pid);
+	testutil_rmtree(fc_state);
+	free(fc_state);
+}
+
+struct fc_buf {
+	char	*p;
+	size_t	 n;
+};
+
+static size_t
+fc_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct fc_buf	*b = arg;
+	size_t		 n = size * nmemb;
+
+	b->p = xrealloc(b->p, b->n + n + 1);
+	memcpy(b->p + b->n, data, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+/* One call of the cluster's API; the status, and the body in *out. */
+static long
+fc_api(const char *method, const char *path, const char *body, char **out)
+{
+	struct curl_slist	*hdrs = NULL;
+	struct fc_buf		 b = { xstrdup(""), 0 };
+	CURL			*c;
+	char			*url;
+	long			 status = 0;
+
+	url = xprintf("http://127.0.0.1:%d%s", fc_port, path);
+	ck_assert_ptr_nonnull(c = curl_easy_init());
+	hdrs = curl_slist_append(hdrs, "Authorization: Simple " FC_ALICE_KEY);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fc_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	if (body != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	free(url);
+	if (out != NULL)
+		*out = b.p;
+	else
+		free(b.p);
+	return status;
+}
+
+static void
+fc_create(const char *algo)
+{
+	char	*body;
+	long	 status;
+
+	body = xprintf("{\"name\": \"%s\", \"details\": {\"label\": "
+	    "\"%s\"}, \"settings\": {\"language\": \"python3\", "
+	    "\"environment\": \"cpu\"}}", algo, algo);
+	status = fc_api("POST", "/v1/algorithms/alice", body, NULL);
+	ck_assert_int_eq(status, 200);
+	free(body);
+}
+
+START_TEST(test_fakecluster_promotion)
+{
+	struct gitops_remote	 rs = { NULL, "alice", FC_ALICE_KEY, 5000,
+	    NULL };
+	struct gitops_remote	 rd;
+	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd" };
+	git_repository		*mirror = NULL;
+	git_oid			 s1, d1, tree, c, c2, head;
+	char			*surl, *durl, *mpath, *cause = NULL, *log, *conf;
+	int			 found;
+	enum gitops_push	 res;
+
+	if (fc_port == 0) {
+		ck_assert_msg(access("tests/fakecluster/fakecluster.py",
+		    F_OK) != 0, "fakecluster.py is there but did not start");
+		return;		/* not in this tree */
+	}
+	fc_create("Hello");
+	fc_create("HelloProd");
+	ck_assert_int_eq(fc_api("POST", "/_reset", "{}", NULL), 204);
+	surl = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", fc_port);
+	durl = xprintf("http://127.0.0.1:%d/git/alice/HelloProd.git",
+	    fc_port);
+	rs.url = surl;
+	rd = rs;
+	rd.url = durl;
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+
+	/* Both start with the template commit. */
+	ck_assert_msg(gitops_fetch(mirror, &rs, "refs/heads/master",
+	    "refs/src/master", &s1, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	ck_assert_msg(gitops_fetch(mirror, &rd, "refs/heads/master",
+	    "refs/dst/master", &d1, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	ck_assert_int_eq(gitops_make_tree(mirror, &s1, &d1, &spec, &tree,
+	    &cause), 0);
+	conf = blob_at(mirror, &tree, "algorithmia.conf");
+	ck_assert_msg(strstr(conf, "\"algoname\": \"HelloProd\"") != NULL &&
+	    strstr(conf, "\"username\": \"alice\"") != NULL, "%s", conf);
+	free(conf);
+	ck_assert_int_eq(gitops_commit(mirror, &tree, &d1, "algopromoted",
+	    "p@example.com", "Promote\n\nPromoted-version: 0.1.0\n", &c,
+	    &cause), 0);
+	res = gitops_push(mirror, &rd, &c, &d1, "refs/heads/master", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res, cause);
+	ck_assert_int_eq(gitops_ls(&rd, "refs/heads/master", &head, &found,
+	    &cause), 0);
+	assert_oid_eq(&head, &c);
+
+	/* Every git request carried the key up front: no 401. */
+	ck_assert_int_eq(fc_api("GET", "/_requests", NULL, &log), 200);
+	ck_assert_msg(strstr(log, "/git/alice/HelloProd.git") != NULL &&
+	    strstr(log, "\"status\": 401") == NULL &&
+	    strstr(log, "\"auth\": false") == NULL, "%s", log);
+	free(log);
+
+	/* The cluster's hook refuses other branches, with its reason. */
+	ck_assert_int_eq(gitops_commit(mirror, &tree, &c, "algopromoted",
+	    "p@example.com", "side\n", &c2, &cause), 0);
+	res = gitops_push(mirror, &rd, &c2, NULL, "refs/heads/side", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_REJECTED, "%d %s", res, cause);
+	ck_assert_msg(strstr(cause, "only pushes to master are accepted") !=
+	    NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+
+	/* A wrong key. */
+	rd.key = KEY_WRONG;
+	ck_assert_int_eq(gitops_ls(&rd, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "authentication failed") != NULL, "%s",
+	    cause);
+	assert_no_secret(cause, "alice", KEY_WRONG);
+	free(cause);
+
+	assert_dir_clean(mpath, "alice", FC_ALICE_KEY);
+	git_repository_free(mirror);
+	free(mpath);
+	free(durl);
+	free(surl);
+}
+END_TEST
+
+Suite *
+gitops_suite(void)
+{
+	Suite	*s = suite_create("gitops");
+	TCase	*local = tcase_create("local");
+	TCase	*net = tcase_create("net");
+	TCase	*http = tcase_create("http");
+	TCase	*fake = tcase_create("fakecluster");
+	TCase	*https = tcase_create("https");
+
+	tcase_add_checked_fixture(local, setup, teardown);
+	tcase_set_timeout(local, 30);
+	tcase_add_test(local, test_mirror_open);
+	tcase_add_test(local, test_fetch_fresh_and_incremental);
+	tcase_add_test(local, test_fetch_empty_remote);
+	tcase_add_test(local, test_ls_and_bad_remote);
+	tcase_add_test(local, test_make_tree_exact);
+	tcase_add_test(local, test_make_tree_plain_copy);
+	tcase_add_test(local, test_conf_rewrite);
+	tcase_add_test(local, test_make_tree_conflicts_and_errors);
+	tcase_add_test(local, test_commit_and_message);
+	tcase_add_test(local, test_trailers);
+	tcase_add_test(local, test_diffstat);
+	tcase_add_test(local, test_is_ancestor);
+	tcase_add_test(local, test_push_ok_and_moved);
+	tcase_add_test(local, test_push_new_ref_and_nonff);
+	tcase_add_test(local, test_cancel_before_start);
+	suite_add_tcase(s, local);
+
+	tcase_add_checked_fixture(net, setup, teardown);
+	tcase_set_timeout(net, 30);
+	tcase_add_test(net, test_timeout_silent_server);
+	tcase_add_test(net, test_cancel_while_waiting);
+	tcase_add_test(net, test_connect_refused);
+	suite_add_tcase(s, net);
+
+	tcase_add_unchecked_fixture(http, server_start, server_stop);
+	tcase_add_checked_fixture(http, setup, teardown);
+	tcase_set_timeout(http, 60);
+	tcase_add_test(http, test_http_promotion_cycle);
+	tcase_add_test(http, test_http_wrong_key);
+	tcase_add_test(http, test_http_wrong_key_bare_401);
+	tcase_add_test(http, test_http_rejected_by_hook);
+	tcase_add_test(http, test_http_no_offsite_redirect);
+	suite_add_tcase(s, http);
+
+	tcase_add_unchecked_fixture(https, tls_start, tls_stop);
+	tcase_add_checked_fixture(https, setup, teardown);
+	tcase_set_timeout(https, 60);
+	tcase_add_test(https, test_https_fetch_push);
+	suite_add_tcase(s, https);
+
+	tcase_add_unchecked_fixture(fake, fc_start, fc_stop);
+	tcase_add_checked_fixture(fake, setup, teardown);
+	tcase_set_timeout(fake, 60);
+	tcase_add_test(fake, test_fakecluster_promotion);
+	suite_add_tcase(s, fake);
+	return s;
+}
