@@ -1,24 +1,310 @@
-/* algopromotectl.c: the operator's view of a running (or stopped)
- * algopromoted: status, version maps, trigger, retry, approve. */
+/* algopromotectl.c: the operator's view of algopromoted: route status,
+ * version maps, retry and approve, straight from the state files. */
+#include <sys/file.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "atomicfile.h"
 #include "config.h"
+#include "log.h"
+#include "state.h"
+#include "vmap.h"
+#include "xmalloc.h"
+
+static int	 json;
 
 static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: algopromotectl [-f FILE] [--json] COMMAND [PAIR]\n"
+	    "  -f FILE          configuration (default %s)\n"
+	    "  --json           print data as JSON\n"
 	    "commands:\n"
 	    "  status           one row per route\n"
 	    "  versions PAIR    the version map of PAIR, oldest first\n"
-	    "  trigger PAIR     poll PAIR now\n"
+	    "  trigger PAIR     poll PAIR now (needs the running daemon)\n"
 	    "  retry PAIR       clear PAIR's failed state\n"
-	    "  approve PAIR     approve PAIR's pending promotion\n");
+	    "  approve PAIR     approve PAIR's waiting promotion\n",
+	    CONFIG_DEFAULT_PATH);
 	exit(status);
+}
+
+static void
+print_json(cJSON *o)
+{
+	char	*text = cJSON_Print(o);
+
+	if (text == NULL)
+		fatalx("out of memory");
+	printf("%s\n", text);
+	free(text);
+}
+
+static const char *
+dash(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : "-";
+}
+
+static char *
+short_commit(const char *c)
+{
+	return c != NULL ? xstrndup(c, 12) : xstrdup("-");
+}
+
+static char *
+when(int64_t t)
+{
+	return t != 0 ? vmap_time_format(t) : xstrdup("-");
+}
+
+/* Loads a route's state; a corrupt file is reported, not moved: the
+ * control tool only reads. */
+static int
+load_route(const struct config *conf, const struct config_pair *p,
+    const struct config_algo *d, struct state_route *st, char **dir)
+{
+	char	*cause = NULL, *path, *data = NULL;
+	cJSON	*o;
+
+	*dir = state_route_dir(conf->state_dir, p->name, d->full);
+	memset(st, 0, sizeof *st);
+	path = xprintf("%s/state.json", *dir);
+	if (atomicfile_read(path, &data, NULL, 0, &cause) == -1) {
+		if (errno != ENOENT) {
+			fprintf(stderr, "algopromotectl: %s\n", cause);
+			free(cause);
+			free(path);
+			return -1;
+		}
+		free(cause);
+		cause = NULL;
+	} else {
+		o = cJSON_Parse(data);
+		free(data);
+		if (o == NULL || state_route_from_json(st, o, &cause) == -1) {
+			fprintf(stderr, "algopromotectl: %s: corrupt (%s)\n",
+			    path, cause != NULL ? cause : "not valid JSON");
+			free(cause);
+			cJSON_Delete(o);
+			free(path);
+			return -1;
+		}
+		cJSON_Delete(o);
+	}
+	free(path);
+	state_set(&st->pair, p->name);
+	state_set(&st->source, p->source.full);
+	state_set(&st->destination, d->full);
+	return 0;
+}
+
+static int
+cmd_status(const struct config *conf)
+{
+	struct state_route	 st;
+	cJSON			*arr = NULL;
+	char			*dir, *sc, *t;
+	size_t			 i, d;
+	int			 rv = 0;
+
+	if (json)
+		arr = cJSON_CreateArray();
+	else
+		printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %s\n", "PAIR",
+		    "DESTINATION", "PHASE", "SOURCE", "SRC-VER", "DST-VER",
+		    "WHEN", "ERROR");
+	for (i = 0; i < conf->npairs; i++) {
+		const struct config_pair *p = &conf->pairs[i];
+
+		for (d = 0; d < p->ndests; d++) {
+			if (load_route(conf, p, &p->dests[d], &st, &dir) ==
+			    -1) {
+				rv = 1;
+				free(dir);
+				continue;
+			}
+			if (json)
+				cJSON_AddItemToArray(arr,
+				    state_route_to_json(&st));
+			else {
+				sc = short_commit(st.last_source_commit);
+				t = when(st.last_time);
+				printf("%-16s %-28s %-10s %-12s %-8s %-8s "
+				    "%-20s %s\n", p->name, p->dests[d].full,
+				    state_phase_name(st.phase), sc,
+				    dash(st.last_source_version),
+				    dash(st.last_dest_version), t,
+				    dash(st.error));
+				free(sc);
+				free(t);
+			}
+			state_route_clear(&st);
+			free(dir);
+		}
+	}
+	if (json) {
+		print_json(arr);
+		cJSON_Delete(arr);
+	}
+	return rv;
+}
+
+static int
+cmd_versions(const struct config *conf, const struct config_pair *p)
+{
+	struct vmap	 m;
+	cJSON		*arr = NULL, *o;
+	char		*dir, *path, *cause = NULL, *sc, *dc, *t, *line;
+	size_t		 d, i;
+	int		 rv = 0;
+
+	if (json)
+		arr = cJSON_CreateArray();
+	else
+		printf("%-20s %-12s %-8s %-28s %-8s %-12s\n", "WHEN", "SOURCE",
+		    "SRC-VER", "DESTINATION", "DST-VER", "DST-COMMIT");
+	for (d = 0; d < p->ndests; d++) {
+		dir = state_route_dir(conf->state_dir, p->name,
+		    p->dests[d].full);
+		path = xprintf("%s/versions.jsonl", dir);
+		if (vmap_load(&m, path, &cause) == -1) {
+			fprintf(stderr, "algopromotectl: %s\n", cause);
+			free(cause);
+			rv = 1;
+		}
+		if (m.skipped > 0)
+			fprintf(stderr, "algopromotectl: %s: %zu unreadable "
+			    "lines skipped\n", path, m.skipped);
+		for (i = 0; i < m.n; i++) {
+			const struct vmap_entry *e = &m.entries[i];
+
+			if (json) {
+				line = vmap_entry_json(e);
+				o = cJSON_Parse(line);
+				free(line);
+				cJSON_AddItemToArray(arr, o);
+				continue;
+			}
+			sc = short_commit(e->source_commit);
+			dc = short_commit(e->dest_commit);
+			t = when(e->time);
+			printf("%-20s %-12s %-8s %-28s %-8s %-12s\n", t, sc,
+			    dash(e->source_version), e->destination,
+			    dash(e->dest_version), dc);
+			free(sc);
+			free(dc);
+			free(t);
+		}
+		vmap_clear(&m);
+		free(path);
+		free(dir);
+	}
+	if (json) {
+		print_json(arr);
+		cJSON_Delete(arr);
+	}
+	return rv;
+}
+
+/*
+ * retry and approve change route state. With no daemon running they
+ * edit the files under the state_dir lock; a running daemon holds that
+ * lock and owns the state.
+ */
+static int
+lock_state(const struct config *conf)
+{
+	char	*path;
+	int	 fd;
+
+	path = xprintf("%s/lock", conf->state_dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		free(path);
+		return -2;	/* nothing ever ran: no state to change */
+	}
+	if (fd == -1) {
+		fprintf(stderr, "algopromotectl: %s: %s\n", path,
+		    strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		fprintf(stderr, "algopromotectl: algopromoted is running on "
+		    "%s; talking to it through the control socket is not "
+		    "available yet\n", conf->state_dir);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+static int
+cmd_change(const struct config *conf, const struct config_pair *p,
+    int approve)
+{
+	struct state_route	 st;
+	char			*dir, *cause = NULL;
+	size_t			 d;
+	int			 fd, rv = 0, changed = 0;
+
+	if ((fd = lock_state(conf)) == -1)
+		return 1;
+	for (d = 0; fd != -2 && d < p->ndests; d++) {
+		if (load_route(conf, p, &p->dests[d], &st, &dir) == -1) {
+			free(dir);
+			rv = 1;
+			continue;
+		}
+		if (approve && st.phase == STATE_APPROVAL &&
+		    st.pending_source_commit != NULL) {
+			state_set(&st.approved_source_commit,
+			    st.pending_source_commit);
+			st.phase = STATE_IDLE;
+			changed++;
+			printf("%s->%s: approved %s\n", p->name,
+			    p->dests[d].full, st.pending_source_commit);
+		} else if (!approve && (st.failed_source_commit != NULL ||
+		    st.error != NULL)) {
+			state_set(&st.failed_source_commit, NULL);
+			state_set_error(&st, NULL, 0);
+			if (st.phase == STATE_FAILED)
+				st.phase = STATE_IDLE;
+			changed++;
+			printf("%s->%s: failed state cleared\n", p->name,
+			    p->dests[d].full);
+		} else {
+			state_route_clear(&st);
+			free(dir);
+			continue;
+		}
+		if (state_route_save(&st, dir, &cause) == -1) {
+			fprintf(stderr, "algopromotectl: %s\n", cause);
+			free(cause);
+			rv = 1;
+		}
+		state_route_clear(&st);
+		free(dir);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (changed == 0 && rv == 0)
+		printf("%s: nothing to %s\n", p->name,
+		    approve ? "approve" : "retry");
+	return rv;
 }
 
 int
@@ -29,9 +315,13 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*path = CONFIG_DEFAULT_PATH, *cmd;
-	int		 ch, json = 0;
+	const char		*path = CONFIG_DEFAULT_PATH, *cmd;
+	struct config		*conf;
+	struct config_pair	*pair = NULL;
+	char			*errors = NULL;
+	int			 ch, rv, needpair;
 
+	log_init(LOG_LEVEL_WARN);
 	while ((ch = getopt_long(argc, argv, "f:jh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -48,9 +338,49 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage(2);
-	cmd = argv[optind];
-	(void)path;
-	(void)json;
-	fprintf(stderr, "algopromotectl: %s: not available yet\n", cmd);
-	return 1;
+	cmd = argv[optind++];
+	if (strcmp(cmd, "status") == 0)
+		needpair = 0;
+	else if (strcmp(cmd, "versions") == 0 || strcmp(cmd, "trigger") == 0 ||
+	    strcmp(cmd, "retry") == 0 || strcmp(cmd, "approve") == 0)
+		needpair = 1;
+	else {
+		fprintf(stderr, "algopromotectl: unknown command \"%s\"\n",
+		    cmd);
+		usage(2);
+	}
+	if (argc - optind != needpair) {
+		fprintf(stderr, "algopromotectl: %s %s\n", cmd, needpair ?
+		    "needs one PAIR" : "takes no arguments");
+		usage(2);
+	}
+	/* The control tool needs the layout, not the keys. */
+	if (config_load(&conf, path, CONFIG_LOAD_CHECK, &errors) == -1) {
+		fputs(errors, stderr);
+		free(errors);
+		return 2;
+	}
+	free(errors);
+	if (needpair && (pair = config_pair_find(conf, argv[optind])) ==
+	    NULL) {
+		fprintf(stderr, "algopromotectl: no pair \"%s\" in %s\n",
+		    argv[optind], path);
+		config_free(conf);
+		return 2;
+	}
+	if (strcmp(cmd, "status") == 0)
+		rv = cmd_status(conf);
+	else if (strcmp(cmd, "versions") == 0)
+		rv = cmd_versions(conf, pair);
+	else if (strcmp(cmd, "retry") == 0)
+		rv = cmd_change(conf, pair, 0);
+	else if (strcmp(cmd, "approve") == 0)
+		rv = cmd_change(conf, pair, 1);
+	else {
+		fprintf(stderr, "algopromotectl: trigger: not available yet "
+		    "(needs the daemon's control socket)\n");
+		rv = 1;
+	}
+	config_free(conf);
+	return rv;
 }

@@ -1,12 +1,90 @@
 /* algopromoted.c: the daemon's entry point: options, configuration,
  * then one promotion pass (--once) or the service loop. */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "atomicfile.h"
 #include "config.h"
+#include "gitops.h"
 #include "log.h"
+#include "once.h"
+#include "promote.h"
+#include "xmalloc.h"
+
+static volatile sig_atomic_t	 stop_flag;
+static volatile int		 cancel_flag;
+
+static void
+on_stop_signal(int sig)
+{
+	stop_flag = sig;
+	cancel_flag = 1;
+}
+
+/*
+ * One instance per state_dir: an flock(2) on state_dir/lock, held until
+ * exit. Returns the descriptor, or -1 after printing why.
+ */
+static int
+lock_state_dir(const char *state_dir)
+{
+	char	*path, *cause = NULL;
+	int	 fd;
+
+	if (atomicfile_mkdirs(state_dir, 0700, &cause) == -1) {
+		log_errx("state_dir: %s", cause);
+		free(cause);
+		return -1;
+	}
+	path = xprintf("%s/lock", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		log_err("%s", path);
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			log_errx("another algopromoted is running on %s "
+			    "(%s is locked)", state_dir, path);
+		else
+			log_err("lock %s", path);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+static int
+run_once(const struct config *conf, int dryrun)
+{
+	struct promote_opts	 opts = {
+		.dry_run = dryrun,
+		.report = stdout,
+		.cancel = &cancel_flag,
+	};
+	struct once_totals	 t;
+
+	once_run(conf, &opts, &t);
+	if (stop_flag != 0)
+		log_warnx("stopped by signal %d", (int)stop_flag);
+	log_info("%zu routes: %zu promoted, %zu up to date, %zu failed, "
+	    "%zu held", t.routes, t.done, t.uptodate, t.failed, t.held);
+	return t.failed > 0 || stop_flag != 0 ? 1 : 0;
+}
 
 static void __attribute__((noreturn))
 usage(int status)
@@ -36,8 +114,10 @@ main(int argc, char **argv)
 	};
 	const char	*path = CONFIG_DEFAULT_PATH;
 	struct config	*conf;
-	char		*errors = NULL;
+	struct sigaction sa;
+	char		*errors = NULL, *cause = NULL;
 	int		 ch, checkonly = 0, verbose = 0, once = 0, dryrun = 0;
+	int		 lockfd, rv, level;
 
 	log_init(LOG_LEVEL_INFO);
 	while ((ch = getopt_long(argc, argv, "f:nvVh", longopts, NULL)) != -1) {
@@ -71,10 +151,15 @@ main(int argc, char **argv)
 		    argv[optind]);
 		usage(2);
 	}
-	if (config_load(&conf, path, &errors) == -1) {
+	if (config_load(&conf, path, checkonly ? CONFIG_LOAD_CHECK : 0,
+	    &errors) == -1) {
 		fputs(errors, stderr);
 		free(errors);
 		return 2;
+	}
+	if (errors != NULL) {
+		fputs(errors, stderr);
+		free(errors);
 	}
 	if (checkonly) {
 		printf("configuration OK: %zu pairs, %zu destinations\n",
@@ -82,10 +167,41 @@ main(int argc, char **argv)
 		config_free(conf);
 		return 0;
 	}
-	(void)verbose;
-	(void)once;
-	(void)dryrun;
-	fprintf(stderr, "algopromoted: promotion is not available yet\n");
+	level = conf->log_level + verbose;
+	log_set_level(level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	if (conf->log_file != NULL &&
+	    log_open_file(conf->log_file, &cause) == -1) {
+		log_errx("log_file: %s", cause);
+		free(cause);
+		config_free(conf);
+		return 2;
+	}
+	if (!once && !dryrun) {
+		log_errx("the service loop is not available yet: use --once");
+		config_free(conf);
+		return 2;
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((lockfd = lock_state_dir(conf->state_dir)) == -1) {
+		config_free(conf);
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
+	if (gitops_init() == -1)
+		fatalx("libgit2 initialisation failed");
+	rv = run_once(conf, dryrun);
+	gitops_shutdown();
+	curl_global_cleanup();
+	close(lockfd);
 	config_free(conf);
-	return 1;
+	log_close();
+	return rv;
 }

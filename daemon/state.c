@@ -92,6 +92,7 @@ state_route_clear(struct state_route *s)
 	free(s->pending_dest_commit);
 	free(s->pending_build_id);
 	free(s->failed_source_commit);
+	free(s->approved_source_commit);
 	free(s->error);
 	free(s->build_log);
 	memset(s, 0, sizeof *s);
@@ -142,6 +143,7 @@ state_route_to_json(const struct state_route *s)
 	state_add_str(sub, "dest_commit", s->pending_dest_commit);
 	state_add_str(sub, "build_id", s->pending_build_id);
 	state_add_str(o, "failed_source_commit", s->failed_source_commit);
+	state_add_str(o, "approved_source_commit", s->approved_source_commit);
 	state_add_str(o, "error", s->error);
 	cJSON_AddBoolToObject(o, "error_permanent", s->error_permanent);
 	state_add_time(o, "error_time", s->error_time);
@@ -224,6 +226,8 @@ state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 	    cause) == -1 ||
 	    state_get_str(o, "failed_source_commit", &s->failed_source_commit,
 	    cause) == -1 ||
+	    state_get_str(o, "approved_source_commit",
+	    &s->approved_source_commit, cause) == -1 ||
 	    state_get_str(o, "error", &s->error, cause) == -1 ||
 	    state_get_time(o, "error_time", &s->error_time, cause) == -1 ||
 	    state_get_str(o, "build_log", &s->build_log, cause) == -1 ||

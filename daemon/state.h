@@ -35,6 +35,7 @@ struct state_route {
 	char		*pending_build_id;
 	/* Failure: the source commit that failed and why. */
 	char		*failed_source_commit;
+	char		*approved_source_commit;	/* approval: manual */
 	char		*error;		/* redacted, one line */
 	int		 error_permanent;
 	int64_t		 error_time;

@@ -208,13 +208,24 @@ vmap_clear(struct vmap *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* The newest entry recording dest_commit as dest_version (NULL: as no
+ * version): a destination recreated by hand may publish the same commit
+ * again under another number, which is a new fact worth a line. */
 const struct vmap_entry *
-vmap_find_dest(const struct vmap *m, const char *dest_commit)
+vmap_find(const struct vmap *m, const char *dest_commit,
+    const char *dest_version)
 {
-	size_t	 i;
+	const struct vmap_entry	*e;
+	size_t			 i;
 
-	for (i = m->n; i-- > 0;)
-		if (strcmp(m->entries[i].dest_commit, dest_commit) == 0)
-			return &m->entries[i];
+	for (i = m->n; i-- > 0;) {
+		e = &m->entries[i];
+		if (strcmp(e->dest_commit, dest_commit) != 0)
+			continue;
+		if (dest_version == NULL ? e->dest_version == NULL :
+		    e->dest_version != NULL &&
+		    strcmp(e->dest_version, dest_version) == 0)
+			return e;
+	}
 	return NULL;
 }

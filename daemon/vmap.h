@@ -32,8 +32,8 @@ int	 vmap_append(const char *path, const struct vmap_entry *,
 	    char **cause);
 int	 vmap_load(struct vmap *, const char *path, char **cause);
 void	 vmap_clear(struct vmap *);
-const struct vmap_entry *vmap_find_dest(const struct vmap *,
-	    const char *dest_commit);
+const struct vmap_entry *vmap_find(const struct vmap *,
+	    const char *dest_commit, const char *dest_version);
 
 char	*vmap_time_format(int64_t t);
 int	 vmap_time_parse(const char *s, int64_t *t);

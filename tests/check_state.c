@@ -193,8 +193,10 @@ START_TEST(test_vmap_append_load)
 	ck_assert_uint_eq(m.skipped, 1);
 	ck_assert_str_eq(m.entries[0].dest_version, "0.1.0");
 	ck_assert_str_eq(m.entries[1].dest_version, "0.2.0");
-	ck_assert_ptr_eq(vmap_find_dest(&m, C1), &m.entries[1]);
-	ck_assert_ptr_null(vmap_find_dest(&m, "ffff"));
+	ck_assert_ptr_eq(vmap_find(&m, C1, "0.2.0"), &m.entries[1]);
+	ck_assert_ptr_null(vmap_find(&m, C1, "0.3.0"));
+	ck_assert_ptr_null(vmap_find(&m, C1, NULL));
+	ck_assert_ptr_null(vmap_find(&m, "ffff", "0.2.0"));
 	vmap_clear(&m);
 	vmap_entry_clear(&a);
 	vmap_entry_clear(&b);

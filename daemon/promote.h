@@ -1,0 +1,32 @@
+/* promote.h: one promotion cycle for one route (pair -> destination):
+ * detect, fetch, ensure, build tree, commit, push, wait, publish, record. */
+#ifndef PROMOTE_H
+#define PROMOTE_H
+
+#include <stdio.h>
+
+#include "config.h"
+
+enum promote_result {
+	PROMOTE_UPTODATE,	/* nothing new at the source */
+	PROMOTE_DONE,		/* promoted (or recorded) a new source state */
+	PROMOTE_FAILED,		/* this run failed; state says why */
+	PROMOTE_HELD,		/* failed earlier for this commit, or waits
+				 * for approval: nothing done */
+	PROMOTE_DRYRUN,		/* --dry-run reported what it would do */
+};
+
+struct promote_opts {
+	int			 dry_run;
+	FILE			*report;	/* --dry-run output */
+	const volatile int	*cancel;	/* may be NULL */
+};
+
+const char *promote_result_name(enum promote_result);
+char	*promote_route_name(const struct config_pair *,
+	    const struct config_algo *dest);
+int	 promote_route(const struct config *, const struct config_pair *,
+	    size_t dest, const struct promote_opts *,
+	    enum promote_result *result);
+
+#endif

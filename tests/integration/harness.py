@@ -1,0 +1,329 @@
+"""Two emulated clusters, a source algorithm and the real binaries.
+
+Shared by the integration tests and `make demo`. Everything lives in one
+temporary directory; nothing outside it is touched. Python 3 standard
+library and the git CLI only.
+"""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "fakecluster"))
+
+from fakecluster_util import start_cluster, ALICE, ALICE_KEY  # noqa: E402
+
+DAEMON = os.path.join(TOP, "algopromoted")
+CTL = os.path.join(TOP, "algopromotectl")
+
+# The prod cluster has its own people and keys: a key sent to the wrong
+# cluster fails. Both keys hold '+' and '/'.
+CAROL, CAROL_KEY = "carol", "simCar0lProdKey+Zq/Wm4Xv9Ty2"
+PROD_USERS = [{"name": CAROL, "key": CAROL_KEY, "orgs": ["acme"]}]
+
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Dev Person",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev Person",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+    "no_proxy": "*",
+    "NO_PROXY": "*",
+}
+
+PY_SETTINGS = {"language": "python3-1", "environment": "cpu", "license": "apl",
+               "network_access": "full", "pipeline_enabled": True,
+               "source_visibility": "closed"}
+
+
+def env_with(extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+    env.update(GIT_ENV)
+    env.update(extra or {})
+    return env
+
+
+def git(*args, cwd=None, check=True):
+    proc = subprocess.run(["git"] + list(args), cwd=cwd, env=env_with(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError("git %s failed: %s" % (" ".join(args), proc.stderr))
+    return proc.stdout.strip()
+
+
+class ApiError(Exception):
+    def __init__(self, status, body):
+        super().__init__("HTTP %d: %s" % (status, body))
+        self.status = status
+        self.body = body
+
+
+def api(cluster, key, method, path, body=None):
+    """One management-API call; returns parsed JSON (None for no body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(cluster.url + path, data=data, method=method)
+    req.add_header("Authorization", "Simple " + key)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=30) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as e:
+        raise ApiError(e.code, e.read().decode("utf-8", "replace"))
+    return json.loads(raw) if raw else None
+
+
+def knob(cluster, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    req = urllib.request.Request(cluster.url + path, data=data if method == "POST" else None,
+                                 method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def await_request(cluster, fragment, timeout=60):
+    """Waits until the cluster's request log shows a request whose path
+    holds fragment; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for r in knob(cluster, "GET", "/_requests"):
+            if fragment in r["path"]:
+                return r
+        time.sleep(0.02)
+    raise AssertionError("no request for %s" % fragment)
+
+
+class Env:
+    """A dev and a prod cluster, a work tree of the source, a config."""
+
+    def __init__(self, build_seconds=0.2, keep=False):
+        self.dir = tempfile.mkdtemp(prefix="aptest.")
+        self.keep = keep or bool(os.environ.get("APTEST_KEEP"))
+        self.dev = start_cluster(os.path.join(self.dir, "dev"), build_seconds=build_seconds)
+        self.prod = start_cluster(os.path.join(self.dir, "prod"), users=PROD_USERS,
+                                  build_seconds=build_seconds)
+        self.state = os.path.join(self.dir, "state")
+        self.keys = os.path.join(self.dir, "keys")
+        os.makedirs(self.keys)
+        for name, key in (("dev.key", ALICE_KEY), ("prod.key", CAROL_KEY)):
+            path = os.path.join(self.keys, name)
+            with open(path, "w") as f:
+                f.write(key + "\n")
+            os.chmod(path, 0o600)
+        self.config = os.path.join(self.dir, "algopromoted.yaml")
+        self.logs = []
+        self.work = {}
+
+    def close(self):
+        self.dev.stop()
+        self.prod.stop()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- the source side -------------------------------------------------
+
+    def create_source(self, algo="Hello", owner=ALICE):
+        api(self.dev, ALICE_KEY, "POST", "/v1/algorithms/" + owner,
+            {"name": algo, "details": {"label": algo + " (dev)", "summary": "says hello"},
+             "settings": PY_SETTINGS})
+        work = os.path.join(self.dir, "work-" + algo)
+        git("clone", "-q", self.dev.git_url(owner, algo, ALICE, ALICE_KEY), work)
+        self.work[algo] = work
+        return work
+
+    def commit(self, algo="Hello", files=None, remove=(), message="change", push=True):
+        """Writes files ({path: str|bytes|("symlink", target)|("exec", text)}),
+        removes paths, commits and pushes to the dev master."""
+        work = self.work[algo]
+        for path in remove:
+            git("rm", "-q", "-r", path, cwd=work)
+        for path, content in (files or {}).items():
+            full = os.path.join(work, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            if os.path.lexists(full):
+                os.remove(full)
+            if isinstance(content, tuple) and content[0] == "symlink":
+                os.symlink(content[1], full)
+            elif isinstance(content, tuple) and content[0] == "exec":
+                with open(full, "w") as f:
+                    f.write(content[1])
+                os.chmod(full, 0o755)
+            elif isinstance(content, bytes):
+                with open(full, "wb") as f:
+                    f.write(content)
+            else:
+                with open(full, "w") as f:
+                    f.write(content)
+            git("add", "-f", path, cwd=work)
+        git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
+        if push:
+            git("push", "-q", "origin", "HEAD:master", cwd=work)
+        return git("rev-parse", "HEAD", cwd=work)
+
+    def wait_build(self, cluster, key, owner, algo, sha, timeout=30):
+        """Polls the builds list until the build of sha has finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            builds = api(cluster, key, "GET",
+                         "/v1/algorithms/%s/%s/builds?limit=50" % (owner, algo))["results"]
+            for b in builds:
+                if b["commit_sha"] == sha and b["status"] != "in-progress":
+                    return b
+            time.sleep(0.05)
+        raise AssertionError("no finished build of %s" % sha)
+
+    def publish_source(self, sha, version_type="minor", algo="Hello", owner=ALICE):
+        b = self.wait_build(self.dev, ALICE_KEY, owner, algo, sha)
+        assert b["status"] == "succeeded", b
+        v = api(self.dev, ALICE_KEY, "POST", "/v1/algorithms/%s/%s/versions" % (owner, algo),
+                {"version_info": {"version_type": version_type}})
+        return v["version_info"]["semantic_version"]
+
+    # --- the destination side ----------------------------------------------
+
+    def prod_api(self, method, path, body=None):
+        return api(self.prod, CAROL_KEY, method, path, body)
+
+    def prod_versions(self, algo="Hello", owner="acme"):
+        res = self.prod_api("GET", "/v1/algorithms/%s/%s/versions?limit=100&published=true"
+                            % (owner, algo))["results"]
+        return [(v["version_info"]["semantic_version"], v["version_info"]["git_hash"])
+                for v in res]
+
+    def prod_clone(self, algo="Hello", owner="acme", name=None):
+        path = os.path.join(self.dir, name or ("prod-" + owner + "-" + algo))
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        git("clone", "-q", self.prod.git_url(owner, algo, CAROL, CAROL_KEY), path)
+        return path
+
+    def prod_head(self, algo="Hello", owner="acme"):
+        out = git("ls-remote", self.prod.git_url(owner, algo, CAROL, CAROL_KEY),
+                  "refs/heads/master")
+        return out.split()[0] if out else None
+
+    # --- the daemon ----------------------------------------------------------
+
+    def write_config(self, pairs, defaults=None, extra=""):
+        """pairs: list of dicts rendered as YAML flow mappings (JSON is YAML)."""
+        lines = [
+            "state_dir: %s" % json.dumps(self.state),
+            "log_level: debug",
+            "workers: 2",
+            "clusters:",
+            "  dev:",
+            "    api: %s" % self.dev.url,
+            "    git: http://localhost:%d" % self.dev.port,
+            "    key_owner: %s" % ALICE,
+            "    api_key_file: %s" % os.path.join(self.keys, "dev.key"),
+            "    timeout: 10s",
+            "  prod:",
+            "    api: %s" % self.prod.url,
+            "    git: http://localhost:%d" % self.prod.port,
+            "    key_owner: %s" % CAROL,
+            "    api_key_file: %s" % os.path.join(self.keys, "prod.key"),
+            "    timeout: 10s",
+        ]
+        if defaults:
+            lines.append("defaults: %s" % json.dumps(defaults))
+        lines.append("pairs:")
+        for p in pairs:
+            lines.append("  - %s" % json.dumps(p))
+        text = "\n".join(lines) + "\n" + extra
+        with open(self.config, "w") as f:
+            f.write(text)
+        return self.config
+
+    def run(self, *args, env=None, timeout=120):
+        """Runs algopromoted with the config; returns CompletedProcess.
+        stderr (the log) is kept for the secret scan."""
+        proc = subprocess.run([DAEMON, "-f", self.config] + list(args),
+                              env=env_with(env), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+        self.logs.append(proc.stdout + proc.stderr)
+        return proc
+
+    def once(self, *args, env=None):
+        return self.run("--once", *args, env=env)
+
+    def ctl(self, *args):
+        proc = subprocess.run([CTL, "-f", self.config] + list(args), env=env_with(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+        self.logs.append(proc.stdout + proc.stderr)
+        return proc
+
+    def route_dir(self, pair, dest):
+        return os.path.join(self.state, "routes", pair, dest.replace("/", "."))
+
+    def route_state(self, pair, dest="prod/acme/Hello"):
+        with open(os.path.join(self.route_dir(pair, dest), "state.json")) as f:
+            return json.load(f)
+
+    def version_map(self, pair, dest="prod/acme/Hello"):
+        path = os.path.join(self.route_dir(pair, dest), "versions.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def secret_forms(self):
+        forms = []
+        for user, key in ((ALICE, ALICE_KEY), (CAROL, CAROL_KEY)):
+            forms += [key, quote(key, safe=""),
+                      base64.b64encode(("%s:%s" % (user, key)).encode()).decode()]
+        return forms
+
+    def scan_for_secrets(self):
+        """Every file under state_dir and every log line: no key in any form."""
+        found = []
+        forms = [f.encode() for f in self.secret_forms()]
+        for root, _, files in os.walk(self.state):
+            for name in files:
+                path = os.path.join(root, name)
+                if os.path.islink(path):
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+                found += ["%s holds %r" % (path, s) for s in forms if s in data]
+        for log in self.logs:
+            found += ["log holds %r" % s for s in forms if s.decode() in log]
+        return found
+
+
+def tree_of(work, rev="HEAD"):
+    return git("rev-parse", rev + "^{tree}", cwd=work)
+
+
+def main():
+    """unittest.main() that ends with `N passed, N failed`."""
+    import unittest
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+    if len(sys.argv) > 1:
+        suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],
+                                                              sys.modules["__main__"])
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    print("%d passed, %d failed" % (result.testsRun - failed, failed))
+    sys.exit(0 if failed == 0 and result.testsRun > 0 else 1)
