@@ -37,6 +37,7 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -D_GNU_SOURCE \
 ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS) $(SANFLAGS)
 
 BUILD	?= build
+OUT	?= .
 MAINS	:= daemon/algopromoted.c daemon/algopromotectl.c
 LIBSRC	:= $(sort $(wildcard common/*.c) \
 	     $(filter-out $(MAINS),$(wildcard daemon/*.c)))
@@ -44,7 +45,7 @@ LIBOBJ	:= $(LIBSRC:%.c=$(BUILD)/%.o)
 TESTSRC	:= $(sort $(wildcard tests/check_*.c))
 TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/runner.o \
 	   $(BUILD)/tests/testutil.o
-BINS	:= algopromoted algopromotectl
+BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
 .PHONY: all deps check unit integration asan lint format clean install \
 	demo bench help
@@ -71,10 +72,10 @@ $(BUILD)/libalgopromote.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-algopromoted: $(BUILD)/daemon/algopromoted.o $(BUILD)/libalgopromote.a
+$(OUT)/algopromoted: $(BUILD)/daemon/algopromoted.o $(BUILD)/libalgopromote.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEPLIBS)
 
-algopromotectl: $(BUILD)/daemon/algopromotectl.o $(BUILD)/libalgopromote.a
+$(OUT)/algopromotectl: $(BUILD)/daemon/algopromotectl.o $(BUILD)/libalgopromote.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 # The runner learns the suites from the test sources themselves.
@@ -97,10 +98,11 @@ check: deps
 
 asan:
 	@sh packaging/deps.sh asan
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
+	@$(MAKE) --no-print-directory BUILD=build-asan OUT=build-asan \
+	    OPT='-O1 -g' HARDEN= HARDEN_LD= \
 	    SANFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-	    HARDEN= HARDEN_LD= all build-asan/check_algopromote
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    all build-asan/check_algopromote
+	AP_BINDIR=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    python3 tests/run.py --unit build-asan/check_algopromote
 
@@ -121,8 +123,8 @@ bench: deps
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
-	install -m 0755 algopromoted $(DESTDIR)$(SBINDIR)/algopromoted
-	install -m 0755 algopromotectl $(DESTDIR)$(BINDIR)/algopromotectl
+	install -m 0755 $(OUT)/algopromoted $(DESTDIR)$(SBINDIR)/algopromoted
+	install -m 0755 $(OUT)/algopromotectl $(DESTDIR)$(BINDIR)/algopromotectl
 	install -d $(DESTDIR)$(SYSCONFDIR)/algopromoted
 	install -m 0644 config/example.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/algopromoted/algopromoted.yaml.example
@@ -134,6 +136,6 @@ install: all
 	install -m 0644 doc/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
 
 clean:
-	rm -rf build build-asan $(BINS)
+	rm -rf build build-asan algopromoted algopromotectl
 
 -include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d)

@@ -317,7 +317,7 @@ main(int argc, char **argv)
 	};
 	const char		*path = CONFIG_DEFAULT_PATH, *cmd;
 	struct config		*conf;
-	struct config_pair	*pair = NULL;
+	struct config_pair	*pair;
 	char			*errors = NULL;
 	int			 ch, rv, needpair;
 
@@ -361,16 +361,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 	free(errors);
-	if (needpair && (pair = config_pair_find(conf, argv[optind])) ==
-	    NULL) {
+	if (!needpair)
+		rv = cmd_status(conf);
+	else if ((pair = config_pair_find(conf, argv[optind])) == NULL) {
 		fprintf(stderr, "algopromotectl: no pair \"%s\" in %s\n",
 		    argv[optind], path);
-		config_free(conf);
-		return 2;
-	}
-	if (strcmp(cmd, "status") == 0)
-		rv = cmd_status(conf);
-	else if (strcmp(cmd, "versions") == 0)
+		rv = 2;
+	} else if (strcmp(cmd, "versions") == 0)
 		rv = cmd_versions(conf, pair);
 	else if (strcmp(cmd, "retry") == 0)
 		rv = cmd_change(conf, pair, 0);

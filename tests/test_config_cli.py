@@ -16,7 +16,7 @@ import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXDIR = os.path.join("tests", "data", "config")
-BINARY = os.path.join(TOP, "algopromoted")
+BINARY = os.path.join(TOP, os.environ.get("AP_BINDIR", "."), "algopromoted")
 OK_RE = re.compile(r"^configuration OK: (\d+) pairs, (\d+) destinations\n$")
 # Pairs and destinations of each good fixture.
 GOOD_COUNTS = {

@@ -22,8 +22,10 @@ sys.path.insert(0, os.path.join(TOP, "tests", "fakecluster"))
 
 from fakecluster_util import start_cluster, ALICE, ALICE_KEY  # noqa: E402
 
-DAEMON = os.path.join(TOP, "algopromoted")
-CTL = os.path.join(TOP, "algopromotectl")
+# `make asan` points AP_BINDIR at the sanitizer build.
+BINDIR = os.path.join(TOP, os.environ.get("AP_BINDIR", "."))
+DAEMON = os.path.join(BINDIR, "algopromoted")
+CTL = os.path.join(BINDIR, "algopromotectl")
 
 # The prod cluster has its own people and keys: a key sent to the wrong
 # cluster fails. Both keys hold '+' and '/'.
