@@ -1,0 +1,325 @@
+/* control.c: the control socket: one JSON request line in, one JSON reply
+ * line out. A unix socket, mode 0600, in a 0700 directory: whoever can
+ * connect is the daemon's own user. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "atomicfile.h"
+#include "control.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define CONTROL_TIMEOUT_S	5
+
+struct control {
+	struct evconnlistener	*listener;
+	char			*path;
+	control_fn		 fn;
+	void			*arg;
+};
+
+static char *
+control_error(const char *msg)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	*s;
+
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", msg);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (s == NULL)
+		fatalx("out of memory");
+	return s;
+}
+
+static void
+control_close(struct bufferevent *bev)
+{
+	bufferevent_free(bev);
+}
+
+static void
+control_written(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		control_close(bev);
+}
+
+static void
+control_reply(struct bufferevent *bev, char *reply)
+{
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, NULL, control_written, NULL, NULL);
+	bufferevent_write(bev, reply, strlen(reply));
+	bufferevent_write(bev, "\n", 1);
+	free(reply);
+}
+
+static void
+control_read(struct bufferevent *bev, void *arg)
+{
+	struct control	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	const cJSON	*cmd, *pair;
+	cJSON		*req;
+	char		*line;
+	size_t		 len;
+
+	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > CONTROL_MAX_REQUEST)
+			control_reply(bev, control_error("request too long"));
+		return;
+	}
+	req = cJSON_ParseWithLength(line, len);
+	free(line);
+	cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
+	pair = cJSON_GetObjectItemCaseSensitive(req, "pair");
+	if (!cJSON_IsString(cmd) || (pair != NULL && !cJSON_IsNull(pair) &&
+	    !cJSON_IsString(pair)))
+		control_reply(bev, control_error("bad request: want "
+		    "{\"cmd\": \"...\", \"pair\": \"...\"}"));
+	else
+		control_reply(bev, c->fn(c->arg, cmd->valuestring,
+		    cJSON_IsString(pair) ? pair->valuestring : NULL));
+	cJSON_Delete(req);
+}
+
+static void
+control_event(struct bufferevent *bev, short what, void *arg)
+{
+	control_close(bev);
+}
+
+static void
+control_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct bufferevent	*bev;
+	struct timeval		 tv = { CONTROL_TIMEOUT_S, 0 };
+
+	bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	bufferevent_setcb(bev, control_read, NULL, control_event, arg);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_MAX_REQUEST + 1);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static int
+control_addr(struct sockaddr_un *sun, const char *path, char **cause)
+{
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun->sun_path) {
+		xasprintf(cause, "control socket path \"%s\" is too long",
+		    path);
+		return -1;
+	}
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+/*
+ * The caller holds the state_dir lock, so a socket left at path is a
+ * dead instance's: it is replaced.
+ */
+int
+control_start(struct control **out, struct event_base *base,
+    const char *path, control_fn fn, void *arg, char **cause)
+{
+	struct control		*c;
+	struct sockaddr_un	 sun;
+	char			*dir, *slash;
+	mode_t			 old;
+	int			 fd;
+
+	*out = NULL;
+	if (control_addr(&sun, path, cause) == -1)
+		return -1;
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (atomicfile_mkdirs(dir, 0700, cause) == -1) {
+			free(dir);
+			return -1;
+		}
+	}
+	free(dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		xasprintf(cause, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (unlink(path) == -1 && errno != ENOENT) {
+		xasprintf(cause, "unlink %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		umask(old);
+		xasprintf(cause, "bind %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (chmod(path, 0600) == -1) {
+		xasprintf(cause, "chmod %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->path = xstrdup(path);
+	c->fn = fn;
+	c->arg = arg;
+	c->listener = evconnlistener_new(base, control_accept, c,
+	    LEV_OPT_CLOSE_ON_FREE, 16, fd);
+	if (c->listener == NULL) {
+		xasprintf(cause, "listen %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		free(c->path);
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+control_free(struct control *c)
+{
+	if (c == NULL)
+		return;
+	evconnlistener_free(c->listener);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}
+
+static int64_t
+control_ms_left(const struct timespec *deadline)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+int
+control_request(const char *path, const char *cmd, const char *pair,
+    uint64_t timeout_ms, char **reply, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct timespec		 deadline;
+	struct pollfd		 pfd;
+	cJSON			*o;
+	char			*req, *buf = NULL, *nl;
+	size_t			 len = 0, cap = 0;
+	ssize_t			 n;
+	int			 fd, saved;
+	int64_t			 left;
+
+	*reply = NULL;
+	if (control_addr(&sun, path, cause) == -1)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		xasprintf(cause, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		saved = errno;
+		xasprintf(cause, "connect %s: %s", path, strerror(saved));
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "cmd", cmd);
+	if (pair != NULL)
+		cJSON_AddStringToObject(o, "pair", pair);
+	req = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (req == NULL)
+		fatalx("out of memory");
+	nl = xprintf("%s\n", req);
+	free(req);
+	n = write(fd, nl, strlen(nl));
+	free(nl);
+	if (n == -1) {
+		xasprintf(cause, "write %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(timeout_ms / 1000);
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	for (;;) {
+		if ((left = control_ms_left(&deadline)) <= 0) {
+			xasprintf(cause, "%s: no answer within %llu ms", path,
+			    (unsigned long long)timeout_ms);
+			goto fail;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+			xasprintf(cause, "poll: %s", strerror(errno));
+			goto fail;
+		}
+		if (len + 4096 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			buf = xrealloc(buf, cap);
+		}
+		if ((n = read(fd, buf + len, cap - len - 1)) == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			xasprintf(cause, "read %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL || len == 0) {
+		free(buf);
+		xasprintf(cause, "%s: empty answer", path);
+		return -1;
+	}
+	buf[len] = '\0';
+	if ((nl = strchr(buf, '\n')) != NULL)
+		*nl = '\0';
+	*reply = buf;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}

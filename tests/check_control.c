@@ -1,0 +1,131 @@
+/* check_control.c: the control socket answers one JSON line per request,
+ * is private to its user, and a client without a daemon fails clearly. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "control.h"
+#include "testutil.h"
+#include "xmalloc.h"
+
+static char *dir, *sock;
+static struct event_base *base;
+static pthread_t loop_thread;
+
+static char *
+handler(void *arg, const char *cmd, const char *pair)
+{
+	return xprintf("{\"ok\":true,\"cmd\":\"%s\",\"pair\":\"%s\"}", cmd,
+	    pair != NULL ? pair : "-");
+}
+
+static void *
+run_loop(void *arg)
+{
+	event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static struct control *ctl;
+static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t started_cond = PTHREAD_COND_INITIALIZER;
+static int started;
+
+/* A loopbreak before the loop runs is forgotten: wait until it runs. */
+static void
+on_started(evutil_socket_t fd, short what, void *arg)
+{
+	pthread_mutex_lock(&started_lock);
+	started = 1;
+	pthread_cond_signal(&started_cond);
+	pthread_mutex_unlock(&started_lock);
+}
+
+static void
+setup(void)
+{
+	char	*cause = NULL;
+
+	evthread_use_pthreads();
+	dir = testutil_tmpdir();
+	sock = xprintf("%s/run/control.sock", dir);
+	base = event_base_new();
+	ck_assert_msg(control_start(&ctl, base, sock, handler, NULL,
+	    &cause) == 0, "%s", cause);
+	started = 0;
+	event_base_once(base, -1, EV_TIMEOUT, on_started, NULL, NULL);
+	pthread_create(&loop_thread, NULL, run_loop, NULL);
+	pthread_mutex_lock(&started_lock);
+	while (!started)
+		pthread_cond_wait(&started_cond, &started_lock);
+	pthread_mutex_unlock(&started_lock);
+}
+
+static void
+teardown(void)
+{
+	event_base_loopbreak(base);
+	pthread_join(loop_thread, NULL);
+	control_free(ctl);
+	event_base_free(base);
+	testutil_rmtree(dir);
+	free(sock);
+	free(dir);
+}
+
+START_TEST(test_request_reply)
+{
+	char		*reply = NULL, *cause = NULL;
+	cJSON		*o;
+	struct stat	 sb;
+
+	ck_assert_msg(control_request(sock, "trigger", "hello", 5000, &reply,
+	    &cause) == 0, "%s", cause);
+	ck_assert_ptr_nonnull(o = cJSON_Parse(reply));
+	ck_assert_str_eq(cJSON_GetObjectItem(o, "cmd")->valuestring,
+	    "trigger");
+	ck_assert_str_eq(cJSON_GetObjectItem(o, "pair")->valuestring, "hello");
+	cJSON_Delete(o);
+	free(reply);
+	ck_assert_int_eq(stat(sock, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(control_request(sock, "status", NULL, 5000, &reply,
+	    &cause), 0);
+	ck_assert_ptr_nonnull(strstr(reply, "\"pair\":\"-\""));
+	free(reply);
+}
+END_TEST
+
+START_TEST(test_no_daemon)
+{
+	char	*reply = NULL, *cause = NULL, *other;
+
+	other = xprintf("%s/none.sock", dir);
+	ck_assert_int_eq(control_request(other, "status", NULL, 1000, &reply,
+	    &cause), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_ptr_nonnull(strstr(cause, "No such file"));
+	free(cause);
+	free(other);
+}
+END_TEST
+
+Suite *
+control_suite(void)
+{
+	Suite	*s = suite_create("control");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_request_reply);
+	tcase_add_test(tc, test_no_daemon);
+	suite_add_tcase(s, tc);
+	return s;
+}
