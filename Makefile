@@ -119,7 +119,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@sh bench/run.sh
+	@python3 tests/bench/idle.py
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
@@ -131,9 +131,9 @@ install: all
 	install -d $(DESTDIR)$(UNITDIR)
 	install -m 0644 systemd/algopromoted.service $(DESTDIR)$(UNITDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
-	install -m 0644 doc/algopromoted.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 doc/algopromotectl.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 doc/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 daemon/algopromoted.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 daemon/algopromotectl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 config/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
 
 clean:
 	rm -rf build build-asan algopromoted algopromotectl

@@ -15,6 +15,7 @@
 
 #include "atomicfile.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "state.h"
 #include "vmap.h"
@@ -22,12 +23,71 @@
 
 static int	 json;
 
+#define CTL_TIMEOUT_MS	10000
+
+/*
+ * Asks the running daemon. Returns 1 with *reply (a parsed JSON object
+ * whose "ok" is true), 0 when no daemon listens, -1 after printing why.
+ */
+static int
+ask_socket(const char *path, const char *cmd, const char *pair,
+    cJSON **reply)
+{
+	char		*text = NULL, *cause = NULL;
+	const cJSON	*ok, *err;
+
+	*reply = NULL;
+	if (control_request(path, cmd, pair, CTL_TIMEOUT_MS, &text,
+	    &cause) == -1) {
+		if (errno == ENOENT || errno == ECONNREFUSED) {
+			free(cause);
+			return 0;
+		}
+		fprintf(stderr, "algopromotectl: %s\n", cause);
+		free(cause);
+		return -1;
+	}
+	*reply = cJSON_Parse(text);
+	free(text);
+	ok = cJSON_GetObjectItemCaseSensitive(*reply, "ok");
+	if (!cJSON_IsTrue(ok)) {
+		err = cJSON_GetObjectItemCaseSensitive(*reply, "error");
+		fprintf(stderr, "algopromotectl: %s\n", cJSON_IsString(err) ?
+		    err->valuestring : "the daemon gave no usable answer");
+		cJSON_Delete(*reply);
+		*reply = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+static int
+ask_daemon(const struct config *conf, const char *cmd, const char *pair,
+    cJSON **reply)
+{
+	return ask_socket(conf->control_socket, cmd, pair, reply);
+}
+
+static void
+print_messages(const cJSON *reply)
+{
+	const cJSON	*m;
+
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(reply,
+	    "messages"))
+		if (cJSON_IsString(m))
+			printf("%s\n", m->valuestring);
+}
+
 static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: algopromotectl [-f FILE] [--json] COMMAND [PAIR]\n"
+	    "usage: algopromotectl [-f FILE] [-s SOCKET] [--json] COMMAND "
+	    "[PAIR]\n"
 	    "  -f FILE          configuration (default %s)\n"
+	    "  -s SOCKET        the daemon's control socket (default: the "
+	    "configuration's)\n"
 	    "  --json           print data as JSON\n"
 	    "commands:\n"
 	    "  status           one row per route\n"
@@ -74,38 +134,70 @@ static int
 load_route(const struct config *conf, const struct config_pair *p,
     const struct config_algo *d, struct state_route *st, char **dir)
 {
-	char	*cause = NULL, *path, *data = NULL;
-	cJSON	*o;
+	char	*cause = NULL;
 
 	*dir = state_route_dir(conf->state_dir, p->name, d->full);
-	memset(st, 0, sizeof *st);
-	path = xprintf("%s/state.json", *dir);
-	if (atomicfile_read(path, &data, NULL, 0, &cause) == -1) {
-		if (errno != ENOENT) {
-			fprintf(stderr, "algopromotectl: %s\n", cause);
-			free(cause);
-			free(path);
-			return -1;
-		}
+	if (state_route_peek(st, *dir, &cause) == -1) {
+		fprintf(stderr, "algopromotectl: %s\n", cause);
 		free(cause);
-		cause = NULL;
-	} else {
-		o = cJSON_Parse(data);
-		free(data);
-		if (o == NULL || state_route_from_json(st, o, &cause) == -1) {
-			fprintf(stderr, "algopromotectl: %s: corrupt (%s)\n",
-			    path, cause != NULL ? cause : "not valid JSON");
-			free(cause);
-			cJSON_Delete(o);
-			free(path);
-			return -1;
-		}
-		cJSON_Delete(o);
+		return -1;
 	}
-	free(path);
 	state_set(&st->pair, p->name);
 	state_set(&st->source, p->source.full);
 	state_set(&st->destination, d->full);
+	return 0;
+}
+
+static void
+print_status_row(const struct state_route *st)
+{
+	char	*sc, *t;
+
+	sc = short_commit(st->last_source_commit);
+	t = when(st->last_time);
+	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %s\n", st->pair,
+	    st->destination, state_phase_name(st->phase),
+	    sc, dash(st->last_source_version), dash(st->last_dest_version), t,
+	    dash(st->error));
+	free(sc);
+	free(t);
+}
+
+static void
+print_status_header(void)
+{
+	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %s\n", "PAIR",
+	    "DESTINATION", "PHASE", "SOURCE", "SRC-VER", "DST-VER", "WHEN",
+	    "ERROR");
+}
+
+/* The daemon's live view: its routes array, as /status serves it. */
+static int
+status_live(const cJSON *reply)
+{
+	const cJSON		*routes, *o;
+	struct state_route	 st;
+	char			*cause = NULL, *text;
+
+	routes = cJSON_GetObjectItemCaseSensitive(reply, "routes");
+	if (json) {
+		if ((text = cJSON_Print(routes)) == NULL)
+			fatalx("out of memory");
+		printf("%s\n", text);
+		free(text);
+		return 0;
+	}
+	print_status_header();
+	cJSON_ArrayForEach(o, routes) {
+		if (state_route_from_json(&st, o, &cause) == -1) {
+			fprintf(stderr, "algopromotectl: bad route from the "
+			    "daemon: %s\n", cause);
+			free(cause);
+			return 1;
+		}
+		print_status_row(&st);
+		state_route_clear(&st);
+	}
 	return 0;
 }
 
@@ -113,17 +205,24 @@ static int
 cmd_status(const struct config *conf)
 {
 	struct state_route	 st;
-	cJSON			*arr = NULL;
-	char			*dir, *sc, *t;
+	cJSON			*arr = NULL, *reply;
+	char			*dir;
 	size_t			 i, d;
 	int			 rv = 0;
 
+	switch (ask_daemon(conf, "status", NULL, &reply)) {
+	case 1:
+		rv = status_live(reply);
+		cJSON_Delete(reply);
+		return rv;
+	case -1:
+		fprintf(stderr, "algopromotectl: showing the state files\n");
+		break;
+	}
 	if (json)
 		arr = cJSON_CreateArray();
 	else
-		printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %s\n", "PAIR",
-		    "DESTINATION", "PHASE", "SOURCE", "SRC-VER", "DST-VER",
-		    "WHEN", "ERROR");
+		print_status_header();
 	for (i = 0; i < conf->npairs; i++) {
 		const struct config_pair *p = &conf->pairs[i];
 
@@ -137,18 +236,8 @@ cmd_status(const struct config *conf)
 			if (json)
 				cJSON_AddItemToArray(arr,
 				    state_route_to_json(&st));
-			else {
-				sc = short_commit(st.last_source_commit);
-				t = when(st.last_time);
-				printf("%-16s %-28s %-10s %-12s %-8s %-8s "
-				    "%-20s %s\n", p->name, p->dests[d].full,
-				    state_phase_name(st.phase), sc,
-				    dash(st.last_source_version),
-				    dash(st.last_dest_version), t,
-				    dash(st.error));
-				free(sc);
-				free(t);
-			}
+			else
+				print_status_row(&st);
 			state_route_clear(&st);
 			free(dir);
 		}
@@ -241,9 +330,9 @@ lock_state(const struct config *conf)
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		fprintf(stderr, "algopromotectl: algopromoted is running on "
-		    "%s; talking to it through the control socket is not "
-		    "available yet\n", conf->state_dir);
+		fprintf(stderr, "algopromotectl: algopromoted holds %s but "
+		    "does not answer on %s\n", conf->state_dir,
+		    conf->control_socket);
 		close(fd);
 		free(path);
 		return -1;
@@ -257,10 +346,21 @@ cmd_change(const struct config *conf, const struct config_pair *p,
     int approve)
 {
 	struct state_route	 st;
+	cJSON			*reply;
 	char			*dir, *cause = NULL;
 	size_t			 d;
 	int			 fd, rv = 0, changed = 0;
 
+	switch (ask_daemon(conf, approve ? "approve" : "retry", p->name,
+	    &reply)) {
+	case 1:
+		print_messages(reply);
+		cJSON_Delete(reply);
+		return 0;
+	case -1:
+		return 1;
+	}
+	/* No daemon: change the files, under its lock. */
 	if ((fd = lock_state(conf)) == -1)
 		return 1;
 	for (d = 0; fd != -2 && d < p->ndests; d++) {
@@ -307,6 +407,24 @@ cmd_change(const struct config *conf, const struct config_pair *p,
 	return rv;
 }
 
+static int
+cmd_trigger(const struct config *conf, const struct config_pair *p)
+{
+	cJSON	*reply;
+
+	switch (ask_daemon(conf, "trigger", p->name, &reply)) {
+	case 1:
+		print_messages(reply);
+		cJSON_Delete(reply);
+		return 0;
+	case 0:
+		fprintf(stderr, "algopromotectl: algopromoted is not running "
+		    "(nothing listens on %s)\n", conf->control_socket);
+		return 1;
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -315,17 +433,21 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char		*path = CONFIG_DEFAULT_PATH, *cmd;
+	const char		*path = CONFIG_DEFAULT_PATH, *cmd, *sock = NULL;
+	cJSON			*reply;
 	struct config		*conf;
 	struct config_pair	*pair;
 	char			*errors = NULL;
 	int			 ch, rv, needpair;
 
 	log_init(LOG_LEVEL_WARN);
-	while ((ch = getopt_long(argc, argv, "f:jh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:s:jh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			path = optarg;
+			break;
+		case 's':
+			sock = optarg;
 			break;
 		case 'j':
 			json = 1;
@@ -354,6 +476,22 @@ main(int argc, char **argv)
 		    "needs one PAIR" : "takes no arguments");
 		usage(2);
 	}
+	/* With -s the daemon answers without the configuration, which may
+	 * be broken on disk while the daemon runs the last good one. */
+	if (sock != NULL && strcmp(cmd, "versions") != 0) {
+		switch (ask_socket(sock, cmd, needpair ? argv[optind] : NULL,
+		    &reply)) {
+		case 1:
+			if (needpair)
+				print_messages(reply);
+			else
+				rv = status_live(reply);
+			cJSON_Delete(reply);
+			return needpair ? 0 : rv;
+		case -1:
+			return 1;
+		}
+	}
 	/* The control tool needs the layout, not the keys. */
 	if (config_load(&conf, path, CONFIG_LOAD_CHECK, &errors) == -1) {
 		fputs(errors, stderr);
@@ -373,11 +511,8 @@ main(int argc, char **argv)
 		rv = cmd_change(conf, pair, 0);
 	else if (strcmp(cmd, "approve") == 0)
 		rv = cmd_change(conf, pair, 1);
-	else {
-		fprintf(stderr, "algopromotectl: trigger: not available yet "
-		    "(needs the daemon's control socket)\n");
-		rv = 1;
-	}
+	else
+		rv = cmd_trigger(conf, pair);
 	config_free(conf);
 	return rv;
 }

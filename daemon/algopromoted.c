@@ -13,13 +13,16 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <event2/event.h>
 
 #include "atomicfile.h"
 #include "config.h"
 #include "gitops.h"
 #include "log.h"
+#include "notify.h"
 #include "once.h"
 #include "promote.h"
+#include "server.h"
 #include "xmalloc.h"
 
 static volatile sig_atomic_t	 stop_flag;
@@ -66,6 +69,23 @@ lock_state_dir(const char *state_dir)
 	}
 	free(path);
 	return fd;
+}
+
+/* libevent's own messages join ours: one logger, one format. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		log_warnx("libevent: %s", msg);
+		break;
+	}
 }
 
 static int
@@ -176,32 +196,35 @@ main(int argc, char **argv)
 		config_free(conf);
 		return 2;
 	}
-	if (!once && !dryrun) {
-		log_errx("the service loop is not available yet: use --once");
-		config_free(conf);
-		return 2;
-	}
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
+	event_set_log_callback(libevent_log);
+	if (once || dryrun) {
+		/* The loop owns signals otherwise. */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_stop_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	if ((lockfd = lock_state_dir(conf->state_dir)) == -1) {
 		config_free(conf);
 		return 1;
 	}
+	if (notify_init() == -1)
+		log_warn("NOTIFY_SOCKET");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
 	if (gitops_init() == -1)
 		fatalx("libgit2 initialisation failed");
-	rv = run_once(conf, dryrun);
+	if (once || dryrun) {
+		rv = run_once(conf, dryrun);
+		config_free(conf);
+	} else
+		rv = server_run(conf, path, verbose);	/* frees conf */
 	gitops_shutdown();
 	curl_global_cleanup();
+	notify_close();
 	close(lockfd);
-	config_free(conf);
 	log_close();
 	return rv;
 }

@@ -37,6 +37,8 @@ struct api_client {
 	long			 timeout_ms;
 	size_t			 max_response;
 	const volatile int	*cancel;
+	void			(*observe)(void *, long);
+	void			*observe_arg;
 	struct curl_slist	*hdrs;		/* Authorization, Accept */
 	struct curl_slist	*hdrs_body;	/* the same + Content-Type */
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -603,6 +605,14 @@ api_call(struct api_client *c, const char *method, const char *path,
 	c->retry_after_ms = -1;
 	c->errbuf[0] = '\0';
 	cc = curl_easy_perform(c->curl);
+	if (c->observe != NULL) {
+		if (cc != CURLE_OK ||
+		    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE,
+		    &status) != CURLE_OK)
+			status = 0;
+		c->observe(c->observe_arg, status);
+		status = 0;
+	}
 	if (cc != CURLE_OK) {
 		log_debug("api: %s %s: curl error %d", method, path, (int)cc);
 		api_transport_fail(c, cc, method, path, err);
@@ -1007,6 +1017,14 @@ api_client_free(struct api_client *c)
 	free(c->body);
 	free(c->detail);
 	free(c);
+}
+
+void
+api_client_set_observer(struct api_client *c, void (*fn)(void *, long),
+    void *arg)
+{
+	c->observe = fn;
+	c->observe_arg = arg;
 }
 
 void

@@ -80,6 +80,10 @@ void	 api_client_free(struct api_client *);
 /* Checked about once a second during a transfer (and before it starts);
  * non-zero aborts the request with err->cancelled set. NULL: none. */
 void	 api_client_set_cancel(struct api_client *, const volatile int *cancel);
+/* fn(arg, status) after every request: the HTTP status, 0 when none
+ * came (metrics). NULL: none. */
+void	 api_client_set_observer(struct api_client *,
+	    void (*fn)(void *, long), void *arg);
 /* Bodies larger than max bytes (0: API_MAX_RESPONSE) fail with
  * "response too large"; so do announced Content-Lengths above it. */
 void	 api_client_set_max_response(struct api_client *, size_t max);

@@ -1289,8 +1289,9 @@ cf_listen(struct cf *cf, const yaml_node_t *v, const char *s)
 			goto bad;
 		n = n * 10 + (*p - '0');
 	}
-	if (n < 1 || n > 65535) {
-		cf_err(cf, v, NULL, "listen port must be between 1 and 65535");
+	/* Port 0: any free port, logged at start (tests use it). */
+	if (n > 65535) {
+		cf_err(cf, v, NULL, "listen port must be between 0 and 65535");
 		return -1;
 	}
 	return 0;

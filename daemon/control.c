@@ -96,7 +96,8 @@ control_read(struct bufferevent *bev, void *arg)
 		    "{\"cmd\": \"...\", \"pair\": \"...\"}"));
 	else
 		control_reply(bev, c->fn(c->arg, cmd->valuestring,
-		    cJSON_IsString(pair) ? pair->valuestring : NULL));
+		    pair != NULL && cJSON_IsString(pair) ? pair->valuestring :
+		    NULL));
 	cJSON_Delete(req);
 }
 

@@ -42,6 +42,12 @@ static const char *const promote_settings_keys[] = {
 	"royalty_microcredits", "insights_enabled", NULL
 };
 
+struct job;
+struct job_observer {
+	struct job			*job;
+	const struct config_cluster	*cluster;
+};
+
 struct job {
 	const struct config		*conf;
 	const struct config_pair	*pair;
@@ -70,6 +76,8 @@ struct job {
 	char				*dest_version;
 	char				*error;	/* why this run failed */
 	int				 permanent;
+	struct job_observer		 sobs;
+	struct job_observer		 dobs;
 };
 
 static void job_log(struct job *, int, const char *, ...)
@@ -170,6 +178,22 @@ job_fail_git(struct job *j, const char *what, char *cause)
 	return -1;
 }
 
+static void
+job_observe_api(void *arg, long status)
+{
+	struct job_observer	*o = arg;
+	const struct promote_opts *opts = o->job->opts;
+
+	opts->observe(opts->observe_arg, o->cluster, "api", status);
+}
+
+static void
+job_observe_git(struct job *j, const struct config_cluster *c, int ok)
+{
+	if (j->opts->observe != NULL)
+		j->opts->observe(j->opts->observe_arg, c, "git", ok ? 200 : 0);
+}
+
 static int
 job_cancelled(struct job *j)
 {
@@ -191,6 +215,8 @@ job_save(struct job *j, enum state_phase phase)
 		free(cause);
 		return -1;
 	}
+	if (j->opts->progress != NULL)
+		j->opts->progress(j->opts->progress_arg, (int)phase);
 	return 0;
 }
 
@@ -245,6 +271,13 @@ job_setup(struct job *j)
 	}
 	api_client_set_cancel(j->sapi, j->opts->cancel);
 	api_client_set_cancel(j->dapi, j->opts->cancel);
+	if (j->opts->observe != NULL) {
+		j->sobs.job = j->dobs.job = j;
+		j->sobs.cluster = src->cluster;
+		j->dobs.cluster = j->dst->cluster;
+		api_client_set_observer(j->sapi, job_observe_api, &j->sobs);
+		api_client_set_observer(j->dapi, job_observe_api, &j->dobs);
+	}
 
 	j->surl = git_url(src, "");
 	j->durl = git_url(j->dst, "");
@@ -306,6 +339,7 @@ job_detect(struct job *j)
 		ref = xprintf("refs/heads/%s", j->pol->branch);
 		rv = gitops_fetch(j->repo, &j->sremote, ref, PROMOTE_SRC_REF,
 		    &j->src, &found, &cause);
+		job_observe_git(j, src->cluster, rv == 0);
 		free(ref);
 		if (rv == -1)
 			return job_fail_git(j, "fetching source", cause);
@@ -484,9 +518,12 @@ job_fetch_dest(struct job *j)
 	char		*cause = NULL;
 	uint64_t	 start = now_ms();
 	char		 hex[GIT_OID_HEXSZ + 1] = "empty";
+	int		 rv;
 
-	if (gitops_fetch(j->repo, &j->dremote, "refs/heads/master",
-	    PROMOTE_DST_REF, &j->dhead, &j->have_dhead, &cause) == -1)
+	rv = gitops_fetch(j->repo, &j->dremote, "refs/heads/master",
+	    PROMOTE_DST_REF, &j->dhead, &j->have_dhead, &cause);
+	job_observe_git(j, j->dst->cluster, rv == 0);
+	if (rv == -1)
 		return job_fail_git(j, "fetching destination", cause);
 	if (j->have_dhead)
 		git_oid_tostr(hex, sizeof hex, &j->dhead);
@@ -649,6 +686,7 @@ job_commit_push(struct job *j)
 		pr = gitops_push(j->repo, &j->dremote, &j->commit,
 		    j->have_dhead ? &j->dhead : NULL, "refs/heads/master",
 		    &remote, &cause);
+		job_observe_git(j, j->dst->cluster, pr != GITOPS_PUSH_ERROR);
 		switch (pr) {
 		case GITOPS_PUSH_OK:
 			job_step_done(j, "push", start, j->commithex);
@@ -1027,7 +1065,13 @@ promote_route(const struct config *conf, const struct config_pair *pair,
 	rv = job_setup(&j);
 	if (rv == 0)
 		rv = job_run(&j, result);
-	if (rv == -1) {
+	if (rv == -1 && job_cancelled(&j)) {
+		/* Stopped at a safe point by shutdown: not the route's fault,
+		 * and what is pending stays pending for the next start. */
+		*result = PROMOTE_FAILED;
+		job_log(&j, LOG_LEVEL_INFO, "interrupted by shutdown%s%s",
+		    j.error != NULL ? ": " : "", j.error != NULL ? j.error : "");
+	} else if (rv == -1) {
 		*result = PROMOTE_FAILED;
 		job_log(&j, LOG_LEVEL_ERROR, "%s", j.error != NULL ? j.error :
 		    "failed");

@@ -20,6 +20,17 @@ struct promote_opts {
 	int			 dry_run;
 	FILE			*report;	/* --dry-run output */
 	const volatile int	*cancel;	/* may be NULL */
+	/* Called on the worker thread after each state change is on disk;
+	 * may be NULL. */
+	void			(*progress)(void *arg, int phase);
+	void			*progress_arg;
+	/* Called on the worker thread after every API request ("api",
+	 * the HTTP status, 0 for none) and git operation ("git", 200 done,
+	 * 0 failed) against cluster; may be NULL. */
+	void			(*observe)(void *arg,
+				    const struct config_cluster *cluster,
+				    const char *kind, long status);
+	void			*observe_arg;
 };
 
 const char *promote_result_name(enum promote_result);

@@ -290,6 +290,39 @@ out:
 	return rv;
 }
 
+/* Reads dir/state.json for display: nothing is moved or changed. A
+ * missing file is an empty state; a corrupt one is -1 with *cause. */
+int
+state_route_peek(struct state_route *s, const char *dir, char **cause)
+{
+	char	*path, *data = NULL, *why = NULL;
+	cJSON	*o;
+	int	 rv = 0;
+
+	memset(s, 0, sizeof *s);
+	path = xprintf("%s/state.json", dir);
+	if (atomicfile_read(path, &data, NULL, STATE_MAX_SIZE, cause) == -1) {
+		if (errno == ENOENT) {
+			free(*cause);
+			*cause = NULL;
+		} else
+			rv = -1;
+	} else if ((o = cJSON_Parse(data)) == NULL) {
+		xasprintf(cause, "%s: corrupt (not valid JSON)", path);
+		rv = -1;
+	} else {
+		if (state_route_from_json(s, o, &why) == -1) {
+			xasprintf(cause, "%s: corrupt (%s)", path, why);
+			free(why);
+			rv = -1;
+		}
+		cJSON_Delete(o);
+	}
+	free(data);
+	free(path);
+	return rv;
+}
+
 int
 state_route_save(struct state_route *s, const char *dir, char **cause)
 {

@@ -49,6 +49,8 @@ char	*state_route_dir(const char *state_dir, const char *pair,
 	    const char *destination);
 int	 state_route_load(struct state_route *, const char *dir,
 	    char **cause, char **warning);
+int	 state_route_peek(struct state_route *, const char *dir,
+	    char **cause);
 int	 state_route_save(struct state_route *, const char *dir,
 	    char **cause);
 cJSON	*state_route_to_json(const struct state_route *);

@@ -227,12 +227,16 @@ class Env:
 
     # --- the daemon ----------------------------------------------------------
 
-    def write_config(self, pairs, defaults=None, extra=""):
-        """pairs: list of dicts rendered as YAML flow mappings (JSON is YAML)."""
+    def write_config(self, pairs, defaults=None, extra="", top=None, clusters=""):
+        """pairs: list of dicts rendered as YAML flow mappings (JSON is YAML).
+        top: more top-level keys; clusters: more cluster YAML text."""
+        settings = {"workers": 2, "listen": "127.0.0.1:0",
+                    "control_socket": os.path.join(self.dir, "run", "control.sock")}
+        settings.update(top or {})
         lines = [
             "state_dir: %s" % json.dumps(self.state),
             "log_level: debug",
-            "workers: 2",
+        ] + ["%s: %s" % (k, json.dumps(v)) for k, v in settings.items()] + [
             "clusters:",
             "  dev:",
             "    api: %s" % self.dev.url,
@@ -246,7 +250,7 @@ class Env:
             "    key_owner: %s" % CAROL,
             "    api_key_file: %s" % os.path.join(self.keys, "prod.key"),
             "    timeout: 10s",
-        ]
+        ] + ([clusters.rstrip("\n")] if clusters else [])
         if defaults:
             lines.append("defaults: %s" % json.dumps(defaults))
         lines.append("pairs:")
@@ -329,3 +333,106 @@ def main():
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     print("%d passed, %d failed" % (result.testsRun - failed, failed))
     sys.exit(0 if failed == 0 and result.testsRun > 0 else 1)
+
+
+class Daemon:
+    """A running `algopromoted` (service mode) with a fake NOTIFY_SOCKET:
+    readiness and every notify message are events, never guesses."""
+
+    def __init__(self, env, extra_env=None, watchdog_usec=None):
+        import socket
+        self.env = env
+        self.log_path = os.path.join(env.dir, "daemon-%d.log" % len(env.logs))
+        self.notify_path = os.path.join(env.dir, "notify-%d.sock" % len(env.logs))
+        if os.path.exists(self.notify_path):
+            os.unlink(self.notify_path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.notify_path)
+        self.messages = []
+        e = {"NOTIFY_SOCKET": self.notify_path}
+        if watchdog_usec:
+            e["WATCHDOG_USEC"] = str(watchdog_usec)
+        e.update(extra_env or {})
+        self.log = open(self.log_path, "w")
+        env.logs.append("")  # filled in by close()
+        self.log_index = len(env.logs) - 1
+        self.proc = subprocess.Popen([DAEMON, "-f", env.config], env=env_with(e),
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def next_message(self, timeout=30):
+        """The next notify datagram, as a dict of its KEY=VALUE lines."""
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(4096).decode()
+        msg = dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
+        self.messages.append(msg)
+        return msg
+
+    def await_message(self, key, value=None, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no %s=%s from the daemon; log:\n%s"
+                                     % (key, value, self.log_text()[-3000:]))
+            try:
+                msg = self.next_message(left)
+            except OSError:
+                continue
+            if key in msg and (value is None or msg[key] == value):
+                return msg
+
+    def wait_ready(self):
+        self.await_message("READY", "1")
+        return self
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def http_port(self):
+        import re
+        m = re.search(r"http on \S*:(\d+)", self.log_text())
+        return int(m.group(1)) if m else None
+
+    def http(self, path):
+        """(status, body) of GET http://127.0.0.1:PORT/path."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open("http://127.0.0.1:%d%s" % (self.http_port(), path),
+                             timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=60):
+        import signal as sigmod
+        if self.proc.poll() is None:
+            self.proc.send_signal(sigmod.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.close()
+        return rc
+
+    def close(self):
+        if not self.log.closed:
+            self.log.close()
+            self.sock.close()
+            self.env.logs[self.log_index] = self.log_text()
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    """Polls an observable state until predicate() is true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)

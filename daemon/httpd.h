@@ -1,0 +1,34 @@
+/* httpd.h: the read-only HTTP endpoint: /healthz, /metrics and /status.
+ * libevent's evhttp on the main loop, bound to exactly the address given. */
+#ifndef HTTPD_H
+#define HTTPD_H
+
+struct event_base;
+struct httpd;
+struct metrics_buf;
+
+#define HTTPD_MAX_HEADERS	(8 * 1024)	/* request line and headers */
+#define HTTPD_MAX_BODY		1024
+#define HTTPD_TIMEOUT_SEC	10		/* per read or write */
+#define HTTPD_ACCEPT_PAUSE_SEC	1		/* after accept(2) failed */
+
+/*
+ * Everything here runs on the loop's thread; so do the handlers, one
+ * request at a time, and they must not block.  A NULL health
+ * counts as healthy; a NULL metrics writes an empty exposition; a NULL
+ * status_json, or one that returns NULL, answers 500.
+ */
+struct httpd_handlers {
+	int	 (*health)(void *arg, char **why);	/* 1 healthy, 0 not:
+							 * *why malloc'd */
+	char	*(*status_json)(void *arg);		/* malloc'd JSON */
+	void	 (*metrics)(void *arg, struct metrics_buf *);
+	void	*arg;
+};
+
+int	 httpd_start(struct httpd **, struct event_base *, const char *listen,
+	    const struct httpd_handlers *, char **cause);
+int	 httpd_port(const struct httpd *);
+void	 httpd_free(struct httpd *);
+
+#endif
