@@ -230,13 +230,11 @@ class Env:
     def write_config(self, pairs, defaults=None, extra="", top=None, clusters=""):
         """pairs: list of dicts rendered as YAML flow mappings (JSON is YAML).
         top: more top-level keys; clusters: more cluster YAML text."""
-        settings = {"workers": 2, "listen": "127.0.0.1:0",
+        settings = {"state_dir": self.state, "log_level": "debug", "workers": 2,
+                    "listen": "127.0.0.1:0",
                     "control_socket": os.path.join(self.dir, "run", "control.sock")}
         settings.update(top or {})
-        lines = [
-            "state_dir: %s" % json.dumps(self.state),
-            "log_level: debug",
-        ] + ["%s: %s" % (k, json.dumps(v)) for k, v in settings.items()] + [
+        lines = ["%s: %s" % (k, json.dumps(v)) for k, v in settings.items()] + [
             "clusters:",
             "  dev:",
             "    api: %s" % self.dev.url,
