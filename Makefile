@@ -129,7 +129,9 @@ install: all
 	install -m 0644 config/example.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/algopromoted/algopromoted.yaml.example
 	install -d $(DESTDIR)$(UNITDIR)
-	install -m 0644 systemd/algopromoted.service $(DESTDIR)$(UNITDIR)/
+	sed 's|/usr/sbin/algopromoted|$(SBINDIR)/algopromoted|' \
+	    systemd/algopromoted.service > $(DESTDIR)$(UNITDIR)/algopromoted.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/algopromoted.service
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 daemon/algopromoted.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 daemon/algopromotectl.8 $(DESTDIR)$(MANDIR)/man8/
