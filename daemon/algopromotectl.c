@@ -347,9 +347,9 @@ cmd_change(const struct config *conf, const struct config_pair *p,
 {
 	struct state_route	 st;
 	cJSON			*reply;
-	char			*dir, *cause = NULL;
+	char			*dir, *cause = NULL, *msg;
 	size_t			 d;
-	int			 fd, rv = 0, changed = 0;
+	int			 fd, op, rv = 0;
 
 	switch (ask_daemon(conf, approve ? "approve" : "retry", p->name,
 	    &reply)) {
@@ -369,24 +369,10 @@ cmd_change(const struct config *conf, const struct config_pair *p,
 			rv = 1;
 			continue;
 		}
-		if (approve && st.phase == STATE_APPROVAL &&
-		    st.pending_source_commit != NULL) {
-			state_set(&st.approved_source_commit,
-			    st.pending_source_commit);
-			st.phase = STATE_IDLE;
-			changed++;
-			printf("%s->%s: approved %s\n", p->name,
-			    p->dests[d].full, st.pending_source_commit);
-		} else if (!approve && (st.failed_source_commit != NULL ||
-		    st.error != NULL)) {
-			state_set(&st.failed_source_commit, NULL);
-			state_set_error(&st, NULL, 0);
-			if (st.phase == STATE_FAILED)
-				st.phase = STATE_IDLE;
-			changed++;
-			printf("%s->%s: failed state cleared\n", p->name,
-			    p->dests[d].full);
-		} else {
+		op = state_route_operate(&st, approve, &msg);
+		printf("%s->%s: %s\n", p->name, p->dests[d].full, msg);
+		free(msg);
+		if (op == 0) {
 			state_route_clear(&st);
 			free(dir);
 			continue;
@@ -401,7 +387,7 @@ cmd_change(const struct config *conf, const struct config_pair *p,
 	}
 	if (fd >= 0)
 		close(fd);
-	if (changed == 0 && rv == 0)
+	if (fd == -2)
 		printf("%s: nothing to %s\n", p->name,
 		    approve ? "approve" : "retry");
 	return rv;

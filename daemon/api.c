@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "api.h"
+#include "httpmsg.h"
 #include "log.h"
 #include "redact.h"
 #include "xmalloc.h"
@@ -75,47 +76,6 @@ api_error_reset(struct api_error *err)
 	err->retry_after_ms = -1;
 }
 
-/* Copies s into buf, cut on a UTF-8 character boundary if too long. */
-static void
-api_copy_trunc(char *buf, size_t size, const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-}
-
-/* len bytes of s as one line: control characters (NUL included) and
- * whitespace runs become one space; leading and trailing space dropped. */
-static char *
-api_oneline(const char *s, size_t len)
-{
-	char		*out;
-	size_t		 i, o = 0;
-	int		 space = 0;
-	unsigned char	 ch;
-
-	out = xmalloc(len + 1);
-	for (i = 0; i < len; i++) {
-		ch = (unsigned char)s[i];
-		if (ch <= ' ' || ch == 0x7f) {
-			space = 1;
-			continue;
-		}
-		if (space && o > 0)
-			out[o++] = ' ';
-		space = 0;
-		out[o++] = (char)ch;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* Server text made fit for a message: one line, secrets masked, then cut
  * to API_DETAIL_MAX bytes (masking first, so no piece of a secret stays). */
 static char *
@@ -124,7 +84,7 @@ api_clean(const char *s, size_t len)
 	char	*line, *red, *out;
 	size_t	 n;
 
-	line = api_oneline(s, len);
+	line = httpmsg_oneline(s, len);
 	red = redact(line);
 	free(line);
 	if (strlen(red) <= API_DETAIL_MAX)
@@ -147,33 +107,20 @@ api_fail(struct api_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	xvasprintf(&raw, fmt, ap);
 	va_end(ap);
-	line = api_oneline(raw, strlen(raw));
+	line = httpmsg_oneline(raw, strlen(raw));
 	red = redact(line);
-	api_copy_trunc(err->message, sizeof err->message, red);
+	httpmsg_copy(err->message, sizeof err->message, red);
 	free(red);
 	free(line);
 	free(raw);
 }
 
 static const char *
-api_reason(long status)
+api_reason_or(long status)
 {
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "empty response";
-	}
+	const char	*r = httpmsg_reason(status);
+
+	return r != NULL ? r : "empty response";
 }
 
 /* An integer error code given as a JSON number or a numeric string. */
@@ -303,7 +250,7 @@ api_body_detail(struct api_client *c, long status, int *code)
 
 	*code = 0;
 	if (c->len == 0)
-		return xstrdup(api_reason(status));
+		return xstrdup(api_reason_or(status));
 	if ((j = cJSON_ParseWithLength(c->body, c->len)) != NULL) {
 		raw = api_json_detail(j, code);
 		cJSON_Delete(j);
@@ -327,98 +274,19 @@ api_body_detail(struct api_client *c, long status, int *code)
 	free(raw);
 	if (*out == '\0') {
 		free(out);
-		out = xstrdup(api_reason(status));
+		out = xstrdup(api_reason_or(status));
 	}
 	return out;
-}
-
-static int
-api_status_transient(long status)
-{
-	return status >= 500 || status == 429 || status == 408;
-}
-
-/* Everything a retry cannot fix: the request or the setup is wrong. */
-static int
-api_curl_transient(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_FAILED_INIT:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_WRITE_ERROR:
-	case CURLE_OUT_OF_MEMORY:
-	case CURLE_ABORTED_BY_CALLBACK:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_TOO_MANY_REDIRECTS:
-	case CURLE_UNKNOWN_OPTION:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_FILESIZE_EXCEEDED:
-	case CURLE_LOGIN_DENIED:
-	case CURLE_REMOTE_ACCESS_DENIED:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-		return 0;
-	default:
-		return 1;
-	}
-}
-
-/* Retry-After: delay-seconds or an HTTP-date; -1 if neither. */
-static long
-api_parse_retry_after(const char *v)
-{
-	const char		*p;
-	unsigned long long	 secs;
-	time_t			 when, now;
-	char			*end;
-
-	for (p = v; isdigit((unsigned char)*p); p++)
-		;
-	if (p != v && *p == '\0') {
-		errno = 0;
-		secs = strtoull(v, &end, 10);
-		if (errno != 0 || secs > API_RETRY_AFTER_MAX_MS / 1000)
-			return API_RETRY_AFTER_MAX_MS;
-		return (long)secs * 1000;
-	}
-	if ((when = curl_getdate(v, NULL)) == -1)
-		return -1;
-	now = time(NULL);
-	if (when <= now)
-		return 0;
-	if (when - now > API_RETRY_AFTER_MAX_MS / 1000)
-		return API_RETRY_AFTER_MAX_MS;
-	return (long)(when - now) * 1000;
 }
 
 static size_t
 api_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct api_client	*c = arg;
-	size_t			 n = size * nmemb;
-	size_t			 name = strlen("Retry-After:");
-	char			*v, *line;
 
-	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
-		c->retry_after_ms = -1;	/* a new response begins */
-	else if (n > name && strncasecmp(ptr, "Retry-After:", name) == 0) {
-		line = xstrndup(ptr + name, n - name);
-		for (v = line; *v == ' ' || *v == '\t'; v++)
-			;
-		v[strcspn(v, "\r\n")] = '\0';
-		c->retry_after_ms = api_parse_retry_after(v);
-		free(line);
-	}
-	return n;
+	httpmsg_header(ptr, size * nmemb, &c->retry_after_ms,
+	    API_RETRY_AFTER_MAX_MS);
+	return size * nmemb;
 }
 
 static size_t
@@ -530,7 +398,7 @@ static void
 api_transport_fail(struct api_client *c, CURLcode cc, const char *method,
     const char *path, struct api_error *err)
 {
-	err->transient = api_curl_transient(cc);
+	err->transient = httpmsg_curl_transient(cc);
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {
 		err->cancelled = 1;
 		api_fail(err, "%s %s: cancelled", method, path);
@@ -557,7 +425,7 @@ api_http_fail(struct api_client *c, const char *method, const char *path,
 		free(detail);
 	} else
 		c->detail = api_body_detail(c, status, &err->code);
-	err->transient = api_status_transient(status);
+	err->transient = httpmsg_status_transient(status);
 	if (err->code != 0)
 		api_fail(err, "%s %s: %ld %s (code %d)", method, path, status,
 		    c->detail, err->code);

@@ -21,6 +21,7 @@
 #include "atomicfile.h"
 #include "control.h"
 #include "log.h"
+#include "monotime.h"
 #include "xmalloc.h"
 
 #define CONTROL_TIMEOUT_S	5
@@ -219,23 +220,13 @@ control_free(struct control *c)
 	free(c);
 }
 
-static int64_t
-control_ms_left(const struct timespec *deadline)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 int
 control_request(const char *path, const char *cmd, const char *pair,
     uint64_t timeout_ms, char **reply, char **cause)
 {
 	struct sockaddr_un	 sun;
-	struct timespec		 deadline;
 	struct pollfd		 pfd;
+	uint64_t		 deadline;
 	cJSON			*o;
 	char			*req, *buf = NULL, *nl;
 	size_t			 len = 0, cap = 0;
@@ -275,15 +266,9 @@ control_request(const char *path, const char *cmd, const char *pair,
 		close(fd);
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)(timeout_ms / 1000);
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	deadline = monotime_ms() + timeout_ms;
 	for (;;) {
-		if ((left = control_ms_left(&deadline)) <= 0) {
+		if ((left = (int64_t)(deadline - monotime_ms())) <= 0) {
 			xasprintf(cause, "%s: no answer within %llu ms", path,
 			    (unsigned long long)timeout_ms);
 			goto fail;

@@ -27,6 +27,7 @@
 
 #include "gitops.h"
 #include "log.h"
+#include "monotime.h"
 #include "redact.h"
 #include "treeglob.h"
 #include "xmalloc.h"
@@ -75,15 +76,6 @@ enum gitops_wait {
 	GITOPS_WAIT_ERROR
 };
 
-static uint64_t
-gitops_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 gitops_stream_error(const char *fmt, ...)
 {
@@ -110,11 +102,11 @@ gitops_stream_wait(struct gitops_stream *st, int fd, short events)
 	uint64_t	 deadline, now, left;
 	int		 n;
 
-	deadline = gitops_now_ms() + st->timeout_ms;
+	deadline = monotime_ms() + st->timeout_ms;
 	for (;;) {
 		if (gitops_stream_cancelled(st))
 			return GITOPS_WAIT_CANCEL;
-		if ((now = gitops_now_ms()) >= deadline)
+		if ((now = monotime_ms()) >= deadline)
 			return GITOPS_WAIT_TIMEOUT;
 		left = deadline - now;
 		pfd.fd = fd;

@@ -23,7 +23,9 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "httpmsg.h"
 #include "log.h"
+#include "monotime.h"
 #include "pktline.h"
 #include "poller.h"
 #include "redact.h"
@@ -88,56 +90,6 @@ struct poller {
 						 * callback runs */
 };
 
-static uint64_t
-poller_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Copies s into buf, cut on a UTF-8 character boundary if too long. */
-static void
-poller_copy(char *buf, size_t size, const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-}
-
-/* len bytes of s on one line: control characters (NUL too) and runs of
- * white space become one space; no leading or trailing space. */
-static char *
-poller_oneline(const char *s, size_t len)
-{
-	char		*out;
-	size_t		 i, o = 0;
-	int		 space = 0;
-	unsigned char	 c;
-
-	out = xmalloc(len + 1);
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if (c <= ' ' || c == 0x7f) {
-			space = 1;
-			continue;
-		}
-		if (space && o > 0)
-			out[o++] = ' ';
-		space = 0;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* The job fails with a formatted, one-line, redacted message. */
 static void __attribute__((format(printf, 3, 4)))
 poller_fail(struct poller_job *job, int transient, const char *fmt, ...)
@@ -148,9 +100,9 @@ poller_fail(struct poller_job *job, int transient, const char *fmt, ...)
 	va_start(ap, fmt);
 	xvasprintf(&raw, fmt, ap);
 	va_end(ap);
-	line = poller_oneline(raw, strlen(raw));
+	line = httpmsg_oneline(raw, strlen(raw));
 	red = redact(line);
-	poller_copy(job->res.error, sizeof job->res.error, red);
+	httpmsg_copy(job->res.error, sizeof job->res.error, red);
 	job->res.ok = 0;
 	job->res.found = 0;
 	job->res.transient = transient;
@@ -162,114 +114,23 @@ poller_fail(struct poller_job *job, int transient, const char *fmt, ...)
 static const char *
 poller_reason(long status)
 {
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 407: return "Proxy Authentication Required";
-	case 408: return "Request Timeout";
-	case 410: return "Gone";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default:
-		if (status >= 300 && status < 400)
-			return "redirect not followed";
-		return "unexpected status";
-	}
-}
+	const char	*r = httpmsg_reason(status);
 
-static int
-poller_status_transient(long status)
-{
-	return status >= 500 || status == 429 || status == 408;
-}
-
-/* Transport errors a retry cannot fix: the setup or the peer is wrong. */
-static int
-poller_curl_transient(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_FAILED_INIT:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_UNKNOWN_OPTION:
-	case CURLE_TOO_MANY_REDIRECTS:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_FILESIZE_EXCEEDED:
-	case CURLE_LOGIN_DENIED:
-	case CURLE_REMOTE_ACCESS_DENIED:
-		return 0;
-	default:
-		return 1;
-	}
-}
-
-/* Retry-After: delay-seconds or an HTTP-date; -1 if neither. */
-static long
-poller_retry_after(const char *v)
-{
-	const char		*p;
-	unsigned long long	 secs;
-	time_t			 when, now;
-
-	for (p = v; isdigit((unsigned char)*p); p++)
-		;
-	if (p != v && *p == '\0') {
-		errno = 0;
-		secs = strtoull(v, NULL, 10);
-		if (errno != 0 || secs > POLLER_RETRY_AFTER_MAX_MS / 1000)
-			return POLLER_RETRY_AFTER_MAX_MS;
-		return (long)secs * 1000;
-	}
-	if ((when = curl_getdate(v, NULL)) == -1)
-		return -1;
-	now = time(NULL);
-	if (when <= now)
-		return 0;
-	if (when - now > POLLER_RETRY_AFTER_MAX_MS / 1000)
-		return POLLER_RETRY_AFTER_MAX_MS;
-	return (long)(when - now) * 1000;
+	if (r != NULL)
+		return r;
+	if (status >= 300 && status < 400)
+		return "redirect not followed";
+	return "unexpected status";
 }
 
 static size_t
 poller_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct poller_job	*job = arg;
-	size_t			 n = size * nmemb, l;
-	size_t			 name = strlen("Retry-After:");
-	char			*line, *v;
 
-	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
-		job->retry_after_ms = -1;	/* a new response begins */
-	else if (n > name && strncasecmp(ptr, "Retry-After:", name) == 0) {
-		line = xstrndup(ptr + name, n - name);
-		for (v = line; *v == ' ' || *v == '\t'; v++)
-			;
-		l = strcspn(v, "\r\n");
-		while (l > 0 && (v[l - 1] == ' ' || v[l - 1] == '\t'))
-			l--;
-		v[l] = '\0';
-		job->retry_after_ms = poller_retry_after(v);
-		free(line);
-	}
-	return n;
+	httpmsg_header(ptr, size * nmemb, &job->retry_after_ms,
+	    POLLER_RETRY_AFTER_MAX_MS);
+	return size * nmemb;
 }
 
 static size_t
@@ -325,14 +186,14 @@ poller_detail(struct poller_job *job)
 		else if (m != NULL && cJSON_IsString(m))
 			s = m->valuestring;
 		if (s != NULL)
-			out = poller_oneline(s, strlen(s));
+			out = httpmsg_oneline(s, strlen(s));
 		cJSON_Delete(j);
 	} else {
 		curl_easy_getinfo(job->easy, CURLINFO_CONTENT_TYPE, &ctype);
 		if (ctype != NULL && strncasecmp(ctype, "text/plain", 10) == 0)
 		{
 			n = strcspn(job->body, "\r\n");
-			out = poller_oneline(job->body, n);
+			out = httpmsg_oneline(job->body, n);
 		}
 	}
 	if (out == NULL || *out == '\0' ||
@@ -363,12 +224,12 @@ poller_http_fail(struct poller_job *job, long status)
 	} else
 		detail = poller_detail(job);
 	if (detail != NULL) {
-		poller_fail(job, poller_status_transient(status),
+		poller_fail(job, httpmsg_status_transient(status),
 		    "GET %s: %ld %s (%s)", job->shown, status,
 		    poller_reason(status), detail);
 		free(detail);
 	} else
-		poller_fail(job, poller_status_transient(status),
+		poller_fail(job, httpmsg_status_transient(status),
 		    "GET %s: %ld %s", job->shown, status,
 		    poller_reason(status));
 }
@@ -411,7 +272,7 @@ poller_refs_answer(struct poller_job *job)
 	job->res.ok = 1;
 	if ((r = pktline_adv_find(&adv, job->ref)) != NULL) {
 		job->res.found = 1;
-		poller_copy(job->res.head, sizeof job->res.head, r->oid);
+		httpmsg_copy(job->res.head, sizeof job->res.head, r->oid);
 	}
 	pktline_adv_clear(&adv);
 }
@@ -476,7 +337,7 @@ poller_version_answer(struct poller_job *job)
 			job->res.head[i] = (char)tolower(
 			    (unsigned char)gh->valuestring[i]);
 		job->res.head[i] = '\0';
-		poller_copy(job->res.version, sizeof job->res.version,
+		httpmsg_copy(job->res.version, sizeof job->res.version,
 		    sv->valuestring);
 		job->res.found = 1;
 		break;
@@ -498,14 +359,14 @@ poller_finish(struct poller_job *job, CURLcode cc)
 	r->status = status;
 	r->new_connection = nconn > 0;
 	r->retry_after_ms = job->retry_after_ms;
-	r->elapsed_ms = poller_now_ms() - job->t0;
+	r->elapsed_ms = monotime_ms() - job->t0;
 	if (cc != CURLE_OK) {
 		if (job->too_large || cc == CURLE_FILESIZE_EXCEEDED)
 			poller_fail(job, 0, "GET %s: response too large "
 			    "(more than %d bytes)", job->shown,
 			    POLLER_MAX_RESPONSE);
 		else
-			poller_fail(job, poller_curl_transient(cc),
+			poller_fail(job, httpmsg_curl_transient(cc),
 			    "GET %s: %s", job->shown, job->errbuf[0] != '\0' ?
 			    job->errbuf : curl_easy_strerror(cc));
 	} else if (status != 200)
@@ -988,7 +849,7 @@ poller_start(struct poller *p, enum poller_kind kind,
 	job->res.kind = kind;
 	job->res.id = job->id;
 	job->res.retry_after_ms = -1;
-	job->t0 = poller_now_ms();
+	job->t0 = monotime_ms();
 	p->ninflight++;
 
 	if (poller_setup(p, job, &r) != 0) {

@@ -16,6 +16,7 @@
 #include "atomicfile.h"
 #include "gitops.h"
 #include "log.h"
+#include "monotime.h"
 #include "promote.h"
 #include "redact.h"
 #include "state.h"
@@ -26,7 +27,6 @@
 #define PROMOTE_PUSH_TRIES	3	/* rebuilds after a concurrent push */
 #define PROMOTE_POLL_MIN_MS	200	/* build polling backoff */
 #define PROMOTE_POLL_MAX_MS	5000
-#define PROMOTE_LIST_WAIT_MS	60000	/* a pushed build must show up */
 #define PROMOTE_SRC_REF		"refs/algopromoted/source"
 #define PROMOTE_SRCV_REF	"refs/algopromoted/source-version"
 #define PROMOTE_DST_REF		"refs/algopromoted/destination"
@@ -108,15 +108,6 @@ promote_route_name(const struct config_pair *pair,
     const struct config_algo *dest)
 {
 	return xprintf("%s->%s", pair->name, dest->full);
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -225,7 +216,7 @@ job_step_done(struct job *j, const char *step, uint64_t start,
     const char *detail)
 {
 	job_log(j, LOG_LEVEL_INFO, "%s: %llu ms%s%s%s", step,
-	    (unsigned long long)(now_ms() - start),
+	    (unsigned long long)(monotime_ms() - start),
 	    detail != NULL ? " (" : "", detail != NULL ? detail : "",
 	    detail != NULL ? ")" : "");
 }
@@ -331,7 +322,7 @@ job_detect(struct job *j)
 	struct api_version		 v = { 0 };
 	struct api_error		 e;
 	char				*cause = NULL, *ref, *vurl;
-	uint64_t			 start = now_ms();
+	uint64_t			 start = monotime_ms();
 	int				 found = 0, rv;
 	git_commit			*c = NULL;
 
@@ -461,7 +452,7 @@ job_ensure(struct job *j)
 	struct api_error		 e;
 	cJSON				*salgo = NULL, *details, *settings;
 	cJSON				*over;
-	uint64_t			 start = now_ms();
+	uint64_t			 start = monotime_ms();
 	int				 rv;
 
 	rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name, NULL, &e);
@@ -516,7 +507,7 @@ static int
 job_fetch_dest(struct job *j)
 {
 	char		*cause = NULL;
-	uint64_t	 start = now_ms();
+	uint64_t	 start = monotime_ms();
 	char		 hex[GIT_OID_HEXSZ + 1] = "empty";
 	int		 rv;
 
@@ -554,8 +545,8 @@ job_head_is_ours(struct job *j)
 	return yes;
 }
 
-static char *
-job_message(struct job *j)
+static struct template_vars
+job_vars(const struct job *j)
 {
 	struct template_vars	 v = {
 		.source = j->pair->source.full,
@@ -565,6 +556,14 @@ job_message(struct job *j)
 		.pair = j->pair->name,
 		.algo = j->dst->name,
 	};
+
+	return v;
+}
+
+static char *
+job_message(struct job *j)
+{
+	struct template_vars	 v = job_vars(j);
 	char			*head, *msg;
 
 	head = template_expand(j->pol->commit_message, &v);
@@ -598,14 +597,7 @@ failpoint(struct job *j, const char *name)
 static char *
 job_release_notes(struct job *j)
 {
-	struct template_vars	 v = {
-		.source = j->pair->source.full,
-		.destination = j->dst->full,
-		.source_commit = j->srchex,
-		.source_version = j->src_version,
-		.pair = j->pair->name,
-		.algo = j->dst->name,
-	};
+	struct template_vars	 v = job_vars(j);
 
 	return template_expand(j->pol->release_notes, &v);
 }
@@ -631,7 +623,7 @@ job_commit_push(struct job *j)
 	int			 try;
 
 	for (try = 0; try < PROMOTE_PUSH_TRIES; try++) {
-		start = now_ms();
+		start = monotime_ms();
 		if (gitops_make_tree(j->repo, &j->src, j->have_dhead ?
 		    &j->dhead : NULL, &spec, &tree, &cause) == -1)
 			return job_fail_git(j, "building tree", cause);
@@ -682,7 +674,7 @@ job_commit_push(struct job *j)
 			return -1;
 		failpoint(j, "before-push");
 
-		start = now_ms();
+		start = monotime_ms();
 		pr = gitops_push(j->repo, &j->dremote, &j->commit,
 		    j->have_dhead ? &j->dhead : NULL, "refs/heads/master",
 		    &remote, &cause);
@@ -768,7 +760,8 @@ job_wait_build(struct job *j)
 	const char		*owner = j->dst->owner, *algo = j->dst->name;
 	struct api_build	 b = { 0 };
 	struct api_error	 e;
-	uint64_t		 start = now_ms(), delay = PROMOTE_POLL_MIN_MS;
+	uint64_t		 start = monotime_ms();
+	uint64_t		 delay = PROMOTE_POLL_MIN_MS;
 	uint64_t		 deadline = start + j->pol->build_timeout_ms;
 	int			 rv;
 
@@ -788,11 +781,7 @@ job_wait_build(struct job *j)
 					api_build_clear(&b);
 					return -1;
 				}
-			} else if (rv == 0 &&
-			    now_ms() - start > PROMOTE_LIST_WAIT_MS &&
-			    now_ms() > deadline)
-				return job_fail(j, 0, "no build of %s appeared",
-				    j->commithex);
+			}
 		} else
 			rv = api_build_get(j->dapi, owner, algo, j->build_id,
 			    &b, &e);
@@ -818,7 +807,7 @@ job_wait_build(struct job *j)
 			    j->st.build_log ? j->st.build_log : "");
 		}
 		api_build_clear(&b);
-		if (now_ms() >= deadline)
+		if (monotime_ms() >= deadline)
 			return job_fail(j, 0, "build of %s did not finish "
 			    "within the build_timeout", j->commithex);
 		job_sleep(j, delay);
@@ -834,7 +823,7 @@ job_publish(struct job *j)
 	struct api_version	 v = { 0 };
 	struct api_error	 e;
 	char			*notes;
-	uint64_t		 start = now_ms();
+	uint64_t		 start = monotime_ms();
 	int			 rv;
 
 	if (job_save(j, STATE_PUBLISHING) == -1)
@@ -1051,7 +1040,7 @@ promote_route(const struct config *conf, const struct config_pair *pair,
     enum promote_result *result)
 {
 	struct job	 j;
-	uint64_t	 start = now_ms();
+	uint64_t	 start = monotime_ms();
 	int		 rv;
 
 	memset(&j, 0, sizeof j);
@@ -1085,7 +1074,7 @@ promote_route(const struct config *conf, const struct config_pair *pair,
 	} else if (*result == PROMOTE_UPTODATE)
 		job_log(&j, LOG_LEVEL_DEBUG, "up to date");
 	job_log(&j, LOG_LEVEL_DEBUG, "cycle: %llu ms, %s",
-	    (unsigned long long)(now_ms() - start),
+	    (unsigned long long)(monotime_ms() - start),
 	    promote_result_name(*result));
 	job_free(&j);
 	return rv;

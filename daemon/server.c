@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "control.h"
 #include "httpd.h"
 #include "log.h"
+#include "monotime.h"
 #include "metrics.h"
 #include "notify.h"
 #include "poller.h"
@@ -158,15 +160,6 @@ static void	route_schedule(struct route *, uint64_t ms);
 static void	route_consider(struct route *);
 static void	server_dirty(struct server *);
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ms +- 10%, so that routes with one interval spread out. */
 static uint64_t
 jitter(uint64_t ms)
@@ -260,10 +253,10 @@ rjob_progress(void *arg, int phase)
 	struct rjob	*j = arg;
 
 	if (phase == STATE_BUILDING && j->build_start_ms == 0)
-		j->build_start_ms = now_ms();
+		j->build_start_ms = monotime_ms();
 	else if (phase != STATE_BUILDING && j->build_start_ms != 0 &&
 	    j->build_ms == 0)
-		j->build_ms = now_ms() - j->build_start_ms;
+		j->build_ms = monotime_ms() - j->build_start_ms;
 	j->phase = phase;
 	event_active(j->route->srv->ev_dirty, EV_READ, 0);
 }
@@ -371,7 +364,7 @@ route_schedule(struct route *r, uint64_t ms)
 
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	r->next_poll_ms = now_ms() + ms;
+	r->next_poll_ms = monotime_ms() + ms;
 	evtimer_add(r->timer, &tv);
 }
 
@@ -379,7 +372,7 @@ route_schedule(struct route *r, uint64_t ms)
 static int
 route_needs_job(const struct route *r)
 {
-	if (r->job_retry_ms != 0 && now_ms() < r->job_retry_ms)
+	if (r->job_retry_ms != 0 && monotime_ms() < r->job_retry_ms)
 		return 0;	/* the last job failed: backing off */
 	if (r->pending)
 		return 1;
@@ -452,7 +445,7 @@ route_start_job(struct route *r)
 	j->opts.progress_arg = j;
 	j->opts.observe = rjob_observe;
 	j->opts.observe_arg = j;
-	j->started_ms = now_ms();
+	j->started_ms = monotime_ms();
 	j->phase = STATE_FETCHING;
 	r->job = j;
 	log_debug("route %s: promotion job started", r->id);
@@ -491,7 +484,7 @@ rjob_done(struct pool_job *pj)
 	struct route		*r = j->route;
 	struct server		*s = r->srv;
 	enum promote_result	 result = j->result;
-	uint64_t		 took = now_ms() - j->started_ms;
+	uint64_t		 took = monotime_ms() - j->started_ms;
 
 	route_hold(r, -1);
 	r->job = NULL;
@@ -499,7 +492,7 @@ rjob_done(struct pool_job *pj)
 	metrics_histo_observe(&r->h_promote, (double)took / 1000.0);
 	if (j->build_start_ms != 0)
 		metrics_histo_observe(&r->h_build, (double)(j->build_ms != 0 ?
-		    j->build_ms : now_ms() - j->build_start_ms) / 1000.0);
+		    j->build_ms : monotime_ms() - j->build_start_ms) / 1000.0);
 	confref_drop(j->cref);
 	free(j);
 	if (r->removed) {
@@ -510,7 +503,7 @@ rjob_done(struct pool_job *pj)
 	route_load_state(r);
 	if (result == PROMOTE_FAILED && !s->stopping) {
 		r->job_failures++;
-		r->job_retry_ms = now_ms() + route_backoff(r, r->job_failures,
+		r->job_retry_ms = monotime_ms() + route_backoff(r, r->job_failures,
 		    -1);
 	} else {
 		r->job_failures = 0;
@@ -654,7 +647,7 @@ route_json(struct route *r)
 	struct state_route	 st;
 	char			*dir, *cause = NULL, *t;
 	cJSON			*o, *live;
-	uint64_t		 now = now_ms();
+	uint64_t		 now = monotime_ms();
 
 	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
 	    r->dest_full);
@@ -780,7 +773,7 @@ server_beat(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*s = arg;
 
-	s->last_beat_ms = now_ms();
+	s->last_beat_ms = monotime_ms();
 	server_write_status(s);
 }
 
@@ -789,7 +782,7 @@ server_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*s = arg;
 
-	if (now_ms() - s->last_beat_ms < SERVER_STUCK_MS)
+	if (monotime_ms() - s->last_beat_ms < SERVER_STUCK_MS)
 		notify_send("WATCHDOG=1");
 }
 
@@ -805,7 +798,7 @@ server_health(void *arg, char **why)
 		*why = xstrdup("starting");
 		return 0;
 	}
-	if (now_ms() - s->last_beat_ms > SERVER_STUCK_MS) {
+	if (monotime_ms() - s->last_beat_ms > SERVER_STUCK_MS) {
 		*why = xstrdup("event loop stuck");
 		return 0;
 	}
@@ -820,6 +813,24 @@ server_health(void *arg, char **why)
 		}
 	}
 	return 1;
+}
+
+/* One histogram family with a series per route. */
+static void
+server_metrics_histo(struct server *s, struct metrics_buf *b,
+    const char *name, const char *help, size_t offset)
+{
+	struct route	*r;
+	char		*l;
+
+	metrics_family(b, name, "histogram", help);
+	TAILQ_FOREACH(r, &s->routes, entry) {
+		l = metrics_labels("pair", r->pair_name, "destination",
+		    r->dest_full, NULL);
+		metrics_histo_write(b, name, l,
+		    (const struct metrics_histo *)((const char *)r + offset));
+		free(l);
+	}
 }
 
 static void
@@ -901,34 +912,16 @@ server_metrics(void *arg, struct metrics_buf *b)
 			free(l);
 		}
 	}
-	metrics_family(b, "algopromoted_route_poll_duration_seconds",
-	    "histogram", "Time one poll of the source took.");
-	TAILQ_FOREACH(r, &s->routes, entry) {
-		l = metrics_labels("pair", r->pair_name, "destination",
-		    r->dest_full, NULL);
-		metrics_histo_write(b, "algopromoted_route_poll_duration_seconds",
-		    l, &r->h_poll);
-		free(l);
-	}
-	metrics_family(b, "algopromoted_route_promotion_duration_seconds",
-	    "histogram", "Time one promotion job took.");
-	TAILQ_FOREACH(r, &s->routes, entry) {
-		l = metrics_labels("pair", r->pair_name, "destination",
-		    r->dest_full, NULL);
-		metrics_histo_write(b,
-		    "algopromoted_route_promotion_duration_seconds", l,
-		    &r->h_promote);
-		free(l);
-	}
-	metrics_family(b, "algopromoted_route_build_wait_seconds", "histogram",
-	    "Time spent waiting for destination builds.");
-	TAILQ_FOREACH(r, &s->routes, entry) {
-		l = metrics_labels("pair", r->pair_name, "destination",
-		    r->dest_full, NULL);
-		metrics_histo_write(b, "algopromoted_route_build_wait_seconds",
-		    l, &r->h_build);
-		free(l);
-	}
+	server_metrics_histo(s, b, "algopromoted_route_poll_duration_seconds",
+	    "Time one poll of the source took.",
+	    offsetof(struct route, h_poll));
+	server_metrics_histo(s, b,
+	    "algopromoted_route_promotion_duration_seconds",
+	    "Time one promotion job took.",
+	    offsetof(struct route, h_promote));
+	server_metrics_histo(s, b, "algopromoted_route_build_wait_seconds",
+	    "Time spent waiting for destination builds.",
+	    offsetof(struct route, h_build));
 	metrics_family(b, "algopromoted_cluster_requests_total", "counter",
 	    "Requests to a cluster, by kind (api, git) and HTTP status "
 	    "(0: no answer).");
@@ -1002,8 +995,8 @@ static int
 route_edit_state(struct route *r, int approve, char **msg)
 {
 	struct state_route	 st;
-	char			*dir, *cause = NULL, *warning = NULL;
-	int			 changed = 0;
+	char			*dir, *cause = NULL, *warning = NULL, *op;
+	int			 changed;
 
 	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
 	    r->dest_full);
@@ -1013,24 +1006,9 @@ route_edit_state(struct route *r, int approve, char **msg)
 		return -1;
 	}
 	free(warning);
-	if (approve && st.phase == STATE_APPROVAL &&
-	    st.pending_source_commit != NULL) {
-		state_set(&st.approved_source_commit, st.pending_source_commit);
-		st.phase = STATE_IDLE;
-		xasprintf(msg, "%s: approved %s", r->id,
-		    st.pending_source_commit);
-		changed = 1;
-	} else if (!approve && (st.failed_source_commit != NULL ||
-	    st.error != NULL)) {
-		state_set(&st.failed_source_commit, NULL);
-		state_set_error(&st, NULL, 0);
-		if (st.phase == STATE_FAILED)
-			st.phase = STATE_IDLE;
-		xasprintf(msg, "%s: failed state cleared", r->id);
-		changed = 1;
-	} else
-		xasprintf(msg, "%s: nothing to %s", r->id,
-		    approve ? "approve" : "retry");
+	changed = state_route_operate(&st, approve, &op);
+	*msg = xprintf("%s: %s", r->id, op);
+	free(op);
 	if (changed && state_route_save(&st, dir, &cause) == -1) {
 		free(*msg);
 		*msg = cause;
@@ -1322,7 +1300,7 @@ server_setup(struct server *s, char **cause)
 		return -1;
 	}
 	evtimer_add(s->ev_beat, &beat);
-	s->last_beat_ms = now_ms();
+	s->last_beat_ms = monotime_ms();
 	if ((usec = notify_watchdog_usec()) > 0) {
 		wd.tv_sec = (time_t)(usec / 2 / 1000000);
 		wd.tv_usec = (suseconds_t)(usec / 2 % 1000000);

@@ -77,6 +77,35 @@ state_set_error(struct state_route *s, const char *error, int permanent)
 	s->error_time = error != NULL ? (int64_t)time(NULL) : 0;
 }
 
+/*
+ * The operator's two edits, shared by algopromotectl and the daemon.
+ * approve: a route waiting in STATE_APPROVAL may promote the source
+ * commit it waits with. retry: a failed route may try the same source
+ * commit again. Returns 1 when s changed, else 0; *msg says what
+ * happened either way (caller frees).
+ */
+int
+state_route_operate(struct state_route *s, int approve, char **msg)
+{
+	if (approve && s->phase == STATE_APPROVAL &&
+	    s->pending_source_commit != NULL) {
+		state_set(&s->approved_source_commit, s->pending_source_commit);
+		s->phase = STATE_IDLE;
+		xasprintf(msg, "approved %s", s->pending_source_commit);
+		return 1;
+	}
+	if (!approve && (s->failed_source_commit != NULL || s->error != NULL)) {
+		state_set(&s->failed_source_commit, NULL);
+		state_set_error(s, NULL, 0);
+		if (s->phase == STATE_FAILED)
+			s->phase = STATE_IDLE;
+		*msg = xstrdup("failed state cleared");
+		return 1;
+	}
+	xasprintf(msg, "nothing to %s", approve ? "approve" : "retry");
+	return 0;
+}
+
 void
 state_route_clear(struct state_route *s)
 {

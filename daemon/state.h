@@ -56,6 +56,7 @@ int	 state_route_save(struct state_route *, const char *dir,
 cJSON	*state_route_to_json(const struct state_route *);
 int	 state_route_from_json(struct state_route *, const cJSON *,
 	    char **cause);
+int	 state_route_operate(struct state_route *, int approve, char **msg);
 void	 state_route_clear(struct state_route *);
 void	 state_set(char **field, const char *value);
 void	 state_set_error(struct state_route *, const char *error,

@@ -42,6 +42,13 @@ class DaemonTest(unittest.TestCase):
         self.daemons.append(d)
         return d.wait_ready()
 
+    def wait_promoted(self, n, pair="hello", dest="prod/acme/Hello"):
+        """Until the version map of the route holds n promotions (it is
+        written after the publish, the state after the map)."""
+        wait_for(lambda: len(self.env.version_map(pair, dest)) == n and
+                 self.env.route_state(pair, dest)["phase"] == "idle", 60,
+                 "%d promotions of %s" % (n, pair))
+
     def versions(self, algo="Hello"):
         try:
             return [v for v, _ in self.env.prod_versions(algo=algo)]
@@ -55,10 +62,10 @@ class Service(DaemonTest):
         env.commit(files={"src/Hello.py": "v1\n"})
         env.write_config([dict(PAIR, poll_interval="5s")])
         d = self.start()
-        wait_for(lambda: self.versions() == ["0.1.0"], 60, "the first promotion")
+        self.wait_promoted(1)
         c2 = env.commit(files={"src/Hello.py": "v2\n"})
-        wait_for(lambda: self.versions() == ["0.2.0", "0.1.0"], 60,
-                 "a pushed change to be promoted by polling")
+        self.wait_promoted(2)
+        self.assertEqual(self.versions(), ["0.2.0", "0.1.0"])
         self.assertEqual(env.version_map("hello")[-1]["source_commit"], c2)
         # With an hour between polls, only a trigger can notice a push.
         env.write_config([dict(PAIR, poll_interval="1h")])
@@ -73,7 +80,10 @@ class Service(DaemonTest):
                  or env.route_state("hello")["last"]["source_commit"] == c3, 30,
                  "the triggered promotion to start")
         self.assertLess(time.monotonic() - start, 5)
-        wait_for(lambda: len(self.versions()) == 3, 60, "the triggered promotion")
+        # Recorded, not just published: the state says 0.3.0.
+        wait_for(lambda: env.route_state("hello")["last"]["dest_version"] == "0.3.0", 60,
+                 "the triggered promotion")
+        self.assertEqual(len(self.versions()), 3)
         self.assertIn("route hello->prod/acme/Hello: poll triggered", d.log_text())
         # Live status from the daemon, same shape as /status.
         st = json.loads(env.ctl("--json", "status").stdout)

@@ -1,0 +1,19 @@
+/* httpmsg.h: what the HTTP clients (api, poller) say about an answer:
+ * one-line texts, status reasons, transient or permanent, Retry-After. */
+#ifndef HTTPMSG_H
+#define HTTPMSG_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+void		 httpmsg_copy(char *buf, size_t size, const char *s);
+char		*httpmsg_oneline(const char *s, size_t len);
+const char	*httpmsg_reason(long status);
+int		 httpmsg_status_transient(long status);
+int		 httpmsg_curl_transient(CURLcode);
+long		 httpmsg_retry_after(const char *value, long max_ms);
+void		 httpmsg_header(const char *ptr, size_t n, long *retry_after_ms,
+		    long max_ms);
+
+#endif

@@ -1,0 +1,94 @@
+/* check_httpmsg.c: the HTTP clients' shared reading of answers. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "httpmsg.h"
+#include "testutil.h"
+
+START_TEST(test_retry_after)
+{
+	char	 date[64];
+	time_t	 t = time(NULL) + 120;
+	long	 ms;
+
+	ck_assert_int_eq(httpmsg_retry_after("7", 60000), 7000);
+	ck_assert_int_eq(httpmsg_retry_after("0", 60000), 0);
+	ck_assert_int_eq(httpmsg_retry_after("99999999999999999999", 60000),
+	    60000);
+	ck_assert_int_eq(httpmsg_retry_after("3600", 60000), 60000);
+	ck_assert_int_eq(httpmsg_retry_after("soon", 60000), -1);
+	ck_assert_int_eq(httpmsg_retry_after("-5", 60000), -1);
+	ck_assert_int_eq(httpmsg_retry_after("", 60000), -1);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&t));
+	ms = httpmsg_retry_after(date, 600000);
+	ck_assert_msg(ms >= 118000 && ms <= 120000, "%ld", ms);
+	ck_assert_int_eq(httpmsg_retry_after("Thu, 01 Jan 1970 00:00:00 GMT",
+	    60000), 0);
+}
+END_TEST
+
+START_TEST(test_header)
+{
+	long	 ms = -1;
+	const char *h1 = "Retry-After:  12 \r\n", *h2 = "HTTP/1.1 200 OK\r\n";
+
+	httpmsg_header(h1, strlen(h1), &ms, 60000);
+	ck_assert_int_eq(ms, 12000);
+	httpmsg_header("retry-after: 3\r\n", 16, &ms, 60000);
+	ck_assert_int_eq(ms, 3000);
+	/* A new response (after a redirect) forgets the old header. */
+	httpmsg_header(h2, strlen(h2), &ms, 60000);
+	ck_assert_int_eq(ms, -1);
+	httpmsg_header("Content-Type: x\r\n", 17, &ms, 60000);
+	ck_assert_int_eq(ms, -1);
+}
+END_TEST
+
+START_TEST(test_oneline_and_copy)
+{
+	char	*s, buf[8];
+
+	s = httpmsg_oneline("  a\r\nb\t\tc\0d  ", 13);
+	ck_assert_str_eq(s, "a b c d");
+	free(s);
+	httpmsg_copy(buf, sizeof buf, "short");
+	ck_assert_str_eq(buf, "short");
+	/* Cut on a character boundary: "ab" then a 3-byte euro sign x2. */
+	httpmsg_copy(buf, sizeof buf, "ab\xe2\x82\xac\xe2\x82\xac");
+	ck_assert_str_eq(buf, "ab\xe2\x82\xac");
+}
+END_TEST
+
+START_TEST(test_classification)
+{
+	ck_assert(httpmsg_status_transient(500));
+	ck_assert(httpmsg_status_transient(503));
+	ck_assert(httpmsg_status_transient(429));
+	ck_assert(httpmsg_status_transient(408));
+	ck_assert(!httpmsg_status_transient(401));
+	ck_assert(!httpmsg_status_transient(403));
+	ck_assert(!httpmsg_status_transient(404));
+	ck_assert(httpmsg_curl_transient(CURLE_OPERATION_TIMEDOUT));
+	ck_assert(httpmsg_curl_transient(CURLE_COULDNT_CONNECT));
+	ck_assert(httpmsg_curl_transient(CURLE_RECV_ERROR));
+	ck_assert(!httpmsg_curl_transient(CURLE_PEER_FAILED_VERIFICATION));
+	ck_assert(!httpmsg_curl_transient(CURLE_URL_MALFORMAT));
+	ck_assert_str_eq(httpmsg_reason(404), "Not Found");
+	ck_assert_ptr_null(httpmsg_reason(299));
+}
+END_TEST
+
+Suite *
+httpmsg_suite(void)
+{
+	Suite	*s = suite_create("httpmsg");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_test(tc, test_retry_after);
+	tcase_add_test(tc, test_header);
+	tcase_add_test(tc, test_oneline_and_copy);
+	tcase_add_test(tc, test_classification);
+	suite_add_tcase(s, tc);
+	return s;
+}
