@@ -825,6 +825,8 @@ server_metrics_histo(struct server *s, struct metrics_buf *b,
 
 	metrics_family(b, name, "histogram", help);
 	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
 		l = metrics_labels("pair", r->pair_name, "destination",
 		    r->dest_full, NULL);
 		metrics_histo_write(b, name, l,
@@ -848,12 +850,14 @@ server_metrics(void *arg, struct metrics_buf *b)
 	    "Routes (pair and destination) configured.");
 	k = 0;
 	TAILQ_FOREACH(r, &s->routes, entry)
-		k += !r->removed;
+		k += !r->removed;	/* removed: only a job still runs */
 	metrics_sample(b, "algopromoted_routes", NULL, (double)k);
 
 	metrics_family(b, "algopromoted_route_polls_total", "counter",
 	    "Polls of the route's source.");
 	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
 		l = metrics_labels("pair", r->pair_name, "destination",
 		    r->dest_full, NULL);
 		metrics_sample(b, "algopromoted_route_polls_total", l,
@@ -863,6 +867,8 @@ server_metrics(void *arg, struct metrics_buf *b)
 	metrics_family(b, "algopromoted_route_poll_errors_total", "counter",
 	    "Failed polls, by kind.");
 	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
 		for (i = 0; i < 2; i++) {
 			l = metrics_labels("pair", r->pair_name,
 			    "destination", r->dest_full, "kind",
@@ -876,6 +882,8 @@ server_metrics(void *arg, struct metrics_buf *b)
 	metrics_family(b, "algopromoted_route_promotions_total", "counter",
 	    "Promotion jobs, by result.");
 	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
 		for (i = 0; i < 4; i++) {
 			l = metrics_labels("pair", r->pair_name,
 			    "destination", r->dest_full, "result", results[i],
@@ -889,6 +897,8 @@ server_metrics(void *arg, struct metrics_buf *b)
 	metrics_family(b, "algopromoted_route_last_success_timestamp_seconds",
 	    "gauge", "When the route last completed a promotion (0: never).");
 	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
 		l = metrics_labels("pair", r->pair_name, "destination",
 		    r->dest_full, NULL);
 		metrics_sample(b,
@@ -899,6 +909,8 @@ server_metrics(void *arg, struct metrics_buf *b)
 	metrics_family(b, "algopromoted_route_phase", "gauge",
 	    "1 for the phase the route is in.");
 	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
 		int cur = r->job != NULL ? r->job->phase :
 		    r->failed_commit != NULL ? STATE_FAILED :
 		    r->approval_commit != NULL ? STATE_APPROVAL : STATE_IDLE;

@@ -145,7 +145,7 @@ class Service(DaemonTest):
         env.write_config([PAIR])
         d.signal(signal.SIGHUP)
         d.await_message("READY", "1")
-        wait_for(lambda: "route other->prod/acme/Other: removed" in d.log_text(), 10,
+        wait_for(lambda: "route other->prod/acme/Other: removed" in d.log_text(), 30,
                  "the removal")
         out = env.ctl("trigger", "other")
         self.assertNotEqual(out.returncode, 0)
