@@ -40,6 +40,7 @@
 #define DEF_BRANCH		"master"
 #define DEF_VTYPE		CONFIG_VTYPE_MINOR
 #define DEF_BUILD_TIMEOUT_MS	(20 * 60 * 1000)
+#define DEF_RECONCILE_MS	(60 * 60 * 1000)
 #define DEF_APPROVAL		CONFIG_APPROVAL_AUTO
 #define DEF_COMMIT_MESSAGE	"Promote {source}@{source_short}"
 #define DEF_RELEASE_NOTES	"Promoted from {source} at {source_commit}"
@@ -69,7 +70,7 @@ static const char *const cluster_keys[] = {
 static const char *const policy_keys[] = {
 	"track", "branch", "version_type", "build_timeout", "approval",
 	"commit_message", "release_notes", "author", "preserve", "exclude",
-	"create", NULL
+	"create", "reconcile_interval", NULL
 };
 static const char *const create_keys[] = {
 	"from_source", "details", "settings", NULL
@@ -891,6 +892,7 @@ cf_builtin(struct config *c, struct config_policy *p)
 	p->branch = xstrdup(DEF_BRANCH);
 	p->version_type = DEF_VTYPE;
 	p->build_timeout_ms = DEF_BUILD_TIMEOUT_MS;
+	p->reconcile_ms = DEF_RECONCILE_MS;
 	p->approval = DEF_APPROVAL;
 	p->commit_message = xstrdup(DEF_COMMIT_MESSAGE);
 	p->release_notes = xstrdup(DEF_RELEASE_NOTES);
@@ -1226,6 +1228,14 @@ cf_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 	if ((v = cf_get(cf, m, "build_timeout", NULL)) != NULL)
 		cf_duration(cf, v, obj, "build_timeout", 0,
 		    &pol->build_timeout_ms);
+	if ((v = cf_get(cf, m, "reconcile_interval", NULL)) != NULL) {
+		if (v->type == YAML_SCALAR_NODE && !cf_null(v) &&
+		    strcmp(cf_text(v), "off") == 0)
+			pol->reconcile_ms = 0;
+		else
+			cf_duration(cf, v, obj, "reconcile_interval",
+			    CONFIG_MIN_POLL_MS, &pol->reconcile_ms);
+	}
 	if ((v = cf_get(cf, m, "approval", NULL)) != NULL &&
 	    cf_enum(cf, v, obj, "approval", approval_names, &i) == 1)
 		pol->approval = (enum config_approval)i;

@@ -59,6 +59,7 @@ struct config_policy {
 	char			*branch;
 	enum config_vtype	 version_type;
 	uint64_t		 build_timeout_ms;
+	uint64_t		 reconcile_ms;	/* 0: off */
 	enum config_approval	 approval;
 	char			*commit_message;	/* checked by
 							 * template_check() */

@@ -113,6 +113,7 @@ struct route {
 	char				*failed_commit;
 	char				*approval_commit;
 	int				 pending;	/* a promotion to resume */
+	uint64_t			 last_job_ms;	/* monotonic */
 	uint64_t			 job_failures;	/* in a row */
 	uint64_t			 job_retry_ms;	/* not before (monotonic) */
 	/* Metrics. */
@@ -332,6 +333,7 @@ route_new(struct server *s, const struct config_pair *p, size_t d)
 	server_cstats(s, p->source.cluster->name);
 	server_cstats(s, p->dests[d].cluster->name);
 	TAILQ_INSERT_TAIL(&s->routes, r, entry);
+	r->last_job_ms = monotime_ms();
 	route_load_state(r);
 	return r;
 }
@@ -468,11 +470,24 @@ server_start_waiting(struct server *s)
 	}
 }
 
+/*
+ * A new source state needs a job. So, every reconcile_interval, does an
+ * unchanged one: the job checks that the destination still holds what
+ * was promoted and promotes it again when a person changed it.
+ */
 static void
 route_consider(struct route *r)
 {
+	uint64_t	 every = r->pair->policy.reconcile_ms;
+
 	if (route_needs_job(r))
 		route_start_job(r);
+	else if (every != 0 && r->have_head && r->done_commit != NULL &&
+	    strcmp(r->done_commit, r->head) == 0 &&
+	    monotime_ms() - r->last_job_ms >= every) {
+		log_debug("route %s: reconciling the destination", r->id);
+		route_start_job(r);
+	}
 }
 
 static uint64_t	route_backoff(struct route *, uint64_t, long);
@@ -488,6 +503,7 @@ rjob_done(struct pool_job *pj)
 
 	route_hold(r, -1);
 	r->job = NULL;
+	r->last_job_ms = monotime_ms();
 	r->results[result]++;
 	metrics_histo_observe(&r->h_promote, (double)took / 1000.0);
 	if (j->build_start_ms != 0)

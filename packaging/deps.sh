@@ -20,10 +20,10 @@ if [ $need -eq 0 ]; then
 fi
 for arg in "$@"; do
 	case "$arg" in
-	lint)	for t in clang-tidy clang-format; do
+	lint)	for t in clang-tidy clang-format mandoc; do
 			command -v "$t" >/dev/null 2>&1 || need=1
 		done
-		PKGS="$PKGS clang-tidy clang-format";;
+		PKGS="$PKGS clang-tidy clang-format mandoc";;
 	asan)	PKGS="$PKGS libclang-rt-14-dev";;
 	esac
 done

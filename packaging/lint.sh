@@ -24,6 +24,12 @@ if grep -nE '\<(fprintf|fputs)[[:space:]]*\([[:space:]]*stderr' \
 	status=1
 fi
 
+# The man pages: mandoc's warnings are errors here.
+if ! mandoc -T lint -W warning daemon/*.8 config/*.5; then
+	echo "lint: man page problems (see above)" >&2
+	status=1
+fi
+
 cflags="-std=gnu11 -D_GNU_SOURCE -DAP_VERSION=\"lint\" -Icommon -Idaemon \
     $(pkg-config --cflags libevent libcurl libgit2 yaml-0.1 libcjson)"
 # shellcheck disable=SC2086

@@ -288,6 +288,7 @@ START_TEST(test_good_minimal)
 	ck_assert_str_eq(p->policy.branch, "master");
 	ck_assert_int_eq(p->policy.version_type, CONFIG_VTYPE_MINOR);
 	ck_assert_uint_eq(p->policy.build_timeout_ms, 20 * 60 * 1000);
+	ck_assert_uint_eq(p->policy.reconcile_ms, 60 * 60 * 1000);
 	ck_assert_int_eq(p->policy.approval, CONFIG_APPROVAL_AUTO);
 	ck_assert_str_eq(p->policy.commit_message,
 	    "Promote {source}@{source_short}");
@@ -346,6 +347,7 @@ START_TEST(test_good_full)
 	ck_assert_str_eq(a->policy.branch, "release/prod");
 	ck_assert_int_eq(a->policy.version_type, CONFIG_VTYPE_MAJOR);
 	ck_assert_uint_eq(a->policy.build_timeout_ms, 3600000);
+	ck_assert_uint_eq(a->policy.reconcile_ms, 600000);
 	ck_assert_int_eq(a->policy.approval, CONFIG_APPROVAL_MANUAL);
 	ck_assert_str_eq(a->policy.commit_message,
 	    "Sync {source} ({source_short}) for {pair}");
@@ -380,6 +382,7 @@ START_TEST(test_good_full)
 	ck_assert_str_eq(b->policy.branch, "main");
 	ck_assert_int_eq(b->policy.version_type, CONFIG_VTYPE_REVISION);
 	ck_assert_uint_eq(b->policy.build_timeout_ms, 300000);
+	ck_assert_uint_eq(b->policy.reconcile_ms, 0);
 	ck_assert_int_eq(b->policy.approval, CONFIG_APPROVAL_AUTO);
 	ck_assert_str_eq(b->policy.commit_message,
 	    "{algo}: {destination} <- {source}");

@@ -99,6 +99,51 @@ class Service(DaemonTest):
                  10, "status.json")
         self.assertEqual(d.stop(), 0)
 
+    def test_approval_through_the_daemon_and_log_reopen(self):
+        env = self.env
+        log = os.path.join(env.dir, "algopromoted.log")
+        env.write_config([dict(PAIR, approval="manual")], top={"log_file": log})
+        c1 = env.commit(files={"src/Hello.py": "approve me\n"})
+        d = self.start()
+        wait_for(lambda: os.path.exists(os.path.join(env.route_dir(
+            "hello", "prod/acme/Hello"), "state.json")) and
+            env.route_state("hello")["phase"] == "approval", 30, "approval wait")
+        self.assertEqual(self.versions(), [])
+        out = env.ctl("approve", "hello")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("approved " + c1, out.stdout)
+        self.wait_promoted(1)
+        self.assertEqual(self.versions(), ["0.1.0"])
+        # SIGUSR1 after logrotate moved the file: a new file, same daemon.
+        os.rename(log, log + ".1")
+        d.signal(signal.SIGUSR1)
+        wait_for(lambda: os.path.exists(log) and "log reopened" in open(log).read(), 10,
+                 "the reopened log")
+        with open(log + ".1") as f:
+            self.assertIn("route hello->prod/acme/Hello: promoted", f.read())
+        env.logs.append(open(log).read() + open(log + ".1").read())
+
+    def test_destination_changed_by_hand_is_repaired(self):
+        env = self.env
+        env.write_config([dict(PAIR, poll_interval="5s", reconcile_interval="5s")])
+        env.commit(files={"src/Hello.py": "the promoted code\n"})
+        d = self.start()
+        self.wait_promoted(1)
+        promoted = env.prod_head()
+        work = env.prod_clone(name="by-hand")
+        with open(os.path.join(work, "src", "Hello.py"), "w") as f:
+            f.write("edited in production\n")
+        harness.git("commit", "-q", "-am", "hotfix by hand", cwd=work)
+        harness.git("push", "-q", "origin", "HEAD:master", cwd=work)
+        # No new source commit: only reconciliation can notice.
+        self.wait_promoted(2)
+        self.assertIn("changed outside algopromoted", d.log_text())
+        work = env.prod_clone()
+        with open(os.path.join(work, "src", "Hello.py")) as f:
+            self.assertEqual(f.read(), "the promoted code\n")
+        self.assertNotEqual(env.prod_head(), promoted)
+        self.assertEqual(self.versions(), ["0.2.0", "0.1.0"])
+
     def test_second_instance_refused(self):
         env = self.env
         env.write_config([PAIR])

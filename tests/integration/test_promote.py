@@ -270,6 +270,37 @@ class Promote(unittest.TestCase):
         self.assertNotIn("failed before", proc.stderr)
         self.assertEqual(env.ctl("retry", "nosuch").returncode, 2)
 
+    def test_manual_approval(self):
+        env = self.env
+        env.write_config([dict(PAIR, approval="manual")])
+        c1 = env.commit(files={"src/Hello.py": "needs a yes\n"})
+        proc = self.once_ok()
+        self.assertIn("waits for `algopromotectl approve hello`", proc.stderr)
+        with self.assertRaises(harness.ApiError):
+            env.prod_api("GET", "/v1/algorithms/acme/Hello")
+        st = env.route_state("hello")
+        self.assertEqual((st["phase"], st["pending"]["source_commit"]), ("approval", c1))
+        self.assertIn("approval", env.ctl("status").stdout)
+        # Waiting is not failing, and asking again changes nothing.
+        self.once_ok()
+        self.assertEqual(env.route_state("hello")["phase"], "approval")
+        out = env.ctl("retry", "hello")
+        self.assertIn("nothing to retry", out.stdout)
+        out = env.ctl("approve", "hello")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("hello->prod/acme/Hello: approved " + c1, out.stdout)
+        self.once_ok()
+        self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
+        self.assertEqual(env.version_map("hello")[-1]["source_commit"], c1)
+        # A newer source commit needs its own approval.
+        env.commit(files={"src/Hello.py": "and another\n"})
+        self.once_ok()
+        self.assertEqual(env.route_state("hello")["phase"], "approval")
+        self.assertEqual(len(env.prod_versions()), 1)
+        out = env.ctl("approve", "nosuch")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn('no pair "nosuch"', out.stderr)
+
     def test_destination_recreated(self):
         env = self.env
         env.write_config([PAIR])
