@@ -82,6 +82,7 @@ struct rjob {
 	uint64_t			 build_ms;		/* worker */
 	volatile int			 phase;			/* worker */
 	int				 ret;
+	size_t				 slot[2];	/* cstats held */
 };
 
 struct route {
@@ -390,31 +391,27 @@ route_needs_job(const struct route *r)
 	return 1;
 }
 
+/* The slots a job holds, by index into srv->cstats (entries are never
+ * removed, so indexes stay valid across reloads and reallocations). */
+static size_t
+server_cindex(struct server *s, const char *name)
+{
+	return (size_t)(server_cstats(s, name) - s->cstats);
+}
+
 static int
 route_fits(struct route *r)
 {
 	struct server			*s = r->srv;
 	const struct config_cluster	*sc = r->pair->source.cluster;
 	const struct config_cluster	*dc = route_dest(r)->cluster;
-	struct cstats			*a = server_cstats(s, sc->name);
-	struct cstats			*b = server_cstats(s, dc->name);
+	size_t				 a = server_cindex(s, sc->name);
+	size_t				 b = server_cindex(s, dc->name);
 
 	if (a == b)
-		return a->busy < sc->max_parallel;
-	return a->busy < sc->max_parallel && b->busy < dc->max_parallel;
-}
-
-static void
-route_hold(struct route *r, int delta)
-{
-	struct server	*s = r->srv;
-	struct cstats	*a, *b;
-
-	a = server_cstats(s, r->pair->source.cluster->name);
-	b = server_cstats(s, route_dest(r)->cluster->name);
-	a->busy += delta;
-	if (b != a)
-		b->busy += delta;
+		return s->cstats[a].busy < sc->max_parallel;
+	return s->cstats[a].busy < sc->max_parallel &&
+	    s->cstats[b].busy < dc->max_parallel;
 }
 
 static void	rjob_done(struct pool_job *);
@@ -433,8 +430,12 @@ route_start_job(struct route *r)
 		log_debug("route %s: waiting for a free slot", r->id);
 		return;
 	}
-	route_hold(r, 1);
 	j = xcalloc(1, sizeof *j);
+	j->slot[0] = server_cindex(s, r->pair->source.cluster->name);
+	j->slot[1] = server_cindex(s, route_dest(r)->cluster->name);
+	s->cstats[j->slot[0]].busy++;
+	if (j->slot[1] != j->slot[0])
+		s->cstats[j->slot[1]].busy++;
 	j->pj.run = rjob_run;
 	j->pj.done = rjob_done;
 	j->route = r;
@@ -501,7 +502,9 @@ rjob_done(struct pool_job *pj)
 	enum promote_result	 result = j->result;
 	uint64_t		 took = monotime_ms() - j->started_ms;
 
-	route_hold(r, -1);
+	s->cstats[j->slot[0]].busy--;
+	if (j->slot[1] != j->slot[0])
+		s->cstats[j->slot[1]].busy--;
 	r->job = NULL;
 	r->last_job_ms = monotime_ms();
 	r->results[result]++;
