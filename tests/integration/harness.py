@@ -227,9 +227,12 @@ class Env:
 
     # --- the daemon ----------------------------------------------------------
 
-    def write_config(self, pairs, defaults=None, extra="", top=None, clusters=""):
+    def write_config(self, pairs, defaults=None, extra="", top=None, clusters="",
+                     cluster_opts=None):
         """pairs: list of dicts rendered as YAML flow mappings (JSON is YAML).
-        top: more top-level keys; clusters: more cluster YAML text."""
+        top: more top-level keys; clusters: more cluster YAML text;
+        cluster_opts: {"dev"|"prod": {key: value}} for those clusters."""
+        opts = cluster_opts or {}
         settings = {"state_dir": self.state, "log_level": "debug", "workers": 2,
                     "listen": "127.0.0.1:0",
                     "control_socket": os.path.join(self.dir, "run", "control.sock")}
@@ -242,13 +245,15 @@ class Env:
             "    key_owner: %s" % ALICE,
             "    api_key_file: %s" % os.path.join(self.keys, "dev.key"),
             "    timeout: 10s",
+        ] + ["    %s: %s" % (k, json.dumps(v)) for k, v in opts.get("dev", {}).items()] + [
             "  prod:",
             "    api: %s" % self.prod.url,
             "    git: http://localhost:%d" % self.prod.port,
             "    key_owner: %s" % CAROL,
             "    api_key_file: %s" % os.path.join(self.keys, "prod.key"),
             "    timeout: 10s",
-        ] + ([clusters.rstrip("\n")] if clusters else [])
+        ] + ["    %s: %s" % (k, json.dumps(v)) for k, v in opts.get("prod", {}).items()] + (
+            [clusters.rstrip("\n")] if clusters else [])
         if defaults:
             lines.append("defaults: %s" % json.dumps(defaults))
         lines.append("pairs:")

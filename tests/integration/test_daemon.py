@@ -225,6 +225,30 @@ class Service(DaemonTest):
         self.assertLess(keys.index("RELOADING"), keys.index("STOPPING"))
 
 
+class Parallel(DaemonTest):
+    build_seconds = 1.0
+
+    def test_max_parallel_bounds_the_service(self):
+        env = self.env
+        algos = ["Alpha", "Beta", "Gamma"]
+        pairs = []
+        for a in algos:
+            env.create_source(a)
+            env.commit(a, files={"src/%s.py" % a: "v1\n"})
+            pairs.append({"name": a.lower(), "source": "dev/alice/" + a,
+                          "destination": "prod/acme/" + a})
+        env.write_config(pairs, top={"workers": 4},
+                         cluster_opts={"prod": {"max_parallel": 1}})
+        self.start()
+        for a in algos:
+            self.wait_promoted(1, a.lower(), "prod/acme/" + a)
+        spans = sorted((b["started_at"], b["finished_at"])
+                       for a in algos for b in env.prod_api(
+                           "GET", "/v1/algorithms/acme/%s/builds" % a)["results"])
+        self.assertEqual(len(spans), 3)
+        self.assertTrue(all(y[0] >= x[1] for x, y in zip(spans, spans[1:])), spans)
+
+
 class Health(DaemonTest):
     def test_unreachable_cluster_backs_off_others_go_on(self):
         env = self.env

@@ -404,6 +404,42 @@ class Promote(unittest.TestCase):
         self.assertNotIn("simWrongKeyForProd", json.dumps(st))
 
 
+class Parallel(unittest.TestCase):
+    """workers run routes in parallel; max_parallel bounds each cluster."""
+
+    def builds(self, env, algos):
+        spans = []
+        for a in algos:
+            for b in env.prod_api("GET", "/v1/algorithms/acme/%s/builds" % a)["results"]:
+                spans.append((b["started_at"], b["finished_at"], a))
+        return sorted(spans)
+
+    def run_three(self, max_parallel):
+        with Env(build_seconds=1.0) as env:
+            algos = ["Alpha", "Beta", "Gamma"]
+            pairs = []
+            for a in algos:
+                env.create_source(a)
+                env.commit(a, files={"src/%s.py" % a: "v1\n"})
+                pairs.append({"name": a.lower(), "source": "dev/alice/" + a,
+                              "destination": "prod/acme/" + a})
+            env.write_config(pairs, top={"workers": 4},
+                             cluster_opts={"prod": {"max_parallel": max_parallel}})
+            proc = env.once()
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            spans = self.builds(env, algos)
+            self.assertEqual(len(spans), 3)
+            overlaps = sum(1 for x, y in zip(spans, spans[1:]) if y[0] < x[1])
+            self.assertEqual(env.scan_for_secrets(), [])
+            return overlaps
+
+    def test_max_parallel_one_serialises_builds(self):
+        self.assertEqual(self.run_three(1), 0)
+
+    def test_workers_overlap_builds(self):
+        self.assertGreater(self.run_three(4), 0)
+
+
 class ExactlyOnce(unittest.TestCase):
     """A crash at each step that changes the remote side, then a clean run:
     one commit, one push, one publish, one map line."""
