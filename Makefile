@@ -44,7 +44,7 @@ LIBSRC	:= $(sort $(wildcard common/*.c) \
 LIBOBJ	:= $(LIBSRC:%.c=$(BUILD)/%.o)
 TESTSRC	:= $(sort $(wildcard tests/check_*.c))
 TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/runner.o \
-	   $(BUILD)/tests/testutil.o
+	   $(BUILD)/tests/testutil.o $(BUILD)/tests/testhttp.o
 BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
 .PHONY: all deps check unit integration asan lint format clean install \
@@ -120,6 +120,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@python3 tests/bench/idle.py
+	@python3 tests/bench/cycle.py
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
