@@ -1,10 +1,9 @@
-/* check_api.c: the management-API client against a real HTTP server.
- * An evhttp server in a thread answers from a per-test script. */
+/* check_api.c: the management-API client against a real HTTP server:
+ * testhttp's evhttp server in a thread answers from a per-test script. */
 #include <sys/socket.h>
 #include <netinet/in.h>
 
 #include <check.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,19 +12,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/thread.h>
 
 #include "api.h"
+#include "monotime.h"
 #include "redact.h"
+#include "testhttp.h"
 #include "testutil.h"
 #include "xmalloc.h"
-
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 static cJSON	 sentinel;	/* an out-value the client must overwrite */
 
@@ -35,291 +28,12 @@ static cJSON	 sentinel;	/* an out-value the client must overwrite */
 #define SHA_B		"2222222222222222222222222222222222222222"
 #define SHA_C		"3333333333333333333333333333333333333333"
 
-#define ROUTE_CANCEL	0x1	/* set the client's cancel flag on arrival */
-#define ROUTE_CHUNKED	0x2	/* chunked answer, no Content-Length */
-
 #define ROUTE(m, u, s, h, b)						\
 	{ .method = (m), .uri = (u), .status = (s), .headers = (h),	\
 	  .body = (b) }
 
-/* One scripted answer. */
-struct route {
-	const char	*method;
-	const char	*uri;		/* the exact request-target */
-	int		 status;
-	const char	*headers;	/* "Name: value\n" lines, or NULL */
-	const char	*body;		/* NULL: empty, unless big */
-	size_t		 big;		/* body of this many 'x' instead */
-	int		 delay_ms;	/* answer this much later */
-	int		 flags;
-};
-
-/* One request as the server saw it. */
-struct seen {
-	char		*method;
-	char		*uri;
-	char		*auth;
-	char		*agent;
-	char		*accept;
-	char		*ctype;
-	char		*body;
-	int		 port;		/* the client's: one per connection */
-};
-
-struct delayed {
-	struct event		*ev;
-	struct evhttp_request	*req;	/* NULL once answered or closed */
-	const struct route	*route;
-};
-
-struct server {
-	struct event_base	*base;
-	struct evhttp		*http;
-	pthread_t		 thread;
-	int			 port;
-	const struct route	*routes;
-	size_t			 nroutes;
-	pthread_mutex_t		 lock;
-	struct seen		 seen[64];
-	size_t			 nseen;
-	struct delayed		*delayed[16];
-	size_t			 ndelayed;
-	volatile int		 cancel;
-};
-
-static struct server	 srv;
-
-static const char *
-srv_method(enum evhttp_cmd_type cmd)
-{
-	switch (cmd) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	default: return "OTHER";
-	}
-}
-
-static char *
-srv_header(struct evhttp_request *req, const char *name)
-{
-	const char	*v;
-
-	v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
-	return v != NULL ? xstrdup(v) : NULL;
-}
-
-static void
-srv_reply(struct evhttp_request *req, const struct route *r)
-{
-	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
-	struct evbuffer		*buf;
-	char			*hdrs, *line, *next, *colon;
-	int			 ctype = 0;
-
-	if (r->headers != NULL) {
-		hdrs = xstrdup(r->headers);
-		for (line = hdrs; *line != '\0'; line = next) {
-			next = line + strcspn(line, "\n");
-			if (*next == '\n')
-				*next++ = '\0';
-			if ((colon = strchr(line, ':')) == NULL)
-				continue;
-			*colon++ = '\0';
-			while (*colon == ' ')
-				colon++;
-			evhttp_add_header(out, line, colon);
-			if (strcasecmp(line, "Content-Type") == 0)
-				ctype = 1;
-		}
-		free(hdrs);
-	}
-	if (!ctype)
-		evhttp_add_header(out, "Content-Type", "application/json");
-	buf = evbuffer_new();
-	if (r->big > 0) {
-		char *x = xmalloc(r->big);
-		memset(x, 'x', r->big);
-		evbuffer_add(buf, x, r->big);
-		free(x);
-	} else if (r->body != NULL)
-		evbuffer_add(buf, r->body, strlen(r->body));
-	if (r->flags & ROUTE_CHUNKED) {
-		evhttp_send_reply_start(req, r->status, "Scripted");
-		evhttp_send_reply_chunk(req, buf);
-		evhttp_send_reply_end(req);
-	} else
-		evhttp_send_reply(req, r->status, "Scripted", buf);
-	evbuffer_free(buf);
-}
-
-static void
-srv_delayed_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct delayed	*d = arg;
-
-	if (d->req != NULL)
-		srv_reply(d->req, d->route);
-	d->req = NULL;
-}
-
-static void
-srv_close_cb(struct evhttp_connection *conn, void *arg)
-{
-	struct delayed	*d = arg;
-
-	event_del(d->ev);
-	d->req = NULL;
-}
-
-static void
-srv_request(struct evhttp_request *req, void *arg)
-{
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
-	const char		*method = srv_method(
-				    evhttp_request_get_command(req));
-	const char		*uri = evhttp_request_get_uri(req);
-	const struct route	*r = NULL;
-	struct seen		*s;
-	struct delayed		*d;
-	struct timeval		 tv;
-	char			*addr;
-	ev_uint16_t		 port;
-	size_t			 i, len;
-
-	pthread_mutex_lock(&srv.lock);
-	if (srv.nseen < nitems(srv.seen)) {
-		s = &srv.seen[srv.nseen++];
-		s->method = xstrdup(method);
-		s->uri = xstrdup(uri);
-		s->auth = srv_header(req, "Authorization");
-		s->agent = srv_header(req, "User-Agent");
-		s->accept = srv_header(req, "Accept");
-		s->ctype = srv_header(req, "Content-Type");
-		len = evbuffer_get_length(in);
-		s->body = xmalloc(len + 1);
-		evbuffer_copyout(in, s->body, len);
-		s->body[len] = '\0';
-		evhttp_connection_get_peer(conn, &addr, &port);
-		s->port = port;
-	}
-	for (i = 0; i < srv.nroutes; i++) {
-		if (strcmp(srv.routes[i].method, method) == 0 &&
-		    strcmp(srv.routes[i].uri, uri) == 0) {
-			r = &srv.routes[i];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&srv.lock);
-
-	if (r == NULL) {
-		static const struct route none = ROUTE("", "", 599, NULL,
-		    "{\"error\":\"no route in the test script\"}");
-		srv_reply(req, &none);
-		return;
-	}
-	if (r->flags & ROUTE_CANCEL)
-		srv.cancel = 1;
-	if (r->delay_ms == 0) {
-		srv_reply(req, r);
-		return;
-	}
-	if (srv.ndelayed == nitems(srv.delayed)) {
-		srv_reply(req, r);
-		return;
-	}
-	d = xcalloc(1, sizeof *d);
-	d->req = req;
-	d->route = r;
-	d->ev = evtimer_new(srv.base, srv_delayed_cb, d);
-	srv.delayed[srv.ndelayed++] = d;
-	evhttp_connection_set_closecb(conn, srv_close_cb, d);
-	tv.tv_sec = r->delay_ms / 1000;
-	tv.tv_usec = (r->delay_ms % 1000) * 1000;
-	evtimer_add(d->ev, &tv);
-}
-
-static void *
-srv_main(void *arg)
-{
-	event_base_dispatch(srv.base);
-	return NULL;
-}
-
-static void
-srv_start(const struct route *routes, size_t n)
-{
-	struct evhttp_bound_socket	*bound;
-	struct sockaddr_in		 sin;
-	socklen_t			 slen = sizeof sin;
-
-	memset(&srv, 0, sizeof srv);
-	pthread_mutex_init(&srv.lock, NULL);
-	srv.routes = routes;
-	srv.nroutes = n;
-	ck_assert_ptr_nonnull(srv.base = event_base_new());
-	ck_assert_ptr_nonnull(srv.http = evhttp_new(srv.base));
-	evhttp_set_gencb(srv.http, srv_request, NULL);
-	bound = evhttp_bind_socket_with_handle(srv.http, "127.0.0.1", 0);
-	ck_assert_ptr_nonnull(bound);
-	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(bound),
-	    (struct sockaddr *)&sin, &slen), 0);
-	srv.port = ntohs(sin.sin_port);
-	ck_assert_int_eq(pthread_create(&srv.thread, NULL, srv_main, NULL),
-	    0);
-}
-
-static void
-srv_stop(void)
-{
-	size_t	 i;
-
-	event_base_loopbreak(srv.base);
-	pthread_join(srv.thread, NULL);
-	evhttp_free(srv.http);
-	for (i = 0; i < srv.ndelayed; i++) {
-		event_free(srv.delayed[i]->ev);
-		free(srv.delayed[i]);
-	}
-	event_base_free(srv.base);
-	for (i = 0; i < srv.nseen; i++) {
-		free(srv.seen[i].method);
-		free(srv.seen[i].uri);
-		free(srv.seen[i].auth);
-		free(srv.seen[i].agent);
-		free(srv.seen[i].accept);
-		free(srv.seen[i].ctype);
-		free(srv.seen[i].body);
-	}
-	pthread_mutex_destroy(&srv.lock);
-}
-
-static size_t
-srv_nseen(void)
-{
-	size_t	 n;
-
-	pthread_mutex_lock(&srv.lock);
-	n = srv.nseen;
-	pthread_mutex_unlock(&srv.lock);
-	return n;
-}
-
-static const struct seen *
-srv_seen(size_t i)
-{
-	ck_assert_uint_lt(i, srv_nseen());
-	return &srv.seen[i];
-}
-
-static char *
-srv_url(void)
-{
-	return xprintf("http://127.0.0.1:%d", srv.port);
-}
+/* The Content-Type of answers whose route names none. */
+#define DEFAULT_TYPE	"application/json"
 
 static struct api_client *
 client(uint64_t timeout_ms)
@@ -327,20 +41,11 @@ client(uint64_t timeout_ms)
 	struct api_client	*c = NULL;
 	char			*url, *cause = NULL;
 
-	url = srv_url();
+	url = testhttp_url("");
 	ck_assert_msg(api_client_new(&c, url, KEY, NULL, timeout_ms,
 	    &cause) == 0, "%s", cause);
 	free(url);
 	return c;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The JSON text a and b are the same document. */
@@ -362,29 +67,9 @@ prefix_eq(const char *s, const char *prefix)
 	    "\"%s\" does not start with \"%s\"", s, prefix);
 }
 
-static void
-global_setup(void)
-{
-	/* The server is local: no proxy may stand between. */
-	unsetenv("http_proxy");
-	unsetenv("HTTP_PROXY");
-	unsetenv("https_proxy");
-	unsetenv("HTTPS_PROXY");
-	unsetenv("all_proxy");
-	unsetenv("ALL_PROXY");
-	evthread_use_pthreads();
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void
-global_teardown(void)
-{
-	curl_global_cleanup();
-}
-
 START_TEST(test_auth_and_headers)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello", 200, NULL,
 		    "{\"name\":\"Hello\",\"resource_type\":\"algorithm\"}"),
 		ROUTE("POST", "/v1/algorithms/acme", 200, NULL,
@@ -393,16 +78,16 @@ START_TEST(test_auth_and_headers)
 	struct api_client	*c;
 	struct api_error	 err;
 	cJSON			*algo = NULL;
-	const struct seen	*s;
+	const struct testhttp_seen *s;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", &algo, &err), 1);
 	ck_assert_str_eq(cJSON_GetObjectItem(algo, "name")->valuestring,
 	    "Hello");
 	ck_assert_int_eq(err.status, 200);
 	ck_assert_str_eq(err.message, "");
-	s = srv_seen(0);
+	s = testhttp_seen(0);
 	ck_assert_str_eq(s->method, "GET");
 	ck_assert_str_eq(s->auth, "Simple " KEY);
 	ck_assert_str_eq(s->agent, "algopromoted/" AP_VERSION);
@@ -412,20 +97,20 @@ START_TEST(test_auth_and_headers)
 
 	ck_assert_int_eq(api_algo_create(c, "acme", "x", NULL, NULL, NULL,
 	    &err), 1);
-	s = srv_seen(1);
+	s = testhttp_seen(1);
 	ck_assert_str_eq(s->method, "POST");
 	ck_assert_str_eq(s->auth, "Simple " KEY);
 	ck_assert_str_eq(s->ctype, "application/json");
 	json_eq(s->body, "{\"name\":\"x\"}");
 	cJSON_Delete(algo);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_url_encoding)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme%20corp/H%C3%A9%2Fllo%3F", 200,
 		    NULL, "{}"),
 		ROUTE("GET", "/v1/algorithms/a%2Bb/c/builds/id%20%2F1", 200,
@@ -436,26 +121,26 @@ START_TEST(test_url_encoding)
 	struct api_error	 err;
 	struct api_build	 b = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme corp", "H\xc3\xa9/llo?", NULL,
 	    &err), 1);
 	ck_assert_int_eq(api_build_get(c, "a+b", "c", "id /1", &b, &err), 0);
 	ck_assert_str_eq(b.id, "id /1");
-	ck_assert_uint_eq(srv_nseen(), 2);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
 	/* An empty name never reaches the server. */
 	ck_assert_int_eq(api_algo_get(c, "", "x", NULL, &err), -1);
 	ck_assert_str_eq(err.message, "/v1/algorithms: missing name or id");
-	ck_assert_uint_eq(srv_nseen(), 2);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
 	api_build_clear(&b);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_get_not_found_shapes)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/a", 404, NULL,
 		    "{\"error\":{\"code\":1000,\"message\":\"not found\"}}"),
 		ROUTE("GET", "/v1/algorithms/acme/b", 404, NULL,
@@ -474,7 +159,7 @@ START_TEST(test_get_not_found_shapes)
 	cJSON			*algo;
 	size_t			 i;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	for (i = 0; i < nitems(names); i++) {
 		algo = &sentinel;	/* must be reset */
@@ -485,13 +170,13 @@ START_TEST(test_get_not_found_shapes)
 		ck_assert_str_eq(err.message, "");
 	}
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_get_forbidden)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/other/echo", 403, NULL,
 		    "{\"error\":{\"id\":\"1cfb98c5\",\"code\":2001,\"message\":"
 		    "\"Caller is not authorized to perform the operation\"}}"),
@@ -500,7 +185,7 @@ START_TEST(test_get_forbidden)
 	struct api_error	 err;
 	cJSON			*algo = NULL;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "other", "echo", &algo, &err), -1);
 	ck_assert_ptr_null(algo);
@@ -511,13 +196,13 @@ START_TEST(test_get_forbidden)
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/other/echo: 403 "
 	    "Caller is not authorized to perform the operation (code 2001)");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_create_created)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("POST", "/v1/algorithms/acme", 200, NULL,
 		    "{\"id\":\"2938ca9f\",\"name\":\"Hello\",\"settings\":"
 		    "{\"algorithm_callability\":\"private\"},"
@@ -527,7 +212,7 @@ START_TEST(test_create_created)
 	struct api_error	 err;
 	cJSON			*details, *settings, *algo = NULL;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	details = cJSON_Parse("{\"label\":\"Hello\",\"tagline\":\"hi\"}");
 	settings = cJSON_Parse("{\"license\":\"apl\",\"network_access\":"
@@ -537,7 +222,7 @@ START_TEST(test_create_created)
 	    settings, &algo, &err), 1);
 	ck_assert_str_eq(cJSON_GetObjectItem(algo, "id")->valuestring,
 	    "2938ca9f");
-	json_eq(srv_seen(0)->body, "{\"name\":\"Hello\",\"details\":"
+	json_eq(testhttp_seen(0)->body, "{\"name\":\"Hello\",\"details\":"
 	    "{\"label\":\"Hello\",\"tagline\":\"hi\"},\"settings\":"
 	    "{\"license\":\"apl\",\"network_access\":\"full\","
 	    "\"pipeline_enabled\":true,\"source_visibility\":\"closed\","
@@ -546,13 +231,13 @@ START_TEST(test_create_created)
 	cJSON_Delete(details);
 	cJSON_Delete(settings);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_create_exists)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("POST", "/v1/algorithms/a", 400, NULL,
 		    "{\"error\":{\"code\":1002,\"message\":\"Algorithm with "
 		    "that name is taken\"}}"),
@@ -569,7 +254,7 @@ START_TEST(test_create_exists)
 	cJSON			*algo;
 	size_t			 i;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	for (i = 0; i < nitems(owners); i++) {
 		algo = &sentinel;
@@ -580,13 +265,13 @@ START_TEST(test_create_exists)
 		ck_assert_str_eq(err.message, "");
 	}
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_create_server_error)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("POST", "/v1/algorithms/acme", 500,
 		    "Content-Type: text/plain",
 		    "Internal Server Error"),
@@ -597,7 +282,7 @@ START_TEST(test_create_server_error)
 	struct api_error	 err;
 	cJSON			*algo = NULL;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_create(c, "acme", "Hello", NULL, NULL,
 	    &algo, &err), -1);
@@ -613,13 +298,13 @@ START_TEST(test_create_server_error)
 	ck_assert_int_eq(err.transient, 0);
 	ck_assert_int_eq(err.code, 2001);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_build_find_markers)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds?limit=50", 200,
 		    NULL,
 		    "{\"marker\":\"m/1+=\",\"next_link\":\"http://elsewhere/x"
@@ -644,7 +329,7 @@ START_TEST(test_build_find_markers)
 	struct api_error	 err;
 	struct api_build	 b = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_find(c, "acme", "Hello", SHA_C, &b, &err),
 	    1);
@@ -652,7 +337,7 @@ START_TEST(test_build_find_markers)
 	ck_assert_str_eq(b.status, "failed");
 	ck_assert_str_eq(b.commit_sha, SHA_C);
 	ck_assert_str_eq(b.version, "1.2.3");
-	ck_assert_uint_eq(srv_nseen(), 3);
+	ck_assert_uint_eq(testhttp_nseen(), 3);
 
 	/* The first page is enough when the commit is on it; the struct
 	 * is reused and its old content freed. */
@@ -660,16 +345,16 @@ START_TEST(test_build_find_markers)
 	    1);
 	ck_assert_str_eq(b.id, "b1");
 	ck_assert_ptr_null(b.version);
-	ck_assert_uint_eq(srv_nseen(), 4);
+	ck_assert_uint_eq(testhttp_nseen(), 4);
 	api_build_clear(&b);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_build_find_next_link)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds?limit=50", 200,
 		    NULL,
 		    "{\"results\":[{\"build_id\":\"b1\","
@@ -687,7 +372,7 @@ START_TEST(test_build_find_next_link)
 	struct api_error	 err;
 	struct api_build	 b = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_find(c, "acme", "Hello", SHA_B, &b, &err),
 	    1);
@@ -698,15 +383,15 @@ START_TEST(test_build_find_next_link)
 	    0);
 	ck_assert_ptr_null(b.id);
 	ck_assert_str_eq(err.message, "");
-	ck_assert_uint_eq(srv_nseen(), 4);
+	ck_assert_uint_eq(testhttp_nseen(), 4);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_build_find_marker_loop)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds?limit=50", 200,
 		    NULL,
 		    "{\"marker\":\"m1\",\"results\":[]}"),
@@ -721,22 +406,22 @@ START_TEST(test_build_find_marker_loop)
 	struct api_error	 err;
 	struct api_build	 b = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_find(c, "acme", "Hello", SHA_A, &b, &err),
 	    -1);
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello/builds: "
 	    "the server repeated a pagination marker");
 	ck_assert_int_eq(err.transient, 0);
-	ck_assert_uint_eq(srv_nseen(), 3);
+	ck_assert_uint_eq(testhttp_nseen(), 3);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_build_find_max_pages)
 {
-	struct route		 r[API_BUILD_MAX_PAGES + 5];
+	struct testhttp_route	 r[API_BUILD_MAX_PAGES + 5];
 	char			*uris[nitems(r)], *bodies[nitems(r)];
 	struct api_client	*c;
 	struct api_error	 err;
@@ -759,18 +444,18 @@ START_TEST(test_build_find_max_pages)
 		r[i].status = 200;
 		r[i].body = bodies[i];
 	}
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_find(c, "acme", "Hello", SHA_A, &b, &err),
 	    0);
-	ck_assert_uint_eq(srv_nseen(), API_BUILD_MAX_PAGES);
+	ck_assert_uint_eq(testhttp_nseen(), API_BUILD_MAX_PAGES);
 	/* The last page it reads still counts. */
 	ck_assert_int_eq(api_build_find(c, "acme", "Hello",
 	    "0000000000000000000000000000000000000019", &b, &err), 1);
 	ck_assert_str_eq(b.id, "b19");
 	api_build_clear(&b);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 	for (i = 0; i < nitems(r); i++) {
 		free(uris[i]);
 		free(bodies[i]);
@@ -780,7 +465,7 @@ END_TEST
 
 START_TEST(test_build_get)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds/b1", 200, NULL,
 		    "{\"build_id\":\"b1\",\"status\":\"in-progress\","
 		    "\"commit_sha\":\"" SHA_A "\",\"finished_at\":null}"),
@@ -793,7 +478,7 @@ START_TEST(test_build_get)
 	struct api_error	 err;
 	struct api_build	 b = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_get(c, "acme", "Hello", "b1", &b, &err), 0);
 	ck_assert_str_eq(b.id, "b1");
@@ -810,13 +495,13 @@ START_TEST(test_build_get)
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello/builds/"
 	    "b3: no build status in the answer");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_build_logs)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds/b1/logs", 404,
 		    NULL,
 		    "{\"error\":{\"message\":\"build in progress\"}}"),
@@ -832,7 +517,7 @@ START_TEST(test_build_logs)
 	struct api_error	 err;
 	char			*logs;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_logs(c, "acme", "Hello", "b1", &logs,
 	    &err), 0);
@@ -848,13 +533,13 @@ START_TEST(test_build_logs)
 	ck_assert_int_eq(err.code, 2002);
 	ck_assert_int_eq(err.transient, 0);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_publish_ok)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("POST", "/v1/algorithms/acme/Hello/versions", 200, NULL,
 		    "{\"name\":\"Hello\",\"version_info\":"
 		    "{\"semantic_version\":\"0.1.0\","
@@ -868,7 +553,7 @@ START_TEST(test_publish_ok)
 	struct api_error	 err;
 	struct api_version	 v = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_publish(c, "acme", "Hello", "minor", "notes", &v,
 	    &err), 0);
@@ -876,18 +561,18 @@ START_TEST(test_publish_ok)
 	ck_assert_str_eq(v.git_hash, SHA_A);
 	ck_assert_str_eq(v.build_id, "b1");
 	ck_assert_str_eq(v.release_notes, "notes");
-	json_eq(srv_seen(0)->body, "{\"version_info\":{\"version_type\":"
+	json_eq(testhttp_seen(0)->body, "{\"version_info\":{\"version_type\":"
 	    "\"minor\",\"release_notes\":\"notes\"}}");
-	ck_assert_str_eq(srv_seen(0)->ctype, "application/json");
+	ck_assert_str_eq(testhttp_seen(0)->ctype, "application/json");
 	api_version_clear(&v);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_publish_already)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("POST", "/v1/algorithms/acme/Hello/versions", 400, NULL,
 		    "{\"error\":{\"code\":1007,\"message\":\"Version already "
 		    "published. Please compile your algorithm.\"}}"),
@@ -896,7 +581,7 @@ START_TEST(test_publish_already)
 	struct api_error	 err;
 	struct api_version	 v = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_publish(c, "acme", "Hello", "revision", NULL,
 	    &v, &err), -1);
@@ -904,17 +589,17 @@ START_TEST(test_publish_already)
 	ck_assert_int_eq(err.status, 400);
 	ck_assert_int_eq(err.transient, 0);
 	ck_assert_ptr_null(v.semver);
-	ck_assert_uint_eq(srv_nseen(), 1);
-	json_eq(srv_seen(0)->body, "{\"version_info\":{\"version_type\":"
+	ck_assert_uint_eq(testhttp_nseen(), 1);
+	json_eq(testhttp_seen(0)->body, "{\"version_info\":{\"version_type\":"
 	    "\"revision\"}}");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_publish_singular)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("POST", "/v1/algorithms/acme/a/versions", 404, NULL,
 		    "{\"detail\":\"Not Found\"}"),
 		ROUTE("POST", "/v1/algorithms/acme/a/version", 200, NULL,
@@ -930,31 +615,32 @@ START_TEST(test_publish_singular)
 	struct api_error	 err;
 	struct api_version	 v = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_publish(c, "acme", "a", "major", "n", &v, &err),
 	    0);
 	ck_assert_str_eq(v.semver, "1.0.0");
 	ck_assert_str_eq(v.git_hash, SHA_B);
-	ck_assert_uint_eq(srv_nseen(), 2);
-	ck_assert_str_eq(srv_seen(1)->uri, "/v1/algorithms/acme/a/version");
-	json_eq(srv_seen(1)->body, srv_seen(0)->body);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_str_eq(testhttp_seen(1)->uri,
+	    "/v1/algorithms/acme/a/version");
+	json_eq(testhttp_seen(1)->body, testhttp_seen(0)->body);
 
 	/* Tried once, not again: the second answer is the one reported. */
 	ck_assert_int_eq(api_publish(c, "acme", "b", "major", "n", &v, &err),
 	    -1);
 	ck_assert_ptr_null(v.semver);
-	ck_assert_uint_eq(srv_nseen(), 4);
+	ck_assert_uint_eq(testhttp_nseen(), 4);
 	ck_assert_str_eq(err.message, "POST /v1/algorithms/acme/b/version: "
 	    "404 no such algorithm (code 1000)");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_version_latest_filter_ignored)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET",
 		    "/v1/algorithms/acme/a/versions?limit=1&published=true",
 		    200, NULL,
@@ -981,24 +667,24 @@ START_TEST(test_version_latest_filter_ignored)
 	struct api_error	 err;
 	struct api_version	 v = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_version_latest(c, "acme", "a", &v, &err), 1);
 	ck_assert_str_eq(v.semver, "0.2.0");
 	ck_assert_str_eq(v.git_hash, SHA_B);
 	ck_assert_str_eq(v.build_id, "b2");
-	ck_assert_uint_eq(srv_nseen(), 2);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
 	ck_assert_int_eq(api_version_latest(c, "acme", "none", &v, &err), 0);
 	ck_assert_ptr_null(v.semver);
 	ck_assert_str_eq(err.message, "");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_version_find)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET",
 		    "/v1/algorithms/acme/a/versions?limit=50&published="
 		    "true", 200, NULL,
@@ -1018,7 +704,7 @@ START_TEST(test_version_find)
 	struct api_error	 err;
 	struct api_version	 v = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_version_find(c, "acme", "a", SHA_A, &v, &err), 1);
 	ck_assert_str_eq(v.semver, "0.1.0");
@@ -1027,9 +713,9 @@ START_TEST(test_version_find)
 	/* Unpublished versions with the hash do not count. */
 	ck_assert_int_eq(api_version_find(c, "acme", "a", SHA_B, &v, &err), 0);
 	ck_assert_ptr_null(v.semver);
-	ck_assert_uint_eq(srv_nseen(), 4);
+	ck_assert_uint_eq(testhttp_nseen(), 4);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -1052,7 +738,7 @@ collect_cb(const struct api_version *v, void *arg)
 
 START_TEST(test_versions_each)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/a/versions?limit=50", 200,
 		    NULL,
 		    "{\"marker\":\"x\",\"results\":[{\"version_info\":"
@@ -1071,7 +757,7 @@ START_TEST(test_versions_each)
 	struct api_error	 err;
 	struct collect		 k;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	memset(&k, 0, sizeof k);
 	ck_assert_int_eq(api_versions_each(c, "acme", "a", -1, collect_cb, &k,
@@ -1082,20 +768,20 @@ START_TEST(test_versions_each)
 	ck_assert_int_eq(api_versions_each(c, "acme", "a", -1, collect_cb, &k,
 	    &err), 1);
 	ck_assert_str_eq(k.list, "-,0.2.0");
-	ck_assert_uint_eq(srv_nseen(), 3);	/* stopped on page one */
+	ck_assert_uint_eq(testhttp_nseen(), 3);	/* stopped on page one */
 	/* A bare array is one page; the filter holds even if ignored. */
 	memset(&k, 0, sizeof k);
 	ck_assert_int_eq(api_versions_each(c, "acme", "a", 0, collect_cb, &k,
 	    &err), 0);
 	ck_assert_str_eq(k.list, "-");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_invalid_json)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello", 200,
 		    "Content-Type: text/html", "<html>maintenance</html>"),
 		ROUTE("GET", "/v1/algorithms/acme/Empty", 200, NULL, NULL),
@@ -1105,7 +791,7 @@ START_TEST(test_invalid_json)
 	struct api_error	 err;
 	cJSON			*algo = NULL;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", &algo, &err), -1);
 	ck_assert_ptr_null(algo);
@@ -1119,13 +805,13 @@ START_TEST(test_invalid_json)
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Array: "
 	    "the answer is not an object");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_ok_with_error_key)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds/b1", 200, NULL,
 		    "{\"status\":\"succeeded\",\"error\":{\"message\":"
 		    "\"authorization required\"}}"),
@@ -1134,7 +820,7 @@ START_TEST(test_ok_with_error_key)
 	struct api_error	 err;
 	struct api_build	 b = { 0 };
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_build_get(c, "acme", "Hello", "b1", &b, &err),
 	    -1);
@@ -1144,13 +830,13 @@ START_TEST(test_ok_with_error_key)
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello/builds/"
 	    "b1: 200 authorization required");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_error_body_shapes)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/a", 400, NULL,
 		    "\"This is an expected failure mode, try again\""),
 		ROUTE("GET", "/v1/algorithms/acme/b", 422, NULL,
@@ -1181,7 +867,7 @@ START_TEST(test_error_body_shapes)
 	struct api_error	 err;
 	size_t			 i;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	for (i = 0; i < nitems(names); i++) {
 		ck_assert_int_eq(api_algo_get(c, "acme", names[i], NULL, &err),
@@ -1190,13 +876,13 @@ START_TEST(test_error_body_shapes)
 		ck_assert_int_eq(err.transient, i == 2);
 	}
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_long_error_truncated)
 {
-	struct route		 r[1];
+	struct testhttp_route	 r[1];
 	struct api_client	*c;
 	struct api_error	 err;
 	char			*body, *detail;
@@ -1210,7 +896,7 @@ START_TEST(test_long_error_truncated)
 	r[0].status = 400;
 	r[0].headers = "Content-Type: text/plain";
 	r[0].body = body;
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
 	detail = strstr(err.message, ": 400 ");
@@ -1220,21 +906,21 @@ START_TEST(test_long_error_truncated)
 	ck_assert_str_eq(detail + 200, "...");
 	ck_assert_ptr_null(strchr(err.message, '\n'));
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 	free(body);
 }
 END_TEST
 
 START_TEST(test_rate_limited)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello", 429, "Retry-After: 7",
 		    "{\"error\":{\"message\":\"Too Many Requests\"}}"),
 	};
 	struct api_client	*c;
 	struct api_error	 err;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
 	ck_assert_int_eq(err.status, 429);
@@ -1243,13 +929,13 @@ START_TEST(test_rate_limited)
 	ck_assert_str_eq(err.message,
 	    "GET /v1/algorithms/acme/Hello: 429 Too Many Requests");
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_unavailable)
 {
-	struct route		 r[3];
+	struct testhttp_route	 r[3];
 	struct api_client	*c;
 	struct api_error	 err;
 	char			 date[64], hdr[96];
@@ -1272,7 +958,7 @@ START_TEST(test_unavailable)
 	r[2].uri = "/v1/algorithms/acme/c";
 	r[2].status = 408;
 	r[2].headers = "Retry-After: soon";
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "a", NULL, &err), -1);
 	ck_assert_int_eq(err.transient, 1);
@@ -1289,13 +975,13 @@ START_TEST(test_unavailable)
 	ck_assert_int_eq(err.transient, 1);
 	ck_assert_int_eq(err.retry_after_ms, -1);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_timeout)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		{ .method = "GET", .uri = "/v1/algorithms/acme/Hello",
 		    .status = 200, .body = "{}", .delay_ms = 20000 },
 	};
@@ -1303,11 +989,11 @@ START_TEST(test_timeout)
 	struct api_error	 err;
 	uint64_t		 start, took;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(300);
-	start = now_ms();
+	start = monotime_ms();
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
-	took = now_ms() - start;
+	took = monotime_ms() - start;
 	ck_assert_uint_ge(took, 250);
 	ck_assert_uint_lt(took, 1500);
 	ck_assert_int_eq(err.status, 0);
@@ -1315,9 +1001,9 @@ START_TEST(test_timeout)
 	ck_assert_int_eq(err.cancelled, 0);
 	prefix_eq(err.message,
 	    "GET /v1/algorithms/acme/Hello: Operation timed out");
-	ck_assert_uint_eq(srv_nseen(), 1);
+	ck_assert_uint_eq(testhttp_nseen(), 1);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -1351,18 +1037,18 @@ END_TEST
 
 START_TEST(test_too_large)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		{ .method = "GET", .uri = "/v1/algorithms/acme/a/builds/b/logs",
 		    .status = 200, .big = 2048 },
 		{ .method = "GET", .uri = "/v1/algorithms/acme/c/builds/b/logs",
-		    .status = 200, .big = 2048, .flags = ROUTE_CHUNKED },
+		    .status = 200, .big = 2048, .flags = TESTHTTP_CHUNKED },
 		{ .method = "GET", .uri = "/v1/algorithms/acme/d/builds/b/logs",
 		    .status = 200, .big = API_MAX_RESPONSE + 1,
-		    .flags = ROUTE_CHUNKED },
+		    .flags = TESTHTTP_CHUNKED },
 		ROUTE("GET", "/v1/algorithms/acme/e/builds/b/logs", 200, NULL,
 		    NULL),	/* body set below: exactly 1024 bytes */
 	};
-	struct route		 rr[nitems(r)];
+	struct testhttp_route	 rr[nitems(r)];
 	struct api_client	*c, *big;
 	struct api_error	 err;
 	char			*logs, exact[1025];
@@ -1373,7 +1059,7 @@ START_TEST(test_too_large)
 	memcpy(exact, "{\"logs\":\"", 9);
 	memcpy(exact + 1022, "\"}", 2);
 	rr[3].body = exact;
-	srv_start(rr, nitems(rr));
+	testhttp_start(rr, nitems(rr), DEFAULT_TYPE);
 	c = client(10000);
 	api_client_set_max_response(c, 1024);
 	ck_assert_int_eq(api_build_logs(c, "acme", "a", "b", &logs, &err), -1);
@@ -1394,13 +1080,13 @@ START_TEST(test_too_large)
 	    "16777216 bytes)") != NULL, "%s", err.message);
 	api_client_free(big);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_key_redacted)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/a", 401, NULL,
 		    "{\"error\":{\"code\":2002,\"message\":\"invalid key "
 		    KEY "\"}}"),
@@ -1413,7 +1099,7 @@ START_TEST(test_key_redacted)
 		    "Content-Type: text/plain",
 		    "not json; your key is " KEY),
 	};
-	struct route		 rr[nitems(r) + 1];
+	struct testhttp_route	 rr[nitems(r) + 1];
 	struct api_client	*c;
 	struct api_error	 err;
 	char			 pad[256];
@@ -1430,7 +1116,7 @@ START_TEST(test_key_redacted)
 	rr[nitems(r)].headers = "Content-Type: text/plain";
 	rr[nitems(r)].body = pad;
 	redact_add(KEY);
-	srv_start(rr, nitems(rr));
+	testhttp_start(rr, nitems(rr), DEFAULT_TYPE);
 	c = client(5000);
 	for (i = 0; i < nitems(rr); i++) {
 		char name[2] = { (char)('a' + i), '\0' };
@@ -1445,14 +1131,14 @@ START_TEST(test_key_redacted)
 		    err.message);
 	}
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 /* Nothing registered by the caller: the client registers its own key. */
 START_TEST(test_key_redacted_by_client)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/a", 401, NULL,
 		    "{\"error\":{\"message\":\"bad key " KEY "\"}}"),
 	};
@@ -1460,34 +1146,34 @@ START_TEST(test_key_redacted_by_client)
 	struct api_error	 err;
 
 	redact_clear();
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "a", NULL, &err), -1);
 	ck_assert_str_eq(err.message,
 	    "GET /v1/algorithms/acme/a: 401 bad key " REDACT_MASK);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_cancel)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		{ .method = "GET", .uri = "/v1/algorithms/acme/slow",
 		    .status = 200, .body = "{}", .delay_ms = 30000,
-		    .flags = ROUTE_CANCEL },
+		    .flags = TESTHTTP_CANCEL },
 	};
 	struct api_client	*c;
 	struct api_error	 err;
 	uint64_t		 start, took;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(20000);
-	api_client_set_cancel(c, &srv.cancel);
-	start = now_ms();
+	api_client_set_cancel(c, testhttp_cancelled());
+	start = monotime_ms();
 	ck_assert_int_eq(api_algo_get(c, "acme", "slow", NULL, &err), -1);
-	took = now_ms() - start;
-	ck_assert_int_eq(srv.cancel, 1);
+	took = monotime_ms() - start;
+	ck_assert_int_eq(*testhttp_cancelled(), 1);
 	ck_assert_int_eq(err.cancelled, 1);
 	ck_assert_int_eq(err.transient, 0);
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/slow: "
@@ -1497,15 +1183,15 @@ START_TEST(test_cancel)
 	/* Still set: the next request never leaves. */
 	ck_assert_int_eq(api_algo_get(c, "acme", "slow", NULL, &err), -1);
 	ck_assert_int_eq(err.cancelled, 1);
-	ck_assert_uint_eq(srv_nseen(), 1);
+	ck_assert_uint_eq(testhttp_nseen(), 1);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_keepalive)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello", 200, NULL, "{}"),
 		ROUTE("GET", "/v1/algorithms/acme/Hello/builds/b1/logs", 404,
 		    NULL,
@@ -1515,45 +1201,45 @@ START_TEST(test_keepalive)
 	struct api_error	 err;
 	char			*logs;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), 1);
 	ck_assert_int_eq(api_build_logs(c, "acme", "Hello", "b1", &logs,
 	    &err), 0);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), 1);
-	ck_assert_uint_eq(srv_nseen(), 3);
-	ck_assert_int_eq(srv_seen(1)->port, srv_seen(0)->port);
-	ck_assert_int_eq(srv_seen(2)->port, srv_seen(0)->port);
+	ck_assert_uint_eq(testhttp_nseen(), 3);
+	ck_assert_int_eq(testhttp_seen(1)->port, testhttp_seen(0)->port);
+	ck_assert_int_eq(testhttp_seen(2)->port, testhttp_seen(0)->port);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_redirect_not_followed)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/v1/algorithms/acme/Hello", 302,
 		    "Location: http://elsewhere.invalid/steal", NULL),
 	};
 	struct api_client	*c;
 	struct api_error	 err;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
 	ck_assert_int_eq(err.status, 302);
 	ck_assert_int_eq(err.transient, 0);
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello: 302 "
 	    "redirect to http://elsewhere.invalid/steal not followed");
-	ck_assert_uint_eq(srv_nseen(), 1);
+	ck_assert_uint_eq(testhttp_nseen(), 1);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_client_new)
 {
-	static const struct route r[] = {
+	static const struct testhttp_route r[] = {
 		ROUTE("GET", "/prefix/v1/algorithms/acme/Hello", 200, NULL,
 		    "{}"),
 	};
@@ -1587,13 +1273,13 @@ START_TEST(test_client_new)
 	api_client_free(NULL);
 
 	/* A trailing "/v1/" is the caller's slip, not a path prefix. */
-	srv_start(r, nitems(r));
-	url = xprintf("http://127.0.0.1:%d/prefix/v1/", srv.port);
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	url = testhttp_url("/prefix/v1/");
 	ck_assert_int_eq(api_client_new(&c, url, KEY, NULL, 5000, &cause), 0);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), 1);
 	free(url);
 	api_client_free(c);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -1603,7 +1289,8 @@ api_suite(void)
 	Suite	*s = suite_create("api");
 	TCase	*tc = tcase_create("core");
 
-	tcase_add_unchecked_fixture(tc, global_setup, global_teardown);
+	tcase_add_unchecked_fixture(tc, testhttp_global_setup,
+	    testhttp_global_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_auth_and_headers);
 	tcase_add_test(tc, test_url_encoding);

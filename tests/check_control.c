@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,35 +16,14 @@
 
 static char *dir, *sock;
 static struct event_base *base;
-static pthread_t loop_thread;
+static struct control *ctl;
+static struct testutil_loop *loop;
 
 static char *
 handler(void *arg, const char *cmd, const char *pair)
 {
 	return xprintf("{\"ok\":true,\"cmd\":\"%s\",\"pair\":\"%s\"}", cmd,
 	    pair != NULL ? pair : "-");
-}
-
-static void *
-run_loop(void *arg)
-{
-	event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
-	return NULL;
-}
-
-static struct control *ctl;
-static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t started_cond = PTHREAD_COND_INITIALIZER;
-static int started;
-
-/* A loopbreak before the loop runs is forgotten: wait until it runs. */
-static void
-on_started(evutil_socket_t fd, short what, void *arg)
-{
-	pthread_mutex_lock(&started_lock);
-	started = 1;
-	pthread_cond_signal(&started_cond);
-	pthread_mutex_unlock(&started_lock);
 }
 
 static void
@@ -59,20 +37,13 @@ setup(void)
 	base = event_base_new();
 	ck_assert_msg(control_start(&ctl, base, sock, handler, NULL,
 	    &cause) == 0, "%s", cause);
-	started = 0;
-	event_base_once(base, -1, EV_TIMEOUT, on_started, NULL, NULL);
-	pthread_create(&loop_thread, NULL, run_loop, NULL);
-	pthread_mutex_lock(&started_lock);
-	while (!started)
-		pthread_cond_wait(&started_cond, &started_lock);
-	pthread_mutex_unlock(&started_lock);
+	loop = testutil_loop_start(base);
 }
 
 static void
 teardown(void)
 {
-	event_base_loopbreak(base);
-	pthread_join(loop_thread, NULL);
+	testutil_loop_stop(loop);
 	control_free(ctl);
 	event_base_free(base);
 	testutil_rmtree(dir);

@@ -2,28 +2,26 @@
  * bare repositories, a real smart-HTTP server and sockets that never answer. */
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <check.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
 #include <git2/sys/commit.h>
 
 #include "gitops.h"
+#include "monotime.h"
 #include "redact.h"
 #include "testutil.h"
 #include "xmalloc.h"
@@ -48,13 +46,8 @@ static char	*tmp;
 static void
 setup(void)
 {
-	static const char *const proxies[] = { "https_proxy", "HTTPS_PROXY",
-	    "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY" };
-	size_t	 i;
-
 	/* The servers here are all on 127.0.0.1. */
-	for (i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
-		unsetenv(proxies[i]);
+	testutil_noproxy();
 	ck_assert_int_eq(gitops_init(), 0);
 	tmp = testutil_tmpdir();
 }
@@ -175,15 +168,6 @@ blob_at(git_repository *repo, const git_oid *tree_id, const char *path)
 	git_tree_entry_free(e);
 	git_tree_free(tree);
 	return out;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -1128,10 +1112,10 @@ START_TEST(test_timeout_silent_server)
 	ck_assert_int_ge(fd, 0);
 	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
 	r.url = url;
-	start = now_ms();
+	start = monotime_ms();
 	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
 	    &cause), -1);
-	took = now_ms() - start;
+	took = monotime_ms() - start;
 	ck_assert_msg(took >= 450 && took < 3000, "took %llu ms",
 	    (unsigned long long)took);
 	ck_assert_msg(strstr(cause, "timed out") != NULL &&
@@ -1179,10 +1163,10 @@ START_TEST(test_cancel_while_waiting)
 	ck_assert_int_eq(pthread_create(&t, NULL, canceller_run, &c), 0);
 	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
 	r.url = url;
-	start = now_ms();
+	start = monotime_ms();
 	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
 	    &cause), -1);
-	took = now_ms() - start;
+	took = monotime_ms() - start;
 	pthread_join(t, NULL);
 	ck_assert_int_eq(cancel, 1);
 	/* Far below the 20 s timeout: a slice or two after the flag. */
@@ -1220,66 +1204,25 @@ END_TEST
  * A real smart-HTTP server: git-http-backend behind basic auth.
  */
 
-static pid_t	 srv_pid = -1;
-static int	 srv_port;
-static char	*srv_root;
-static char	*srv_log;
-
-/* Runs argv with stdout on a pipe (stderr to errlog) and returns the port
- * it prints as its first line, 0 when none came. */
-static int
-spawn_server(char *const argv[], const char *errlog, pid_t *pid)
-{
-	char	 buf[64];
-	FILE	*f;
-	int	 pfd[2], fd, port = 0;
-
-	if (pipe(pfd) == -1)
-		return 0;
-	if ((*pid = fork()) == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
-		if ((fd = open(errlog, O_WRONLY | O_CREAT | O_APPEND,
-		    0600)) != -1)
-			dup2(fd, STDERR_FILENO);
-		close(pfd[0]);
-		close(pfd[1]);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	if ((f = fdopen(pfd[0], "r")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof buf, f) != NULL)
-		port = (int)strtol(buf, NULL, 10);
-	fclose(f);
-	return port;
-}
-
-static void
-stop_server(pid_t *pid)
-{
-	if (*pid > 0) {
-		kill(*pid, SIGTERM);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = -1;
-}
+static struct testutil_server	 http_srv = { .pid = -1 };
+static char			*srv_log;
 
 static void
 server_start(void)
 {
 	char	*script, *errlog;
 
-	srv_root = testutil_tmpdir();
-	srv_log = xprintf("%s/requests.log", srv_root);
-	errlog = xprintf("%s/stderr.log", srv_root);
+	http_srv.dir = testutil_tmpdir();
+	srv_log = xprintf("%s/requests.log", http_srv.dir);
+	errlog = xprintf("%s/stderr.log", http_srv.dir);
 	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
 	{
 		char *const argv[] = { S("python3"), script, S("--root"),
-		    srv_root, S("--user"), S("alice:" KEY_ALICE), S("--user"),
-		    S("bob:" KEY_BOB), S("--log"), srv_log, NULL };
+		    http_srv.dir, S("--user"), S("alice:" KEY_ALICE),
+		    S("--user"), S("bob:" KEY_BOB), S("--log"), srv_log,
+		    NULL };
 
-		srv_port = spawn_server(argv, errlog, &srv_pid);
+		http_srv.port = testutil_spawn(argv, errlog, &http_srv.pid);
 	}
 	free(errlog);
 	free(script);
@@ -1288,9 +1231,7 @@ server_start(void)
 static void
 server_stop(void)
 {
-	stop_server(&srv_pid);
-	testutil_rmtree(srv_root);
-	free(srv_root);
+	testutil_server_stop(&http_srv);
 	free(srv_log);
 }
 
@@ -1301,10 +1242,10 @@ server_repo(const char *name, char **url)
 	git_repository	*repo;
 	char		*path;
 
-	ck_assert_msg(srv_port > 0, "the test HTTP server did not start");
-	path = xprintf("%s/git/alice/%s.git", srv_root, name);
+	ck_assert_msg(http_srv.port > 0, "the test HTTP server did not start");
+	path = xprintf("%s/git/alice/%s.git", http_srv.dir, name);
 	repo = bare(path);
-	*url = xprintf("http://127.0.0.1:%d/git/alice/%s.git", srv_port,
+	*url = xprintf("http://127.0.0.1:%d/git/alice/%s.git", http_srv.port,
 	    name);
 	free(path);
 	return repo;
@@ -1467,14 +1408,14 @@ wrong_key(const char *name, const char *prefix, int exact)
 
 	src = server_repo(name, &surl);
 	commit_files(src, "refs/heads/master", NULL, files_v1, "v1\n", &s1);
-	url = xprintf("http://127.0.0.1:%d%s/git/alice/%s.git", srv_port,
+	url = xprintf("http://127.0.0.1:%d%s/git/alice/%s.git", http_srv.port,
 	    prefix, name);
 	path = xprintf("/%s.git", name);
 	r.url = url;
-	start = now_ms();
+	start = monotime_ms();
 	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
 	    &cause), -1);
-	ck_assert_msg(now_ms() - start < 5000, "slow failure");
+	ck_assert_msg(monotime_ms() - start < 5000, "slow failure");
 	ck_assert_msg(strstr(cause, "authentication failed for ") != NULL &&
 	    strstr(cause, path) != NULL, "%s", cause);
 	assert_no_secret(cause, "alice", KEY_WRONG);
@@ -1534,7 +1475,8 @@ START_TEST(test_http_rejected_by_hook)
 
 	dst = server_repo("Frozen", &url);
 	commit_files(dst, "refs/heads/master", NULL, files_v1, "d1\n", &d1);
-	hook = xprintf("%s/git/alice/Frozen.git/hooks/pre-receive", srv_root);
+	hook = xprintf("%s/git/alice/Frozen.git/hooks/pre-receive",
+	    http_srv.dir);
 	testutil_write(hook, "#!/bin/sh\n"
 	    "echo 'policy: Frozen takes no pushes today' >&2\nexit 1\n", 0755);
 	r.url = url;
@@ -1575,12 +1517,12 @@ START_TEST(test_http_no_offsite_redirect)
 	char			*url, *cause = NULL;
 	int			 other, port, same, sport, found;
 
-	ck_assert_msg(srv_port > 0, "the test HTTP server did not start");
+	ck_assert_msg(http_srv.port > 0, "the test HTTP server did not start");
 
 	/* Another port of the same host: libgit2 would follow it. */
 	same = listen_on("127.0.0.1", &sport);
 	url = xprintf("http://127.0.0.1:%d/redirect/127.0.0.1:%d/git/alice/"
-	    "R.git", srv_port, sport);
+	    "R.git", http_srv.port, sport);
 	r.url = url;
 	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
 	    &cause), -1);
@@ -1595,7 +1537,7 @@ START_TEST(test_http_no_offsite_redirect)
 	if ((other = listen_on("127.0.0.2", &port)) == -1)
 		return;		/* no 127.0.0.2 here */
 	url = xprintf("http://127.0.0.1:%d/redirect/127.0.0.2:%d/git/alice/"
-	    "R.git", srv_port, port);
+	    "R.git", http_srv.port, port);
 	r.url = url;
 	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
 	    &cause), -1);
@@ -1611,67 +1553,19 @@ END_TEST
  * The same server over https: libgit2's mbedTLS stream on top of ours.
  */
 
-static pid_t	 tls_pid = -1;
-static int	 tls_port;
-static char	*tls_root;
-static char	*tls_cert;
+static struct testutil_server	 tls_srv;
 
-/* Runs argv to completion; its exit status. */
-static int
-run_quietly(char *const argv[])
-{
-	pid_t	 pid;
-	int	 status, fd;
-
-	if ((pid = fork()) == 0) {
-		if ((fd = open("/dev/null", O_RDWR)) != -1) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (pid == -1 || waitpid(pid, &status, 0) == -1)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
+/* A host name: libgit2 1.5 with mbedTLS matches no IP SAN. */
 static void
 tls_start(void)
 {
-	char	*script, *key, *errlog;
-
-	tls_root = testutil_tmpdir();
-	tls_cert = xprintf("%s/cert.pem", tls_root);
-	key = xprintf("%s/key.pem", tls_root);
-	errlog = xprintf("%s/stderr.log", tls_root);
-	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
-	{
-		/* A host name: libgit2 1.5 with mbedTLS matches no IP SAN. */
-		char *const openssl[] = { S("openssl"), S("req"), S("-x509"),
-		    S("-newkey"), S("rsa:2048"), S("-nodes"), S("-keyout"), key,
-		    S("-out"), tls_cert, S("-days"), S("2"), S("-subj"),
-		    S("/CN=localhost"), S("-addext"),
-		    S("subjectAltName=DNS:localhost"), NULL };
-		char *const argv[] = { S("python3"), script, S("--root"),
-		    tls_root, S("--user"), S("alice:" KEY_ALICE), S("--tls"),
-		    tls_cert, key, NULL };
-
-		if (run_quietly(openssl) == 0)
-			tls_port = spawn_server(argv, errlog, &tls_pid);
-	}
-	free(script);
-	free(errlog);
-	free(key);
+	testutil_tlsgit_start(&tls_srv, "DNS:localhost", "alice:" KEY_ALICE);
 }
 
 static void
 tls_stop(void)
 {
-	stop_server(&tls_pid);
-	testutil_rmtree(tls_root);
-	free(tls_root);
-	free(tls_cert);
+	testutil_server_stop(&tls_srv);
 }
 
 static git_repository *
@@ -1680,10 +1574,10 @@ tls_repo(const char *name, char **url)
 	git_repository	*repo;
 	char		*path;
 
-	ck_assert_msg(tls_port > 0, "the test https server did not start");
-	path = xprintf("%s/git/alice/%s.git", tls_root, name);
+	ck_assert_msg(tls_srv.port > 0, "the test https server did not start");
+	path = xprintf("%s/git/alice/%s.git", tls_srv.dir, name);
 	repo = bare(path);
-	*url = xprintf("https://localhost:%d/git/alice/%s.git", tls_port,
+	*url = xprintf("https://localhost:%d/git/alice/%s.git", tls_srv.port,
 	    name);
 	free(path);
 	return repo;
@@ -1711,7 +1605,8 @@ START_TEST(test_https_fetch_push)
 	ck_assert_msg(strstr(cause, "certificate") != NULL, "%s", cause);
 	free(cause);
 
-	GOK(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, tls_cert, NULL));
+	GOK(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, tls_srv.cert,
+	    NULL));
 	ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
 	    "refs/dst/master", &head, &found, &cause) == 0, "%s", cause);
 	ck_assert_int_eq(found, 1);
@@ -1737,91 +1632,18 @@ END_TEST
  * The emulated Algorithmia cluster (tests/fakecluster), when present.
  */
 
-#define FC_ALICE_KEY	"simA1iceTestKey+x9/Qw3Lz7Rb2"	/* its built-in user */
-
-static pid_t	 fc_pid = -1;
-static int	 fc_port;
-static char	*fc_state;
+static struct testutil_server	 fc_srv;
 
 static void
 fc_start(void)
 {
-	char	*script, *errlog;
-
-	fc_state = testutil_tmpdir();
-	script = xprintf("%s/tests/fakecluster/fakecluster.py",
-	    testutil_srcdir());
-	errlog = xprintf("%s/fakecluster.log", fc_state);
-	if (access(script, R_OK) == 0) {
-		char *const argv[] = { S("python3"), script, S("--port"),
-		    S("0"), S("--state"), fc_state, S("--build-seconds"),
-		    S("0.2"), NULL };
-
-		fc_port = spawn_server(argv, errlog, &fc_pid);
-	}
-	free(errlog);
-	free(script);
+	testutil_fc_start(&fc_srv, "0.2");
 }
 
 static void
 fc_stop(void)
 {
-	stop_server(&fc_pid);
-	testutil_rmtree(fc_state);
-	free(fc_state);
-}
-
-struct fc_buf {
-	char	*p;
-	size_t	 n;
-};
-
-static size_t
-fc_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct fc_buf	*b = arg;
-	size_t		 n = size * nmemb;
-
-	b->p = xrealloc(b->p, b->n + n + 1);
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
-
-/* One call of the cluster's API; the status, and the body in *out. */
-static long
-fc_api(const char *method, const char *path, const char *body, char **out)
-{
-	struct curl_slist	*hdrs = NULL;
-	struct fc_buf		 b = { xstrdup(""), 0 };
-	CURL			*c;
-	char			*url;
-	long			 status = 0;
-
-	url = xprintf("http://127.0.0.1:%d%s", fc_port, path);
-	ck_assert_ptr_nonnull(c = curl_easy_init());
-	hdrs = curl_slist_append(hdrs, "Authorization: Simple " FC_ALICE_KEY);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fc_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
-	free(url);
-	if (out != NULL)
-		*out = b.p;
-	else
-		free(b.p);
-	return status;
+	testutil_server_stop(&fc_srv);
 }
 
 static void
@@ -1833,14 +1655,15 @@ fc_create(const char *algo)
 	body = xprintf("{\"name\": \"%s\", \"details\": {\"label\": "
 	    "\"%s\"}, \"settings\": {\"language\": \"python3\", "
 	    "\"environment\": \"cpu\"}}", algo, algo);
-	status = fc_api("POST", "/v1/algorithms/alice", body, NULL);
+	status = testutil_fc_call(&fc_srv, "POST", "/v1/algorithms/alice",
+	    body, NULL);
 	ck_assert_int_eq(status, 200);
 	free(body);
 }
 
 START_TEST(test_fakecluster_promotion)
 {
-	struct gitops_remote	 rs = { NULL, "alice", FC_ALICE_KEY, 5000,
+	struct gitops_remote	 rs = { NULL, "alice", TESTUTIL_FC_KEY, 5000,
 	    NULL };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd" };
@@ -1850,17 +1673,18 @@ START_TEST(test_fakecluster_promotion)
 	int			 found;
 	enum gitops_push	 res;
 
-	if (fc_port == 0) {
+	if (fc_srv.port == 0) {
 		ck_assert_msg(access("tests/fakecluster/fakecluster.py",
 		    F_OK) != 0, "fakecluster.py is there but did not start");
 		return;		/* not in this tree */
 	}
 	fc_create("Hello");
 	fc_create("HelloProd");
-	ck_assert_int_eq(fc_api("POST", "/_reset", "{}", NULL), 204);
-	surl = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", fc_port);
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "POST", "/_reset", "{}",
+	    NULL), 204);
+	surl = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", fc_srv.port);
 	durl = xprintf("http://127.0.0.1:%d/git/alice/HelloProd.git",
-	    fc_port);
+	    fc_srv.port);
 	rs.url = surl;
 	rd = rs;
 	rd.url = durl;
@@ -1891,7 +1715,8 @@ START_TEST(test_fakecluster_promotion)
 	assert_oid_eq(&head, &c);
 
 	/* Every git request carried the key up front: no 401. */
-	ck_assert_int_eq(fc_api("GET", "/_requests", NULL, &log), 200);
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "GET", "/_requests", NULL,
+	    &log), 200);
 	ck_assert_msg(strstr(log, "/git/alice/HelloProd.git") != NULL &&
 	    strstr(log, "\"status\": 401") == NULL &&
 	    strstr(log, "\"auth\": false") == NULL, "%s", log);
@@ -1917,7 +1742,7 @@ START_TEST(test_fakecluster_promotion)
 	assert_no_secret(cause, "alice", KEY_WRONG);
 	free(cause);
 
-	assert_dir_clean(mpath, "alice", FC_ALICE_KEY);
+	assert_dir_clean(mpath, "alice", TESTUTIL_FC_KEY);
 	git_repository_free(mirror);
 	free(mpath);
 	free(durl);

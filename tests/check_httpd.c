@@ -11,8 +11,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -21,6 +21,7 @@
 
 #include "httpd.h"
 #include "metrics.h"
+#include "monotime.h"
 #include "testutil.h"
 #include "xmalloc.h"
 
@@ -744,15 +745,6 @@ readable(evutil_socket_t fd, short what, void *arg)
 	*(short *)arg = what;
 }
 
-static double
-mono(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Out of descriptors, accept(2) fails while the listening socket stays
  * readable: the endpoint stops accepting for a while instead of spinning,
@@ -768,7 +760,8 @@ START_TEST(test_out_of_descriptors)
 	struct event		*ev;
 	struct timeval		 tv = { 5, 0 };
 	char			 buf[512];
-	double			 t0, took;
+	uint64_t		 t0;
+	double			 took;
 	short			 what = 0;
 	int			 fd, spare[64], nspare = 0, i;
 	ssize_t			 n;
@@ -796,7 +789,7 @@ START_TEST(test_out_of_descriptors)
 
 	/* The listener wakes up, accept(2) fails, accepting pauses. */
 	ck_assert_int_eq(event_base_loop(fx.base, EVLOOP_ONCE), 0);
-	t0 = mono();
+	t0 = monotime_ms();
 	for (i = 0; i < nspare; i++)
 		close(spare[i]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -805,7 +798,7 @@ START_TEST(test_out_of_descriptors)
 	event_add(ev, &tv);
 	while (what == 0)
 		ck_assert_int_eq(event_base_loop(fx.base, EVLOOP_ONCE), 0);
-	took = mono() - t0;
+	took = (double)(monotime_ms() - t0) / 1000;
 	ck_assert_int_eq(what, EV_READ);
 	ck_assert_msg(took > HTTPD_ACCEPT_PAUSE_SEC * 0.8 &&
 	    took < HTTPD_ACCEPT_PAUSE_SEC + 3, "took %.3fs", took);

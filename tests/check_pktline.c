@@ -10,8 +10,6 @@
 #include "testutil.h"
 #include "xmalloc.h"
 
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-
 #define OID_A	"a01486c5d663aa313c4a6e37079130ee0a8dc11e"
 #define OID_B	"ba68784d906237a733c9ea040f3fe7a0518a94af"
 #define OID_Z	"0000000000000000000000000000000000000000"
@@ -71,27 +69,6 @@ buf_first(struct buf *b, const char *oid, const char *name, const char *caps)
 	s = xprintf("%s %s%c%s\n", oid, name, '\0', caps);
 	buf_pkt(b, s, n);
 	free(s);
-}
-
-static char *
-read_file(const char *name, size_t *len)
-{
-	char	*path, *data;
-	FILE	*f;
-	long	 size;
-
-	path = xprintf("%s/tests/data/pktline/%s", testutil_srcdir(), name);
-	ck_assert_msg((f = fopen(path, "rb")) != NULL, "%s", path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	ck_assert_int_ge(size = ftell(f), 0);
-	rewind(f);
-	data = xmalloc((size_t)size + 1);
-	ck_assert_uint_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-	data[size] = '\0';
-	fclose(f);
-	free(path);
-	*len = (size_t)size;
-	return data;
 }
 
 /* Parses what must be accepted. */
@@ -176,7 +153,7 @@ check_oracle(const struct pktline_adv *adv, const char *file)
 	size_t		 len, n = 0, l;
 
 	name = xprintf("%s.refs", file);
-	text = read_file(name, &len);
+	text = testutil_data("pktline", name, &len);
 	for (line = text; *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		ck_assert_ptr_nonnull(next);
@@ -208,7 +185,7 @@ START_TEST(test_captures)
 	size_t			 len, i;
 
 	name = xprintf("%s.adv", c->file);
-	data = read_file(name, &len);
+	data = testutil_data("pktline", name, &len);
 	ck_assert_msg(pktline_parse_adv(&adv, data, len, c->service, &cause) ==
 	    0, "%s: %s", c->file, cause);
 	ck_assert_uint_eq(adv.nrefs, c->nrefs);
@@ -254,7 +231,7 @@ START_TEST(test_capture_details)
 	size_t			 len;
 
 	/* One branch: HEAD first, carrying the capabilities. */
-	data = read_file("one-branch.adv", &len);
+	data = testutil_data("pktline", "one-branch.adv", &len);
 	ck_assert_int_eq(pktline_parse_adv(&adv, data, len, "git-upload-pack",
 	    &cause), 0);
 	ck_assert_str_eq(adv.refs[0].name, "HEAD");
@@ -267,7 +244,7 @@ START_TEST(test_capture_details)
 	free(data);
 
 	/* Tags: "^{}" lines are not refs but the peeled objects. */
-	data = read_file("tags.adv", &len);
+	data = testutil_data("pktline", "tags.adv", &len);
 	ck_assert_int_eq(pktline_parse_adv(&adv, data, len, "git-upload-pack",
 	    &cause), 0);
 	ck_assert_ptr_null(pktline_adv_find(&adv, "refs/tags/v1.0^{}"));
@@ -281,7 +258,7 @@ START_TEST(test_capture_details)
 	free(data);
 
 	/* HEAD names no branch: the first ref carries the capabilities. */
-	data = read_file("unborn-head.adv", &len);
+	data = testutil_data("pktline", "unborn-head.adv", &len);
 	ck_assert_int_eq(pktline_parse_adv(&adv, data, len, "git-upload-pack",
 	    &cause), 0);
 	ck_assert_ptr_null(pktline_adv_find(&adv, "HEAD"));
@@ -292,7 +269,7 @@ START_TEST(test_capture_details)
 	free(data);
 
 	/* SHA-256. */
-	data = read_file("sha256.adv", &len);
+	data = testutil_data("pktline", "sha256.adv", &len);
 	ck_assert_int_eq(pktline_parse_adv(&adv, data, len, "git-upload-pack",
 	    &cause), 0);
 	assert_ref(&adv, "refs/heads/main", OID_256);
@@ -301,7 +278,7 @@ START_TEST(test_capture_details)
 	free(data);
 
 	/* A receive-pack answer on an empty repository. */
-	data = read_file("empty-receive.adv", &len);
+	data = testutil_data("pktline", "empty-receive.adv", &len);
 	ck_assert_int_eq(pktline_parse_adv(&adv, data, len, NULL, &cause), 0);
 	ck_assert_uint_eq(adv.nrefs, 0);
 	ck_assert_ptr_nonnull(strstr(adv.caps, "report-status"));
@@ -320,7 +297,7 @@ START_TEST(test_capture_prefixes)
 	size_t			 len, n, step;
 
 	name = xprintf("%s.adv", c->file);
-	data = read_file(name, &len);
+	data = testutil_data("pktline", name, &len);
 	step = len > 4096 ? 97 : 1;
 	for (n = 0; n < len; n += step) {
 		/* Exactly n bytes, so that ASan sees any overread. */
@@ -939,7 +916,7 @@ START_TEST(test_mutations)
 	size_t			 len, f, k, i, pos, nok = 0;
 
 	for (f = 0; f < nitems(files); f++) {
-		data = read_file(files[f], &len);
+		data = testutil_data("pktline", files[f], &len);
 		for (k = 0; k < 400; k++) {
 			copy = xmalloc(len);
 			memcpy(copy, data, len);

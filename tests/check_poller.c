@@ -1,12 +1,9 @@
 /* check_poller.c: the curl-multi poller (poller.c) on a libevent loop in
- * the test thread, against a scripted evhttp server in its own thread. */
+ * the test thread, against testhttp's scripted server in its own thread. */
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 
 #include <check.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,25 +13,19 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/thread.h>
 #include <git2.h>
 
+#include "monotime.h"
 #include "poller.h"
 #include "redact.h"
+#include "testhttp.h"
 #include "testutil.h"
 #include "xmalloc.h"
 
 #ifndef AP_VERSION
 #define AP_VERSION	"unknown"
 #endif
-
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-#define S(s)		((char *)(uintptr_t)(s))	/* argv wants char * */
 
 /* A key shaped like the real ones: 28 characters with '+' and '/'. */
 #define USER		"poller"
@@ -49,308 +40,20 @@
 #define REFS_PATH(repo)	"/git/o/" repo ".git/info/refs"
 #define MAIN		"refs/heads/main"
 
-#define ROUTE_CHUNKED	0x1	/* no Content-Length */
-#define ROUTE_CLOSE	0x2	/* Connection: close */
-
-/* One scripted answer. */
-struct route {
-	const char	*path;		/* request path, query left out */
-	int		 status;
-	const char	*ctype;		/* NULL: no Content-Type at all */
-	const char	*body;		/* NULL: empty */
-	size_t		 len;		/* of body; 0: strlen(body) */
-	const char	*headers;	/* extra "Name: value\n" lines */
-	int		 delay_ms;	/* answer this much later */
-	int		 flags;
-};
-
-/* One request as the server saw it. */
-struct seen {
-	char		*uri;
-	char		*auth;
-	char		*agent;
-	char		*accept;
-	int		 port;		/* the client's: one per connection */
-};
-
-/* An answer waiting for its timer. */
-struct delayed {
-	struct event			*ev;
-	struct evhttp_request		*req;	/* NULL once answered or gone */
-	struct evhttp_connection	*evcon;
-	const struct route		*route;
-};
-
-static struct {
-	struct event_base	*base;
-	struct evhttp		*http;
-	pthread_t		 thread;
-	int			 port;
-	const struct route	*routes;
-	size_t			 nroutes;
-	pthread_mutex_t		 lock;		/* seen, nseen */
-	struct seen		*seen;
-	size_t			 nseen;
-	struct delayed		*delayed[256];	/* server thread only */
-	size_t			 ndelayed;
-} srv;
-
 static struct event_base	*base;
 static struct poller		*poller;
-
-/* ---------------------------------------------------------------------
- * The scripted server.
- */
-
-static char *
-srv_header(struct evhttp_request *req, const char *name)
-{
-	const char	*v;
-
-	v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
-	return v != NULL ? xstrdup(v) : NULL;
-}
-
-static void
-srv_reply(struct evhttp_request *req, const struct route *r)
-{
-	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
-	struct evbuffer		*buf;
-	char			*hdrs, *line, *next, *colon;
-	size_t			 len, off, n;
-
-	if (r->ctype != NULL)
-		evhttp_add_header(out, "Content-Type", r->ctype);
-	if (r->flags & ROUTE_CLOSE)
-		evhttp_add_header(out, "Connection", "close");
-	if (r->headers != NULL) {
-		hdrs = xstrdup(r->headers);
-		for (line = hdrs; *line != '\0'; line = next) {
-			next = line + strcspn(line, "\n");
-			if (*next == '\n')
-				*next++ = '\0';
-			if ((colon = strchr(line, ':')) == NULL)
-				continue;
-			*colon++ = '\0';
-			while (*colon == ' ')
-				colon++;
-			evhttp_add_header(out, line, colon);
-		}
-		free(hdrs);
-	}
-	len = r->body == NULL ? 0 : r->len != 0 ? r->len : strlen(r->body);
-	buf = evbuffer_new();
-	if (r->flags & ROUTE_CHUNKED) {
-		evhttp_send_reply_start(req, r->status, "Scripted");
-		/* Small pieces first: lengths split across chunks. */
-		for (off = 0, n = 3; off < len; off += n, n *= 4) {
-			if (n > len - off)
-				n = len - off;
-			evbuffer_add(buf, r->body + off, n);
-			evhttp_send_reply_chunk(req, buf);
-		}
-		evhttp_send_reply_end(req);
-	} else {
-		evbuffer_add(buf, r->body, len);
-		evhttp_send_reply(req, r->status,
-		    r->status == 200 ? "OK" : "Scripted", buf);
-	}
-	evbuffer_free(buf);
-}
-
-static void
-srv_delayed_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct delayed	*d = arg;
-
-	if (d->req == NULL)
-		return;
-	/* A request whose client left is ours to free. */
-	if (evhttp_request_get_connection(d->req) == NULL)
-		evhttp_request_free(d->req);
-	else
-		srv_reply(d->req, d->route);
-	d->req = NULL;
-}
-
-/* The connection goes: requests still on it go with it; one that libevent
- * detached (the client closed first) stays ours. */
-static void
-srv_close_cb(struct evhttp_connection *evcon, void *arg)
-{
-	size_t	 i;
-
-	for (i = 0; i < srv.ndelayed; i++) {
-		struct delayed *d = srv.delayed[i];
-
-		if (d->req != NULL && d->evcon == evcon &&
-		    evhttp_request_get_connection(d->req) == evcon)
-			d->req = NULL;
-	}
-}
-
-static void
-srv_request(struct evhttp_request *req, void *arg)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	const char		*uri = evhttp_request_get_uri(req);
-	const struct route	*r = NULL;
-	struct seen		 s;
-	struct delayed		*d;
-	struct timeval		 tv;
-	char			*addr;
-	ev_uint16_t		 port = 0;
-	size_t			 i, n = strcspn(uri, "?");
-
-	memset(&s, 0, sizeof s);
-	s.uri = xstrdup(uri);
-	s.auth = srv_header(req, "Authorization");
-	s.agent = srv_header(req, "User-Agent");
-	s.accept = srv_header(req, "Accept");
-	evhttp_connection_get_peer(evcon, &addr, &port);
-	s.port = port;
-	pthread_mutex_lock(&srv.lock);
-	srv.seen = xreallocarray(srv.seen, srv.nseen + 1, sizeof *srv.seen);
-	srv.seen[srv.nseen++] = s;
-	pthread_mutex_unlock(&srv.lock);
-
-	for (i = 0; i < srv.nroutes; i++)
-		if (strlen(srv.routes[i].path) == n &&
-		    strncmp(srv.routes[i].path, uri, n) == 0)
-			r = &srv.routes[i];
-	if (r == NULL) {
-		evhttp_send_reply(req, 599, "No route", NULL);
-		return;
-	}
-	if (r->delay_ms == 0) {
-		srv_reply(req, r);
-		return;
-	}
-	ck_assert_uint_lt(srv.ndelayed, nitems(srv.delayed));
-	d = xcalloc(1, sizeof *d);
-	d->req = req;
-	d->evcon = evcon;
-	d->route = r;
-	d->ev = evtimer_new(srv.base, srv_delayed_cb, d);
-	srv.delayed[srv.ndelayed++] = d;
-	evhttp_connection_set_closecb(evcon, srv_close_cb, NULL);
-	tv.tv_sec = r->delay_ms / 1000;
-	tv.tv_usec = (r->delay_ms % 1000) * 1000;
-	evtimer_add(d->ev, &tv);
-}
-
-static void *
-srv_main(void *arg)
-{
-	event_base_dispatch(srv.base);
-	return NULL;
-}
-
-static void
-srv_start(const struct route *routes, size_t n)
-{
-	struct evhttp_bound_socket	*bound;
-	struct sockaddr_in		 sin;
-	socklen_t			 slen = sizeof sin;
-
-	memset(&srv, 0, sizeof srv);
-	pthread_mutex_init(&srv.lock, NULL);
-	srv.routes = routes;
-	srv.nroutes = n;
-	ck_assert_ptr_nonnull(srv.base = event_base_new());
-	ck_assert_ptr_nonnull(srv.http = evhttp_new(srv.base));
-	evhttp_set_default_content_type(srv.http, NULL);
-	evhttp_set_gencb(srv.http, srv_request, NULL);
-	bound = evhttp_bind_socket_with_handle(srv.http, "127.0.0.1", 0);
-	ck_assert_ptr_nonnull(bound);
-	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(bound),
-	    (struct sockaddr *)&sin, &slen), 0);
-	srv.port = ntohs(sin.sin_port);
-	ck_assert_int_eq(pthread_create(&srv.thread, NULL, srv_main, NULL),
-	    0);
-}
-
-static void
-srv_stop(void)
-{
-	struct delayed	*d;
-	size_t		 i;
-
-	event_base_loopbreak(srv.base);
-	pthread_join(srv.thread, NULL);
-	for (i = 0; i < srv.ndelayed; i++) {
-		d = srv.delayed[i];
-		if (d->req != NULL &&
-		    evhttp_request_get_connection(d->req) == NULL) {
-			evhttp_request_free(d->req);
-			d->req = NULL;
-		}
-	}
-	evhttp_free(srv.http);	/* frees the requests still on connections */
-	for (i = 0; i < srv.ndelayed; i++) {
-		event_free(srv.delayed[i]->ev);
-		free(srv.delayed[i]);
-	}
-	event_base_free(srv.base);
-	for (i = 0; i < srv.nseen; i++) {
-		free(srv.seen[i].uri);
-		free(srv.seen[i].auth);
-		free(srv.seen[i].agent);
-		free(srv.seen[i].accept);
-	}
-	free(srv.seen);
-	pthread_mutex_destroy(&srv.lock);
-}
-
-static size_t
-srv_nseen(void)
-{
-	size_t	 n;
-
-	pthread_mutex_lock(&srv.lock);
-	n = srv.nseen;
-	pthread_mutex_unlock(&srv.lock);
-	return n;
-}
-
-/* A copy of what the server saw of request i (the array may move). */
-static struct seen
-srv_seen(size_t i)
-{
-	struct seen	 s;
-
-	pthread_mutex_lock(&srv.lock);
-	ck_assert_uint_lt(i, srv.nseen);
-	s = srv.seen[i];
-	pthread_mutex_unlock(&srv.lock);
-	return s;
-}
-
-static char *
-srv_url(const char *path)
-{
-	return xprintf("http://127.0.0.1:%d%s", srv.port, path);
-}
 
 /* An error text as the poller words it for a request to this server. */
 static char *
 srv_error(const char *path_and_text)
 {
-	return xprintf("GET http://127.0.0.1:%d%s", srv.port, path_and_text);
+	return xprintf("GET http://127.0.0.1:%d%s", testhttp_port(),
+	    path_and_text);
 }
 
 /* ---------------------------------------------------------------------
  * The client side: the loop, the results.
  */
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -364,11 +67,11 @@ run_until(int (*cond)(void *), void *arg, uint64_t timeout_ms)
 {
 	struct event	*tick;
 	struct timeval	 tv = { 0, 5000 };
-	uint64_t	 deadline = now_ms() + timeout_ms;
+	uint64_t	 deadline = monotime_ms() + timeout_ms;
 
 	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	event_add(tick, &tv);
-	while (!cond(arg) && now_ms() < deadline)
+	while (!cond(arg) && monotime_ms() < deadline)
 		event_base_loop(base, EVLOOP_ONCE);
 	event_free(tick);
 	return cond(arg);
@@ -401,7 +104,7 @@ coll_done(void *arg)
 static int
 srv_has(void *arg)
 {
-	return srv_nseen() >= *(size_t *)arg;
+	return testhttp_nseen() >= *(size_t *)arg;
 }
 
 /* The one result of request id. */
@@ -430,7 +133,8 @@ start_refs(const char *repo, const char *ref, uint64_t timeout_ms,
 	char			*url;
 	uint64_t		 id;
 
-	url = xprintf("http://127.0.0.1:%d/git/o/%s.git", srv.port, repo);
+	url = xprintf("http://127.0.0.1:%d/git/o/%s.git", testhttp_port(),
+	    repo);
 	memset(&req, 0, sizeof req);
 	req.url = url;
 	req.ref = ref;
@@ -493,46 +197,6 @@ assert_failed(const struct poller_result *r, int transient, long status,
 	assert_clean(r->error);
 }
 
-static char *
-read_data(const char *name, size_t *len)
-{
-	char	*path, *data;
-	FILE	*f;
-	long	 size;
-
-	path = xprintf("%s/tests/data/pktline/%s", testutil_srcdir(), name);
-	ck_assert_msg((f = fopen(path, "rb")) != NULL, "%s", path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	ck_assert_int_ge(size = ftell(f), 0);
-	rewind(f);
-	data = xmalloc((size_t)size + 1);
-	ck_assert_uint_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
-	free(path);
-	*len = (size_t)size;
-	return data;
-}
-
-static void
-global_setup(void)
-{
-	/* The servers are local: no proxy may stand between. */
-	unsetenv("http_proxy");
-	unsetenv("HTTP_PROXY");
-	unsetenv("https_proxy");
-	unsetenv("HTTPS_PROXY");
-	unsetenv("all_proxy");
-	unsetenv("ALL_PROXY");
-	evthread_use_pthreads();
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void
-global_teardown(void)
-{
-	curl_global_cleanup();
-}
-
 static void
 setup(void)
 {
@@ -559,7 +223,7 @@ teardown(void)
 
 START_TEST(test_refs_found_and_absent)
 {
-	struct route		 r[] = {
+	struct testhttp_route	 r[] = {
 		{ .path = REFS_PATH("a"), .status = 200, .ctype = ADV_TYPE },
 	};
 	struct coll		 c = { 0 };
@@ -567,13 +231,13 @@ START_TEST(test_refs_found_and_absent)
 	uint64_t		 id1, id2;
 	size_t			 len;
 	char			*adv, *url;
-	struct seen		 s;
+	const struct testhttp_seen *s;
 
 	/* What git-http-backend really answers. */
-	adv = read_data("one-branch.adv", &len);
+	adv = testutil_data("pktline", "one-branch.adv", &len);
 	r[0].body = adv;
 	r[0].len = len;
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	id1 = start_refs("a", MAIN, 5000, &c);
 	id2 = start_refs("a", "refs/heads/master", 5000, &c);
 	ck_assert_uint_ne(id1, id2);
@@ -598,28 +262,28 @@ START_TEST(test_refs_found_and_absent)
 	ck_assert_str_eq(res->head, "");
 
 	/* One request per poll, each with the credentials up front. */
-	ck_assert_uint_eq(srv_nseen(), 2);
-	s = srv_seen(0);
-	ck_assert_str_eq(s.uri,
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	s = testhttp_seen(0);
+	ck_assert_str_eq(s->uri,
 	    "/git/o/a.git/info/refs?service=git-upload-pack");
-	ck_assert_str_eq(s.auth, BASIC);
-	ck_assert_str_eq(s.agent, "algopromoted/" AP_VERSION);
-	ck_assert_str_eq(s.accept, ADV_TYPE);
-	s = srv_seen(1);
-	ck_assert_str_eq(s.auth, BASIC);
+	ck_assert_str_eq(s->auth, BASIC);
+	ck_assert_str_eq(s->agent, "algopromoted/" AP_VERSION);
+	ck_assert_str_eq(s->accept, ADV_TYPE);
+	s = testhttp_seen(1);
+	ck_assert_str_eq(s->auth, BASIC);
 
 	/* The key (and the pair) are now secrets everywhere. */
 	url = redact("k=" KEY " b=" BASIC);
 	assert_clean(url);
 	free(url);
-	srv_stop();
+	testhttp_stop();
 	free(adv);
 }
 END_TEST
 
 START_TEST(test_refs_empty_repo)
 {
-	struct route		 r[] = {
+	struct testhttp_route	 r[] = {
 		{ .path = REFS_PATH("e"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "0000" },
 		/* The spec's other empty form, and chunked. */
@@ -627,26 +291,26 @@ START_TEST(test_refs_empty_repo)
 		  .body = HDR "004f" "0000000000000000000000000000000000000000"
 		  " capabilities^{}\0ofs-delta agent=x\n" "0000",
 		  .len = 34 + 79 + 4,
-		  .flags = ROUTE_CHUNKED },
+		  .flags = TESTHTTP_CHUNKED },
 	};
 	struct coll		 c = { 0 };
 	const struct poller_result *res;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	res = poll_one("e", MAIN, &c);
 	ck_assert_int_eq(res->ok, 1);
 	ck_assert_int_eq(res->found, 0);
 	res = poll_one("e2", MAIN, &c);
 	ck_assert_msg(res->ok == 1, "%s", res->error);
 	ck_assert_int_eq(res->found, 0);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_refs_content_type)
 {
 	static const char html[] = "<html><title>Sign in</title></html>";
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("html"), .status = 200,
 		  .ctype = "text/html; charset=utf-8", .body = html },
 		{ .path = REFS_PATH("none"), .status = 200,
@@ -663,7 +327,7 @@ START_TEST(test_refs_content_type)
 	const struct poller_result *res;
 	char			*want;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	res = poll_one("html", MAIN, &c);
 	want = srv_error(REFS_PATH("html") ": not a git smart-HTTP answer "
 	    "(content type text/html; charset=utf-8)");
@@ -685,13 +349,13 @@ START_TEST(test_refs_content_type)
 	res = poll_one("params", MAIN, &c);
 	ck_assert_msg(res->ok == 1, "%s", res->error);
 	ck_assert_str_eq(res->head, OID_A);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_refs_permanent_statuses)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("401"), .status = 401,
 		  .ctype = "text/plain",
 		  .headers = "WWW-Authenticate: Basic realm=\"git\"\n",
@@ -710,7 +374,7 @@ START_TEST(test_refs_permanent_statuses)
 	const struct poller_result *res;
 	char			*want;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	res = poll_one("401", MAIN, &c);
 	want = srv_error(REFS_PATH("401") ": 401 Unauthorized "
 	    "(bad credentials poller:***)");
@@ -718,7 +382,7 @@ START_TEST(test_refs_permanent_statuses)
 	ck_assert_int_eq(res->retry_after_ms, -1);
 	free(want);
 	/* No second request with other credentials. */
-	ck_assert_uint_eq(srv_nseen(), 1);
+	ck_assert_uint_eq(testhttp_nseen(), 1);
 
 	res = poll_one("403", MAIN, &c);
 	want = srv_error(REFS_PATH("403") ": 403 Forbidden");
@@ -740,8 +404,8 @@ START_TEST(test_refs_permanent_statuses)
 	free(want);
 	res = poll_one("410", MAIN, &c);
 	ck_assert_int_eq(res->transient, 0);
-	ck_assert_uint_eq(srv_nseen(), 5);
-	srv_stop();
+	ck_assert_uint_eq(testhttp_nseen(), 5);
+	testhttp_stop();
 }
 END_TEST
 
@@ -751,7 +415,7 @@ START_TEST(test_refs_transient_statuses)
 	time_t			 when = time(NULL) + 120;
 	struct tm		 tm;
 	char			*hdr;
-	struct route		 r[] = {
+	struct testhttp_route	 r[] = {
 		{ .path = REFS_PATH("500"), .status = 500,
 		  .ctype = "text/plain",
 		  .body = "boom\nand more" },
@@ -769,7 +433,7 @@ START_TEST(test_refs_transient_statuses)
 	    gmtime_r(&when, &tm));
 	hdr = xprintf("Retry-After: %s\n", date);
 	r[3].headers = hdr;
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 
 	res = poll_one("500", MAIN, &c);
 	want = srv_error(REFS_PATH("500") ": 500 Internal Server Error "
@@ -793,7 +457,7 @@ START_TEST(test_refs_transient_statuses)
 	    res->retry_after_ms <= 120000, "%ld", res->retry_after_ms);
 	res = poll_one("408", MAIN, &c);
 	ck_assert_int_eq(res->transient, 1);
-	srv_stop();
+	testhttp_stop();
 	free(hdr);
 }
 END_TEST
@@ -843,7 +507,7 @@ END_TEST
 
 START_TEST(test_refs_timeout)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("slow"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "0000", .delay_ms = 5000 },
 	};
@@ -851,12 +515,12 @@ START_TEST(test_refs_timeout)
 	uint64_t		 t0;
 	size_t			 one = 1;
 
-	srv_start(r, nitems(r));
-	t0 = now_ms();
+	testhttp_start(r, nitems(r), NULL);
+	t0 = monotime_ms();
 	start_refs("slow", MAIN, 300, &c);
 	ck_assert(run_until(coll_done, &c, 3000));
-	ck_assert_msg(now_ms() - t0 < 2000, "%llu ms",
-	    (unsigned long long)(now_ms() - t0));
+	ck_assert_msg(monotime_ms() - t0 < 2000, "%llu ms",
+	    (unsigned long long)(monotime_ms() - t0));
 	ck_assert_int_eq(c.r[0].ok, 0);
 	ck_assert_int_eq(c.r[0].transient, 1);
 	ck_assert_msg(strstr(c.r[0].error, "timed out") != NULL, "%s",
@@ -864,7 +528,7 @@ START_TEST(test_refs_timeout)
 	ck_assert_msg(c.r[0].elapsed_ms >= 290 && c.r[0].elapsed_ms < 2000,
 	    "%llu", (unsigned long long)c.r[0].elapsed_ms);
 	ck_assert(srv_has(&one));
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -901,11 +565,11 @@ big_adv(size_t size)
 
 START_TEST(test_refs_too_large)
 {
-	struct route		 r[] = {
+	struct testhttp_route	 r[] = {
 		{ .path = REFS_PATH("fit"), .status = 200, .ctype = ADV_TYPE },
 		{ .path = REFS_PATH("big"), .status = 200, .ctype = ADV_TYPE },
 		{ .path = REFS_PATH("bigc"), .status = 200, .ctype = ADV_TYPE,
-		  .flags = ROUTE_CHUNKED },
+		  .flags = TESTHTTP_CHUNKED },
 	};
 	struct coll		 c = { 0 };
 	const struct poller_result *res;
@@ -917,7 +581,7 @@ START_TEST(test_refs_too_large)
 	r[0].len = POLLER_MAX_RESPONSE;
 	r[1].body = r[2].body = big;
 	r[1].len = r[2].len = POLLER_MAX_RESPONSE + 1;
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 
 	/* Exactly the cap is fine. */
 	res = poll_one("fit", "refs/heads/b000000", &c);
@@ -935,7 +599,7 @@ START_TEST(test_refs_too_large)
 	    "than 1048576 bytes)");
 	assert_failed(res, 0, 200, want);
 	free(want);
-	srv_stop();
+	testhttp_stop();
 	free(fit);
 	free(big);
 }
@@ -943,7 +607,7 @@ END_TEST
 
 START_TEST(test_refs_bad_answers)
 {
-	struct route		 r[] = {
+	struct testhttp_route	 r[] = {
 		{ .path = REFS_PATH("err"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "001dERR repository not found\n0000" },
 		{ .path = REFS_PATH("trunc"), .status = 200, .ctype = ADV_TYPE,
@@ -959,10 +623,10 @@ START_TEST(test_refs_bad_answers)
 	char			*want, *adv;
 	size_t			 len;
 
-	adv = read_data("sha256.adv", &len);
+	adv = testutil_data("pktline", "sha256.adv", &len);
 	r[3].body = adv;
 	r[3].len = len;
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	res = poll_one("err", MAIN, &c);
 	want = srv_error(REFS_PATH("err") ": ERR repository not found");
 	assert_failed(res, 0, 200, want);
@@ -979,25 +643,25 @@ START_TEST(test_refs_bad_answers)
 	ck_assert_int_eq(res->ok, 1);
 	ck_assert_str_eq(res->head, "906db938cc9dec0c246040f7f059b9878d5327db"
 	    "a1d12510a6de88f6091f01ca");
-	srv_stop();
+	testhttp_stop();
 	free(adv);
 }
 END_TEST
 
 START_TEST(test_keepalive)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("k"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "003d" OID_A " refs/heads/main\n0000" },
 		{ .path = REFS_PATH("k2"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "003d" OID_B " refs/heads/main\n0000" },
 		{ .path = REFS_PATH("bye"), .status = 200, .ctype = ADV_TYPE,
-		  .body = HDR "0000", .flags = ROUTE_CLOSE },
+		  .body = HDR "0000", .flags = TESTHTTP_CLOSE },
 	};
 	struct coll		 c = { 0 };
 	const struct poller_result *res;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	res = poll_one("k", MAIN, &c);
 	ck_assert_int_eq(res->ok, 1);
 	ck_assert_int_eq(res->new_connection, 1);
@@ -1010,9 +674,9 @@ START_TEST(test_keepalive)
 	ck_assert_int_eq(res->new_connection, 0);
 	res = poll_one("k", MAIN, &c);
 	ck_assert_int_eq(res->new_connection, 0);
-	ck_assert_uint_eq(srv_nseen(), 3);
-	ck_assert_int_eq(srv_seen(1).port, srv_seen(0).port);
-	ck_assert_int_eq(srv_seen(2).port, srv_seen(0).port);
+	ck_assert_uint_eq(testhttp_nseen(), 3);
+	ck_assert_int_eq(testhttp_seen(1)->port, testhttp_seen(0)->port);
+	ck_assert_int_eq(testhttp_seen(2)->port, testhttp_seen(0)->port);
 
 	/* The server closes: the next poll connects again, and works. */
 	res = poll_one("bye", MAIN, &c);
@@ -1021,15 +685,15 @@ START_TEST(test_keepalive)
 	res = poll_one("k", MAIN, &c);
 	ck_assert_int_eq(res->ok, 1);
 	ck_assert_int_eq(res->new_connection, 1);
-	ck_assert_int_ne(srv_seen(4).port, srv_seen(0).port);
-	srv_stop();
+	ck_assert_int_ne(testhttp_seen(4)->port, testhttp_seen(0)->port);
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_concurrent_100)
 {
 	static const char *const heads[] = { OID_A, OID_B };
-	struct route		 r[10];
+	struct testhttp_route	 r[10];
 	char			*paths[10], *bodies[10];
 	struct coll		*c;
 	uint64_t		 ids[100];
@@ -1048,7 +712,7 @@ START_TEST(test_concurrent_100)
 		r[i].ctype = ADV_TYPE;
 		r[i].body = bodies[i];
 	}
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	c = xcalloc(1, sizeof *c);
 	for (i = 0; i < 100; i++) {
 		snprintf(repo, sizeof repo, "r%zu", i % 10);
@@ -1067,9 +731,9 @@ START_TEST(test_concurrent_100)
 	}
 
 	/* One request each, over at most 4 connections. */
-	ck_assert_uint_eq(srv_nseen(), 100);
+	ck_assert_uint_eq(testhttp_nseen(), 100);
 	for (i = 0; i < 100; i++) {
-		j = srv_seen(i).port;
+		j = testhttp_seen(i)->port;
 		for (k = 0; k < (size_t)nports && ports[k] != j; k++)
 			;
 		if (k == (size_t)nports)
@@ -1077,7 +741,7 @@ START_TEST(test_concurrent_100)
 	}
 	ck_assert_msg(nports >= 1 && nports <= POLLER_HOST_CONNECTIONS,
 	    "%d connections", nports);
-	srv_stop();
+	testhttp_stop();
 	for (i = 0; i < 10; i++) {
 		free(paths[i]);
 		free(bodies[i]);
@@ -1088,7 +752,7 @@ END_TEST
 
 START_TEST(test_cancel)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("slow"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "0000", .delay_ms = 300 },
 	};
@@ -1096,7 +760,7 @@ START_TEST(test_cancel)
 	uint64_t		 a, b;
 	size_t			 one = 1;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	/* Cancelled while the server holds it. */
 	a = start_refs("slow", MAIN, 5000, &cancelled);
 	ck_assert(run_until(srv_has, &one, 5000));
@@ -1116,13 +780,13 @@ START_TEST(test_cancel)
 	ck_assert(run_until(coll_done, &sentinel, 5000));
 	ck_assert_int_eq(sentinel.r[0].ok, 1);
 	ck_assert_uint_eq(cancelled.n, 0);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_free_in_flight)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("slow"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "0000", .delay_ms = 200 },
 	};
@@ -1130,7 +794,7 @@ START_TEST(test_free_in_flight)
 	int			 idle;
 	size_t			 i, one = 1;
 
-	srv_start(r, nitems(r));
+	testhttp_start(r, nitems(r), NULL);
 	idle = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED |
 	    EVENT_BASE_COUNT_ACTIVE);
 	for (i = 0; i < 5; i++)
@@ -1151,7 +815,7 @@ START_TEST(test_free_in_flight)
 	    EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE), idle);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	ck_assert_uint_eq(c.n, 0);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -1202,7 +866,7 @@ reenter_done(void *arg)
 
 START_TEST(test_callbacks_reenter)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = REFS_PATH("a"), .status = 200, .ctype = ADV_TYPE,
 		  .body = HDR "003d" OID_A " refs/heads/main\n0000" },
 	};
@@ -1212,8 +876,8 @@ START_TEST(test_callbacks_reenter)
 	char			*url;
 	size_t			 i;
 
-	srv_start(r, nitems(r));
-	url = srv_url("/git/o/a.git");
+	testhttp_start(r, nitems(r), NULL);
+	url = testhttp_url("/git/o/a.git");
 	memset(&req, 0, sizeof req);
 	req.url = url;
 	req.ref = MAIN;
@@ -1230,7 +894,7 @@ START_TEST(test_callbacks_reenter)
 	ck_assert(run_until(reenter_done, &re, 10000));
 	ck_assert_int_eq(re.calls, 4);
 	ck_assert_uint_eq(poller_inflight(poller), 0);
-	ck_assert_uint_eq(srv_nseen(), 4);
+	ck_assert_uint_eq(testhttp_nseen(), 4);
 
 	/* Two polls whose callbacks cancel each other: whichever comes
 	 * first is the only one. A poll started afterwards finishes after
@@ -1258,7 +922,7 @@ START_TEST(test_callbacks_reenter)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	ck_assert_int_eq(re.calls, 1);
 	free(url);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -1314,7 +978,7 @@ END_TEST
 
 START_TEST(test_version_found)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = VERSIONS_PATH, .status = 200,
 		  .ctype = "application/json", .body =
 		  "{\"marker\":null,\"results\":[{\"version_info\":{"
@@ -1329,12 +993,12 @@ START_TEST(test_version_found)
 	};
 	struct coll		 c = { 0 };
 	const struct poller_result *res;
-	struct seen		 s;
+	const struct testhttp_seen *s;
 	char			*url;
 	uint64_t		 id;
 
-	srv_start(r, nitems(r));
-	url = srv_url("");
+	testhttp_start(r, nitems(r), NULL);
+	url = testhttp_url("");
 	id = start_version(url, "o", "a", &c);
 	c.want = 1;
 	ck_assert(run_until(coll_done, &c, 5000));
@@ -1344,15 +1008,15 @@ START_TEST(test_version_found)
 	ck_assert_int_eq(res->found, 1);
 	ck_assert_str_eq(res->version, "1.2.3");
 	ck_assert_str_eq(res->head, OID_A);
-	s = srv_seen(0);
-	ck_assert_str_eq(s.uri, VERSIONS_PATH "?limit=1&published=true");
-	ck_assert_str_eq(s.auth, "Simple " KEY);
-	ck_assert_str_eq(s.accept, "application/json");
-	ck_assert_str_eq(s.agent, "algopromoted/" AP_VERSION);
+	s = testhttp_seen(0);
+	ck_assert_str_eq(s->uri, VERSIONS_PATH "?limit=1&published=true");
+	ck_assert_str_eq(s->auth, "Simple " KEY);
+	ck_assert_str_eq(s->accept, "application/json");
+	ck_assert_str_eq(s->agent, "algopromoted/" AP_VERSION);
 	free(url);
 
 	/* Names are %-encoded; a base ending in "/v1/" is the same. */
-	url = srv_url("/v1/");
+	url = testhttp_url("/v1/");
 	id = start_version(url, "my org", "a/b", &c);
 	c.want = 2;
 	ck_assert(run_until(coll_done, &c, 5000));
@@ -1361,13 +1025,13 @@ START_TEST(test_version_found)
 	ck_assert_str_eq(res->version, "0.1.0");
 	ck_assert_str_eq(res->head, OID_A);
 	free(url);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
 START_TEST(test_version_none_and_bad)
 {
-	const struct route	 r[] = {
+	const struct testhttp_route r[] = {
 		{ .path = "/v1/algorithms/o/none/versions", .status = 200,
 		  .body = "{\"marker\":null,\"next_link\":null,"
 		  "\"results\":[]}" },
@@ -1403,8 +1067,8 @@ START_TEST(test_version_none_and_bad)
 	char			*url, *want;
 	size_t			 i;
 
-	srv_start(r, nitems(r));
-	url = srv_url("");
+	testhttp_start(r, nitems(r), NULL);
+	url = testhttp_url("");
 	for (i = 0; i < nitems(algos); i++)
 		ids[i] = start_version(url, "o", algos[i], &c);
 	c.want = nitems(algos);
@@ -1450,7 +1114,7 @@ START_TEST(test_version_none_and_bad)
 	assert_failed(res[9], 0, 200, want);
 	free(want);
 	free(url);
-	srv_stop();
+	testhttp_stop();
 }
 END_TEST
 
@@ -1458,130 +1122,18 @@ END_TEST
  * The emulated Algorithmia cluster (tests/fakecluster).
  */
 
-#define FC_KEY		"simA1iceTestKey+x9/Qw3Lz7Rb2"	/* its user alice */
-
-static pid_t	 fc_pid = -1;
-static int	 fc_port;
-static char	*fc_state;
-
-/* Runs argv with stdout on a pipe and stderr to errlog; returns the port
- * the server prints as its first line, 0 if none came. */
-static int
-spawn_server(char *const argv[], const char *errlog, pid_t *pid)
-{
-	char	 buf[32];
-	FILE	*f;
-	int	 pfd[2], fd, port = 0;
-
-	ck_assert_int_eq(pipe(pfd), 0);
-	if ((*pid = fork()) == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
-		if ((fd = open(errlog, O_WRONLY | O_CREAT | O_APPEND,
-		    0600)) != -1)
-			dup2(fd, STDERR_FILENO);
-		close(pfd[0]);
-		close(pfd[1]);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	ck_assert_ptr_nonnull(f = fdopen(pfd[0], "r"));
-	if (fgets(buf, sizeof buf, f) != NULL)
-		port = (int)strtol(buf, NULL, 10);
-	fclose(f);
-	return port;
-}
-
-static void
-stop_server(pid_t *pid)
-{
-	int	 status;
-
-	if (*pid > 0) {
-		kill(*pid, SIGTERM);
-		waitpid(*pid, &status, 0);
-		*pid = -1;
-	}
-}
+static struct testutil_server	 fc_srv;
 
 static void
 fc_start(void)
 {
-	char	*script, *errlog;
-
-	fc_state = testutil_tmpdir();
-	script = xprintf("%s/tests/fakecluster/fakecluster.py",
-	    testutil_srcdir());
-	errlog = xprintf("%s/fakecluster.log", fc_state);
-	{
-		char *const argv[] = { S("python3"), script, S("--port"),
-		    S("0"), S("--state"), fc_state, S("--build-seconds"),
-		    S("0"), NULL };
-
-		fc_port = spawn_server(argv, errlog, &fc_pid);
-	}
-	free(errlog);
-	free(script);
+	testutil_fc_start(&fc_srv, "0");
 }
 
 static void
 fc_stop(void)
 {
-	stop_server(&fc_pid);
-	testutil_rmtree(fc_state);
-	free(fc_state);
-}
-
-struct fc_body {
-	char	*p;
-	size_t	 n;
-};
-
-static size_t
-fc_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct fc_body	*b = arg;
-	size_t		 n = size * nmemb;
-
-	b->p = xrealloc(b->p, b->n + n + 1);
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
-
-/* One blocking call of the cluster's API; the status, the body in *out. */
-static long
-fc_call(const char *method, const char *path, const char *body, char **out)
-{
-	struct curl_slist	*hdrs = NULL;
-	struct fc_body		 b = { xstrdup(""), 0 };
-	CURL			*h;
-	char			*url;
-	long			 status = 0;
-
-	url = xprintf("http://127.0.0.1:%d%s", fc_port, path);
-	ck_assert_ptr_nonnull(h = curl_easy_init());
-	hdrs = curl_slist_append(hdrs, "Authorization: Simple " FC_KEY);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fc_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	if (body != NULL)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
-	free(url);
-	if (out != NULL)
-		*out = b.p;
-	else
-		free(b.p);
-	return status;
+	testutil_server_stop(&fc_srv);
 }
 
 /* master of the cluster's bare repository, read from disk. */
@@ -1592,7 +1144,7 @@ fc_master(const char *algo, char *hex)
 	git_oid		 oid;
 	char		*path;
 
-	path = xprintf("%s/repos/alice/%s.git", fc_state, algo);
+	path = xprintf("%s/repos/alice/%s.git", fc_srv.dir, algo);
 	git_libgit2_init();
 	ck_assert_int_eq(git_repository_open_bare(&repo, path), 0);
 	ck_assert_int_eq(git_reference_name_to_id(&oid, repo,
@@ -1613,24 +1165,26 @@ START_TEST(test_fakecluster)
 	cJSON			*j, *e;
 	size_t			 i;
 
-	ck_assert_msg(fc_port > 0, "fakecluster did not start (see %s)",
-	    fc_state);
-	ck_assert_int_eq(fc_call("POST", "/v1/algorithms/alice",
+	ck_assert_msg(fc_srv.port > 0, "fakecluster did not start (see %s)",
+	    fc_srv.dir);
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "POST",
+	    "/v1/algorithms/alice",
 	    "{\"name\":\"Poll\",\"details\":{\"label\":\"Poll\"},"
 	    "\"settings\":{\"language\":\"python3-1\",\"environment\":\"cpu\","
 	    "\"license\":\"apl\",\"network_access\":\"full\","
 	    "\"pipeline_enabled\":true,\"source_visibility\":\"closed\"}}",
 	    NULL), 200);
 	fc_master("Poll", master);
-	ck_assert_int_eq(fc_call("POST", "/_reset", "{}", NULL), 204);
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "POST", "/_reset", "{}",
+	    NULL), 204);
 
 	/* Two rounds of the template's master. */
-	url = xprintf("http://127.0.0.1:%d/git/alice/Poll.git", fc_port);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Poll.git", fc_srv.port);
 	memset(&req, 0, sizeof req);
 	req.url = url;
 	req.ref = "refs/heads/master";
 	req.user = "alice";
-	req.key = FC_KEY;
+	req.key = TESTUTIL_FC_KEY;
 	req.timeout_ms = 10000;
 	for (i = 0; i < 2; i++) {
 		poller_start(poller, POLLER_REFS, &req, coll_cb, &c);
@@ -1644,7 +1198,8 @@ START_TEST(test_fakecluster)
 	}
 
 	/* Exactly one request per poll, each with its credentials. */
-	ck_assert_int_eq(fc_call("GET", "/_requests", NULL, &log), 200);
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "GET", "/_requests", NULL,
+	    &log), 200);
 	ck_assert_ptr_nonnull(j = cJSON_Parse(log));
 	ck_assert_msg(cJSON_GetArraySize(j) == 2, "%s", log);
 	cJSON_ArrayForEach(e, j) {
@@ -1670,21 +1225,22 @@ START_TEST(test_fakecluster)
 	ck_assert_ptr_null(strstr(c.r[2].error, "simWrongKey"));
 
 	/* The versions list: nothing, then the published template. */
-	api = xprintf("http://127.0.0.1:%d", fc_port);
+	api = xprintf("http://127.0.0.1:%d", fc_srv.port);
 	memset(&req, 0, sizeof req);
 	req.url = api;
 	req.owner = "alice";
 	req.algo = "Poll";
-	req.key = FC_KEY;
+	req.key = TESTUTIL_FC_KEY;
 	req.timeout_ms = 10000;
 	poller_start(poller, POLLER_VERSION, &req, coll_cb, &c);
 	c.want = 4;
 	ck_assert(run_until(coll_done, &c, 15000));
 	ck_assert_msg(c.r[3].ok == 1, "%s", c.r[3].error);
 	ck_assert_int_eq(c.r[3].found, 0);
-	ck_assert_int_eq(fc_call("POST", "/v1/algorithms/alice/Poll/compile",
-	    "{}", NULL), 200);
-	ck_assert_int_eq(fc_call("POST", "/v1/algorithms/alice/Poll/versions",
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "POST",
+	    "/v1/algorithms/alice/Poll/compile", "{}", NULL), 200);
+	ck_assert_int_eq(testutil_fc_call(&fc_srv, "POST",
+	    "/v1/algorithms/alice/Poll/versions",
 	    "{\"version_info\":{\"version_type\":\"minor\"}}", &log), 200);
 	free(log);
 	poller_start(poller, POLLER_VERSION, &req, coll_cb, &c);
@@ -1704,32 +1260,8 @@ END_TEST
  * with a certificate of our own.
  */
 
-static pid_t	 tls_pid = -1;
-static int	 tls_port;
-static char	*tls_root;
-static char	*tls_cert;
-static char	 tls_head[GIT_OID_HEXSZ + 1];
-
-/* Runs argv quietly; its exit status, or -1. */
-static int
-run_quietly(char *const argv[])
-{
-	pid_t	 pid;
-	int	 status, fd;
-
-	if ((pid = fork()) == 0) {
-		if ((fd = open("/dev/null", O_WRONLY)) != -1) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (pid == -1 || waitpid(pid, &status, 0) == -1 ||
-	    !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
+static struct testutil_server	 tls_srv;
+static char			 tls_head[GIT_OID_HEXSZ + 1];
 
 /* A bare repository at path with one commit on master; its id in hex. */
 static void
@@ -1763,45 +1295,20 @@ make_repo(const char *path, char *hex)
 static void
 tls_start(void)
 {
-	char	*key, *errlog, *repo, *script, *user;
+	char	*repo;
 
-	tls_root = testutil_tmpdir();
-	tls_cert = xprintf("%s/cert.pem", tls_root);
-	key = xprintf("%s/key.pem", tls_root);
-	errlog = xprintf("%s/stderr.log", tls_root);
-	repo = xprintf("%s/git/alice/T.git", tls_root);
-	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
-	user = xprintf("alice:%s", KEY);
+	testutil_tlsgit_start(&tls_srv, "IP:127.0.0.1", "alice:" KEY);
+	repo = xprintf("%s/git/alice/T.git", tls_srv.dir);
 	git_libgit2_init();
 	make_repo(repo, tls_head);
 	git_libgit2_shutdown();
-	{
-		char *const openssl[] = { S("openssl"), S("req"), S("-x509"),
-		    S("-newkey"), S("rsa:2048"), S("-nodes"), S("-keyout"), key,
-		    S("-out"), tls_cert, S("-days"), S("2"), S("-subj"),
-		    S("/CN=localhost"), S("-addext"),
-		    S("subjectAltName=IP:127.0.0.1"), NULL };
-		char *const argv[] = { S("python3"), script, S("--root"),
-		    tls_root, S("--user"), user, S("--tls"), tls_cert, key,
-		    NULL };
-
-		if (run_quietly(openssl) == 0)
-			tls_port = spawn_server(argv, errlog, &tls_pid);
-	}
-	free(user);
-	free(script);
 	free(repo);
-	free(errlog);
-	free(key);
 }
 
 static void
 tls_stop(void)
 {
-	stop_server(&tls_pid);
-	testutil_rmtree(tls_root);
-	free(tls_root);
-	free(tls_cert);
+	testutil_server_stop(&tls_srv);
 }
 
 START_TEST(test_https)
@@ -1811,14 +1318,15 @@ START_TEST(test_https)
 	char			*url;
 	size_t			 i;
 
-	ck_assert_msg(tls_port > 0, "no https server (see %s)", tls_root);
-	url = xprintf("https://127.0.0.1:%d/git/alice/T.git", tls_port);
+	ck_assert_msg(tls_srv.port > 0, "no https server (see %s)",
+	    tls_srv.dir);
+	url = xprintf("https://127.0.0.1:%d/git/alice/T.git", tls_srv.port);
 	memset(&req, 0, sizeof req);
 	req.url = url;
 	req.ref = "refs/heads/master";
 	req.user = "alice";
 	req.key = KEY;
-	req.ca_file = tls_cert;
+	req.ca_file = tls_srv.cert;
 	req.timeout_ms = 10000;
 
 	/* Trusted through ca_file; the TLS connection is kept. */
@@ -1856,7 +1364,8 @@ poller_suite(void)
 	TCase	*fc = tcase_create("fakecluster");
 	TCase	*tls = tcase_create("https");
 
-	tcase_add_unchecked_fixture(tc, global_setup, global_teardown);
+	tcase_add_unchecked_fixture(tc, testhttp_global_setup,
+	    testhttp_global_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_refs_found_and_absent);
@@ -1878,14 +1387,16 @@ poller_suite(void)
 	tcase_add_test(tc, test_version_none_and_bad);
 	suite_add_tcase(s, tc);
 
-	tcase_add_unchecked_fixture(fc, global_setup, global_teardown);
+	tcase_add_unchecked_fixture(fc, testhttp_global_setup,
+	    testhttp_global_teardown);
 	tcase_add_unchecked_fixture(fc, fc_start, fc_stop);
 	tcase_add_checked_fixture(fc, setup, teardown);
 	tcase_set_timeout(fc, 60);
 	tcase_add_test(fc, test_fakecluster);
 	suite_add_tcase(s, fc);
 
-	tcase_add_unchecked_fixture(tls, global_setup, global_teardown);
+	tcase_add_unchecked_fixture(tls, testhttp_global_setup,
+	    testhttp_global_teardown);
 	tcase_add_unchecked_fixture(tls, tls_start, tls_stop);
 	tcase_add_checked_fixture(tls, setup, teardown);
 	tcase_set_timeout(tls, 60);
