@@ -293,24 +293,13 @@ static size_t
 api_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct api_client	*c = arg;
-	size_t			 n = size * nmemb, want;
+	size_t			 n = size * nmemb;
 
-	if (n > c->max_response - c->len) {
+	if (httpmsg_append(&c->body, &c->len, &c->size, c->max_response, ptr,
+	    n) == -1) {
 		c->too_large = 1;
-		return 0;
+		return 0;	/* CURLE_WRITE_ERROR */
 	}
-	if (c->len + n + 1 > c->size) {
-		want = c->size < 16384 ? 16384 : c->size;
-		while (want < c->len + n + 1)
-			want *= 2;
-		if (want > c->max_response + 1)
-			want = c->max_response + 1;
-		c->body = xrealloc(c->body, want);
-		c->size = want;
-	}
-	memcpy(c->body + c->len, ptr, n);
-	c->len += n;
-	c->body[c->len] = '\0';
 	return n;
 }
 

@@ -229,6 +229,29 @@ fail:
 	return -1;
 }
 
+/* Waits until the socket is ready for events; -1 with the stream error
+ * set on a timeout ("read from HOST:PORT timed out ..."), a cancel or a
+ * poll failure. */
+static int
+gitops_stream_ready(struct gitops_stream *st, short events, const char *what)
+{
+	switch (gitops_stream_wait(st, st->fd, events)) {
+	case GITOPS_WAIT_READY:
+		return 0;
+	case GITOPS_WAIT_TIMEOUT:
+		gitops_stream_error("%s %s:%s timed out after %llu ms", what,
+		    st->host, st->port, (unsigned long long)st->timeout_ms);
+		return -1;
+	case GITOPS_WAIT_CANCEL:
+		gitops_stream_error("cancelled");
+		return -1;
+	case GITOPS_WAIT_ERROR:
+		gitops_stream_error("poll: %s", strerror(errno));
+		return -1;
+	}
+	return -1;
+}
+
 static ssize_t
 gitops_stream_read(git_stream *stream, void *data, size_t len)
 {
@@ -236,21 +259,8 @@ gitops_stream_read(git_stream *stream, void *data, size_t len)
 	ssize_t			 n;
 
 	for (;;) {
-		switch (gitops_stream_wait(st, st->fd, POLLIN)) {
-		case GITOPS_WAIT_READY:
-			break;
-		case GITOPS_WAIT_TIMEOUT:
-			gitops_stream_error("read from %s:%s timed out after "
-			    "%llu ms", st->host, st->port,
-			    (unsigned long long)st->timeout_ms);
+		if (gitops_stream_ready(st, POLLIN, "read from") == -1)
 			return -1;
-		case GITOPS_WAIT_CANCEL:
-			gitops_stream_error("cancelled");
-			return -1;
-		case GITOPS_WAIT_ERROR:
-			gitops_stream_error("poll: %s", strerror(errno));
-			return -1;
-		}
 		n = recv(st->fd, data, len, 0);
 		if (n >= 0)
 			return n;
@@ -271,21 +281,8 @@ gitops_stream_write(git_stream *stream, const char *data, size_t len,
 	ssize_t			 n;
 
 	while (done < len) {
-		switch (gitops_stream_wait(st, st->fd, POLLOUT)) {
-		case GITOPS_WAIT_READY:
-			break;
-		case GITOPS_WAIT_TIMEOUT:
-			gitops_stream_error("write to %s:%s timed out after "
-			    "%llu ms", st->host, st->port,
-			    (unsigned long long)st->timeout_ms);
+		if (gitops_stream_ready(st, POLLOUT, "write to") == -1)
 			return -1;
-		case GITOPS_WAIT_CANCEL:
-			gitops_stream_error("cancelled");
-			return -1;
-		case GITOPS_WAIT_ERROR:
-			gitops_stream_error("poll: %s", strerror(errno));
-			return -1;
-		}
 		n = send(st->fd, data + done, len - done,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n >= 0)

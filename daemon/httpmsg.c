@@ -170,3 +170,30 @@ httpmsg_header(const char *ptr, size_t n, long *retry_after_ms, long max_ms)
 		free(line);
 	}
 }
+
+/* For a libcurl write callback: appends n bytes to the NUL-terminated
+ * body *buf (*len bytes in *size allocated), growing it by doubling but
+ * never past max + 1. -1, with nothing appended, when it would hold more
+ * than max bytes: the caller answers 0 and curl stops. */
+int
+httpmsg_append(char **buf, size_t *len, size_t *size, size_t max,
+    const char *ptr, size_t n)
+{
+	size_t	 want;
+
+	if (n > max - *len)
+		return -1;
+	if (*len + n + 1 > *size) {
+		want = *size < HTTPMSG_BODY_START ? HTTPMSG_BODY_START : *size;
+		while (want < *len + n + 1)
+			want *= 2;
+		if (want > max + 1)
+			want = max + 1;
+		*buf = xrealloc(*buf, want);
+		*size = want;
+	}
+	memcpy(*buf + *len, ptr, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}

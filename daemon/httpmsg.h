@@ -7,12 +7,16 @@
 
 #include <curl/curl.h>
 
+#define HTTPMSG_BODY_START	4096	/* first allocation of a body */
+
 void		 httpmsg_copy(char *buf, size_t size, const char *s);
 char		*httpmsg_oneline(const char *s, size_t len);
 const char	*httpmsg_reason(long status);
 int		 httpmsg_status_transient(long status);
 int		 httpmsg_curl_transient(CURLcode);
 long		 httpmsg_retry_after(const char *value, long max_ms);
+int		 httpmsg_append(char **buf, size_t *len, size_t *size,
+		    size_t max, const char *ptr, size_t n);
 void		 httpmsg_header(const char *ptr, size_t n, long *retry_after_ms,
 		    long max_ms);
 

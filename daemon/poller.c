@@ -38,7 +38,6 @@
 #define POLLER_USER_AGENT	"algopromoted/" AP_VERSION
 #define POLLER_CAPATH		"/etc/ssl/certs"  /* trusted beside ca_file */
 #define POLLER_DETAIL_MAX	120	/* bytes of server text in an error */
-#define POLLER_BODY_START	4096
 #define POLLER_SEMVER_CHARS	"0123456789.-+" \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -137,24 +136,13 @@ static size_t
 poller_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct poller_job	*job = arg;
-	size_t			 n = size * nmemb, want;
+	size_t			 n = size * nmemb;
 
-	if (n > POLLER_MAX_RESPONSE - job->len) {
+	if (httpmsg_append(&job->body, &job->len, &job->size,
+	    POLLER_MAX_RESPONSE, ptr, n) == -1) {
 		job->too_large = 1;
 		return 0;	/* CURLE_WRITE_ERROR */
 	}
-	if (job->len + n + 1 > job->size) {
-		want = job->size == 0 ? POLLER_BODY_START : job->size;
-		while (want < job->len + n + 1)
-			want *= 2;
-		if (want > POLLER_MAX_RESPONSE + 1)
-			want = POLLER_MAX_RESPONSE + 1;
-		job->body = xrealloc(job->body, want);
-		job->size = want;
-	}
-	memcpy(job->body + job->len, ptr, n);
-	job->len += n;
-	job->body[job->len] = '\0';
 	return n;
 }
 

@@ -79,6 +79,30 @@ START_TEST(test_classification)
 }
 END_TEST
 
+START_TEST(test_append)
+{
+	char	*buf = NULL, big[10000];
+	size_t	 len = 0, size = 0;
+
+	memset(big, 'x', sizeof big);
+	ck_assert_int_eq(httpmsg_append(&buf, &len, &size, 12000, "ab", 2), 0);
+	ck_assert_str_eq(buf, "ab");
+	ck_assert_int_eq(httpmsg_append(&buf, &len, &size, 12000, big,
+	    sizeof big), 0);
+	ck_assert_uint_eq(len, 10002);
+	ck_assert_uint_le(size, 12001);
+	ck_assert_int_eq(buf[len], '\0');
+	/* One byte over the cap: refused whole, nothing appended. */
+	ck_assert_int_eq(httpmsg_append(&buf, &len, &size, 12000, big, 1999),
+	    -1);
+	ck_assert_uint_eq(len, 10002);
+	ck_assert_int_eq(httpmsg_append(&buf, &len, &size, 12000, big, 1998),
+	    0);
+	ck_assert_uint_eq(len, 12000);
+	free(buf);
+}
+END_TEST
+
 Suite *
 httpmsg_suite(void)
 {
@@ -89,6 +113,7 @@ httpmsg_suite(void)
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_oneline_and_copy);
 	tcase_add_test(tc, test_classification);
+	tcase_add_test(tc, test_append);
 	suite_add_tcase(s, tc);
 	return s;
 }
