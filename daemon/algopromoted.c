@@ -88,6 +88,34 @@ libevent_log(int severity, const char *msg)
 	}
 }
 
+/* Every cluster's ca_file, once each, for libgit2's one CA chain. */
+static int
+trust_ca_files(const struct config *conf)
+{
+	char	**files, *bundle, *cause = NULL;
+	size_t	  i, j, n = 0;
+	int	  rv;
+
+	files = xcalloc(conf->nclusters + 1, sizeof *files);
+	for (i = 0; i < conf->nclusters; i++) {
+		if (conf->clusters[i].ca_file == NULL)
+			continue;
+		for (j = 0; j < n; j++)
+			if (strcmp(files[j], conf->clusters[i].ca_file) == 0)
+				break;
+		if (j == n)
+			files[n++] = conf->clusters[i].ca_file;
+	}
+	bundle = xprintf("%s/ca-bundle.pem", conf->state_dir);
+	if ((rv = gitops_trust(files, bundle, &cause)) == -1) {
+		log_errx("%s", cause);
+		free(cause);
+	}
+	free(bundle);
+	free(files);
+	return rv;
+}
+
 static int
 run_once(const struct config *conf, int dryrun)
 {
@@ -216,11 +244,15 @@ main(int argc, char **argv)
 		fatalx("curl_global_init failed");
 	if (gitops_init() == -1)
 		fatalx("libgit2 initialisation failed");
-	if (once || dryrun) {
+	if (trust_ca_files(conf) == -1)
+		rv = 1;
+	else if (once || dryrun)
 		rv = run_once(conf, dryrun);
-		config_free(conf);
-	} else
+	else {
 		rv = server_run(conf, path, verbose);	/* frees conf */
+		conf = NULL;
+	}
+	config_free(conf);
 	gitops_shutdown();
 	curl_global_cleanup();
 	notify_close();

@@ -25,6 +25,7 @@
 #include <git2/sys/commit.h>
 #include <git2/sys/stream.h>
 
+#include "atomicfile.h"
 #include "gitops.h"
 #include "log.h"
 #include "monotime.h"
@@ -410,6 +411,53 @@ fail:
 	log_warnx("libgit2 initialisation: %s", e != NULL ? e->message :
 	    "unknown error");
 	return -1;
+}
+
+/*
+ * libgit2's TLS (mbedTLS) has one CA chain for the whole process. Extra
+ * CA files (a cluster's ca_file) join the system's: their PEM text goes
+ * into one bundle file, loaded together with GITOPS_CAPATH. Call it at
+ * start-up, before any transfer: libgit2 frees the old chain in place.
+ */
+int
+gitops_trust(char *const *ca_files, const char *bundle, char **cause)
+{
+	const git_error	*e;
+	char		*all = NULL, *data, *why = NULL;
+	size_t		 len = 0, n, i;
+	int		 rv = -1;
+
+	if (ca_files == NULL || ca_files[0] == NULL)
+		return 0;
+	for (i = 0; ca_files[i] != NULL; i++) {
+		if (atomicfile_read(ca_files[i], &data, &n, GITOPS_CA_MAX,
+		    &why) == -1) {
+			xasprintf(cause, "ca_file: %s", why);
+			free(why);
+			goto out;
+		}
+		all = xrealloc(all, len + n + 2);
+		memcpy(all + len, data, n);
+		len += n;
+		all[len++] = '\n';
+		free(data);
+	}
+	if (atomicfile_write(bundle, all, len, 0600, &why) == -1) {
+		xasprintf(cause, "CA bundle: %s", why);
+		free(why);
+		goto out;
+	}
+	if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, bundle,
+	    access(GITOPS_CAPATH, R_OK) == 0 ? GITOPS_CAPATH : NULL) < 0) {
+		e = git_error_last();
+		xasprintf(cause, "CA bundle %s: %s", bundle,
+		    e != NULL ? e->message : "cannot be loaded");
+		goto out;
+	}
+	rv = 0;
+out:
+	free(all);
+	return rv;
 }
 
 void

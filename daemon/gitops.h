@@ -41,6 +41,15 @@ struct gitops_remote {
 int	 gitops_init(void);
 void	 gitops_shutdown(void);
 
+#define GITOPS_CAPATH	"/etc/ssl/certs"	/* the system's CAs */
+#define GITOPS_CA_MAX	(4 * 1024 * 1024)	/* bytes of one ca_file */
+
+/* Trust the PEM CA files (NULL-terminated; NULL or empty: nothing to
+ * do) besides the system's for every git transfer, through one bundle
+ * file written at bundle. At start-up only, before any transfer. */
+int	 gitops_trust(char *const *ca_files, const char *bundle,
+	    char **cause);
+
 /*
  * Every function below runs in one thread at a time per repository (one
  * job per mirror); different threads may work on different mirrors.

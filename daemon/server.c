@@ -1173,6 +1173,17 @@ server_reload(struct server *s)
 	    conf->workers != old->workers)
 		log_warnx("reload: state_dir, listen, control_socket and "
 		    "workers take effect at the next restart");
+	for (i = 0; i < conf->nclusters; i++) {
+		const struct config_cluster *oc = config_cluster_find(old,
+		    conf->clusters[i].name);
+		const char *a = conf->clusters[i].ca_file;
+
+		if (a != NULL && (oc == NULL || oc->ca_file == NULL ||
+		    strcmp(a, oc->ca_file) != 0))
+			log_warnx("reload: cluster %s: a new ca_file reaches "
+			    "the API and polls now, git transfers at the next "
+			    "restart", conf->clusters[i].name);
+	}
 	/* The running state_dir stays: routes read their state there. */
 	free(conf->state_dir);
 	conf->state_dir = xstrdup(old->state_dir);

@@ -1628,6 +1628,57 @@ START_TEST(test_https_fetch_push)
 }
 END_TEST
 
+/* A cluster's ca_file, trusted through gitops_trust(): the transfer
+ * works, and the bundle holds the CA, private to the daemon. */
+START_TEST(test_https_trust_ca_file)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL };
+	git_repository		*dst;
+	git_oid			 d1, head;
+	char			*url, *bundle, *cause = NULL, *pem, *text;
+	char			*files[2] = { NULL, NULL };
+	struct stat		 sb;
+	int			 found;
+
+	dst = tls_repo("Trusted", &url);
+	commit_files(dst, "refs/heads/master", NULL, files_v1, "d1\n", &d1);
+	r.url = url;
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(strstr(cause, "certificate") != NULL, "%s", cause);
+	free(cause);
+	cause = NULL;
+
+	bundle = xprintf("%s/ca-bundle.pem", tmp);
+	ck_assert_int_eq(gitops_trust(files, bundle, &cause), 0);
+	ck_assert_int_eq(access(bundle, F_OK), -1);	/* none: no bundle */
+	files[0] = tls_srv.cert;
+	ck_assert_msg(gitops_trust(files, bundle, &cause) == 0, "%s", cause);
+	ck_assert_msg(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &d1);
+	pem = testutil_read(tls_srv.cert);
+	text = testutil_read(bundle);
+	ck_assert_ptr_nonnull(strstr(text, pem));
+	ck_assert_int_eq(stat(bundle, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+
+	files[0] = xprintf("%s/missing.pem", tmp);
+	ck_assert_int_eq(gitops_trust(files, bundle, &cause), -1);
+	ck_assert_msg(strstr(cause, "ca_file: ") != NULL &&
+	    strstr(cause, "missing.pem") != NULL, "%s", cause);
+	free(cause);
+	free(files[0]);
+	free(text);
+	free(pem);
+	free(bundle);
+	git_repository_free(dst);
+	free(url);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * The emulated Algorithmia cluster (tests/fakecluster), when present.
  */
@@ -1800,6 +1851,7 @@ gitops_suite(void)
 	tcase_add_checked_fixture(https, setup, teardown);
 	tcase_set_timeout(https, 60);
 	tcase_add_test(https, test_https_fetch_push);
+	tcase_add_test(https, test_https_trust_ca_file);
 	suite_add_tcase(s, https);
 
 	tcase_add_unchecked_fixture(fake, fc_start, fc_stop);

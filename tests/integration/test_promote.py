@@ -7,6 +7,7 @@ files and the logs.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -269,6 +270,23 @@ class Promote(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertNotIn("failed before", proc.stderr)
         self.assertEqual(env.ctl("retry", "nosuch").returncode, 2)
+
+    def test_ca_file_joins_the_git_trust(self):
+        env = self.env
+        ca = os.path.join(env.dir, "private-ca.pem")
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", ca)
+        env.write_config([PAIR], cluster_opts={"prod": {"ca_file": ca}})
+        env.commit(files={"src/Hello.py": "with a ca_file\n"})
+        self.once_ok()
+        bundle = os.path.join(env.state, "ca-bundle.pem")
+        self.assertEqual(os.stat(bundle).st_mode & 0o777, 0o600)
+        with open(ca) as f, open(bundle) as g:
+            self.assertIn(f.read(), g.read())
+        os.unlink(ca)
+        # Gone by the next start: a clear configuration error.
+        proc = env.once()
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('cannot read ca_file "%s"' % ca, proc.stderr)
 
     def test_manual_approval(self):
         env = self.env
