@@ -107,6 +107,14 @@ int	 gitops_make_tree(git_repository *repo, const git_oid *src_commit,
 	    const git_oid *dst_commit, const struct gitops_treespec *spec,
 	    git_oid *tree, char **cause);
 
+/* Mirror upkeep: past GITOPS_MAX_PACKS packs or GITOPS_MAX_LOOSE loose
+ * objects (or always, with force), everything reachable from the refs is
+ * repacked into one pack and the rest removed; *repacked says whether. */
+#define GITOPS_MAX_PACKS	32
+#define GITOPS_MAX_LOOSE	1024
+int	 gitops_maintain(git_repository *repo, int force, int *repacked,
+	    char **cause);
+
 /* The tree id of commit. */
 int	 gitops_commit_tree(git_repository *repo, const git_oid *commit,
 	    git_oid *tree, char **cause);

@@ -1034,6 +1034,22 @@ job_run(struct job *j, enum promote_result *result)
 	return job_record(j);
 }
 
+/* Keeps the mirror's object store small; a failure costs nothing but a
+ * warning, the next job tries again. */
+static void
+job_upkeep(struct job *j)
+{
+	char		*cause = NULL;
+	uint64_t	 start = monotime_ms();
+	int		 repacked;
+
+	if (gitops_maintain(j->repo, 0, &repacked, &cause) == -1) {
+		job_log(j, LOG_LEVEL_WARN, "%s", cause);
+		free(cause);
+	} else if (repacked)
+		job_step_done(j, "mirror upkeep", start, NULL);
+}
+
 int
 promote_route(const struct config *conf, const struct config_pair *pair,
     size_t dest, const struct promote_opts *opts,
@@ -1054,6 +1070,8 @@ promote_route(const struct config *conf, const struct config_pair *pair,
 	rv = job_setup(&j);
 	if (rv == 0)
 		rv = job_run(&j, result);
+	if (rv == 0 && !opts->dry_run)
+		job_upkeep(&j);
 	if (rv == -1 && job_cancelled(&j)) {
 		/* Stopped at a safe point by shutdown: not the route's fault,
 		 * and what is pending stays pending for the next start. */

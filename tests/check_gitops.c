@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -301,6 +302,123 @@ START_TEST(test_fetch_fresh_and_incremental)
 	}
 	git_repository_free(mirror);
 	git_repository_free(src);
+	free(mpath);
+	free(srcpath);
+}
+END_TEST
+
+/* Counts regular files under dir/sub whose names satisfy the filter. */
+static size_t
+count_files(const char *dir, const char *suffix)
+{
+	DIR		*d, *sub;
+	struct dirent	*de, *se;
+	char		*path;
+	size_t		 n = 0, l;
+
+	if (suffix != NULL) {		/* packs: dir/pack/NAME.suffix */
+		path = xprintf("%s/pack", dir);
+		ck_assert_ptr_nonnull(d = opendir(path));
+		while ((de = readdir(d)) != NULL) {
+			l = strlen(de->d_name);
+			if (l > strlen(suffix) && strcmp(de->d_name + l -
+			    strlen(suffix), suffix) == 0)
+				n++;
+		}
+		closedir(d);
+		free(path);
+		return n;
+	}
+	ck_assert_ptr_nonnull(d = opendir(dir));	/* loose: dir/XX/ */
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 2 || strcmp(de->d_name, "..") == 0)
+			continue;
+		path = xprintf("%s/%s", dir, de->d_name);
+		if ((sub = opendir(path)) != NULL) {
+			while ((se = readdir(sub)) != NULL)
+				n += se->d_name[0] != '.';
+			closedir(sub);
+		}
+		free(path);
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_maintain_repacks_reachable_objects)
+{
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	git_repository		*src, *mirror = NULL, *again = NULL;
+	git_oid			 c[6], head, junk, got;
+	git_commit		*commit = NULL;
+	git_tree		*tree = NULL;
+	git_blob		*blob = NULL;
+	char			*srcpath, *mpath, *objdir, *cause = NULL;
+	int			 i, found, repacked = -1;
+	struct tfile		 files[] = {
+		{ "f.txt", NULL, 0, 0 }, { NULL, NULL, 0, 0 }
+	};
+	char			 text[32];
+
+	srcpath = xprintf("%s/src.git", tmp);
+	src = bare(srcpath);
+	mpath = xprintf("%s/mirror", tmp);
+	objdir = xprintf("%s/objects", mpath);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	r.url = srcpath;
+	/* Six fetches of new commits, and commits made in the mirror: packs
+	 * and loose objects, as months of promotions leave them. */
+	for (i = 0; i < 6; i++) {
+		snprintf(text, sizeof text, "version %d\n", i);
+		files[0].data = text;
+		commit_files(src, "refs/heads/master", i ? &c[i - 1] : NULL,
+		    files, "change\n", &c[i]);
+		ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
+		    "refs/src/master", &head, &found, &cause) == 0, "%s",
+		    cause);
+	}
+	commit_files(mirror, "refs/dst/master", &c[5], files_v2, "promote\n",
+	    &head);
+	GOK(git_blob_create_from_buffer(&junk, mirror, "unreachable", 11));
+	ck_assert_uint_gt(count_files(objdir, NULL), 0);
+
+	/* Under the bounds nothing happens. */
+	ck_assert_int_eq(gitops_maintain(mirror, 0, &repacked, &cause), 0);
+	ck_assert_int_eq(repacked, 0);
+	ck_assert_uint_gt(count_files(objdir, NULL), 0);
+
+	ck_assert_msg(gitops_maintain(mirror, 1, &repacked, &cause) == 0,
+	    "%s", cause);
+	ck_assert_int_eq(repacked, 1);
+	ck_assert_uint_eq(count_files(objdir, ".pack"), 1);
+	ck_assert_uint_eq(count_files(objdir, ".idx"), 1);
+	ck_assert_uint_eq(count_files(objdir, NULL), 0);
+
+	/* A fresh handle finds every reachable object, and not the junk. */
+	GOK(git_repository_open_bare(&again, mpath));
+	for (i = 0; i < 6; i++) {
+		GOK(git_commit_lookup(&commit, again, &c[i]));
+		GOK(git_commit_tree(&tree, commit));
+		GOK(git_blob_lookup(&blob, again,
+		    git_tree_entry_id(git_tree_entry_byname(tree, "f.txt"))));
+		git_blob_free(blob);
+		git_tree_free(tree);
+		git_commit_free(commit);
+	}
+	GOK(ref_id(again, "refs/dst/master", &got));
+	assert_oid_eq(&got, &head);
+	GOK(git_commit_lookup(&commit, again, &head));
+	git_commit_free(commit);
+	ck_assert_int_ne(git_blob_lookup(&blob, again, &junk), 0);
+	/* And the mirror still fetches. */
+	ck_assert_int_eq(gitops_fetch(again, &r, "refs/heads/master",
+	    "refs/src/master", &got, &found, &cause), 0);
+	assert_oid_eq(&got, &c[5]);
+
+	git_repository_free(again);
+	git_repository_free(mirror);
+	git_repository_free(src);
+	free(objdir);
 	free(mpath);
 	free(srcpath);
 }
@@ -1815,6 +1933,7 @@ gitops_suite(void)
 	tcase_set_timeout(local, 30);
 	tcase_add_test(local, test_mirror_open);
 	tcase_add_test(local, test_fetch_fresh_and_incremental);
+	tcase_add_test(local, test_maintain_repacks_reachable_objects);
 	tcase_add_test(local, test_fetch_empty_remote);
 	tcase_add_test(local, test_ls_and_bad_remote);
 	tcase_add_test(local, test_make_tree_exact);
