@@ -574,6 +574,7 @@ route_polled(const struct poller_result *res, void *arg)
 	struct cstats	*c;
 	uint64_t	 next;
 	const char	*cluster = r->pair->source.cluster->name;
+	int		 changed;
 
 	r->poll_id = 0;
 	r->polls++;
@@ -602,6 +603,11 @@ route_polled(const struct poller_result *res, void *arg)
 		server_dirty(s);
 		return;
 	}
+	/* A poll that finds what the last one found changes nothing worth
+	 * rewriting status.json for: an idle daemon writes nothing. */
+	changed = r->failures > 0 || r->have_head != res->found ||
+	    strcmp(r->head, res->head) != 0 ||
+	    strcmp(r->version, res->version) != 0;
 	if (r->failures > 0)
 		log_info("route %s: polling works again after %llu failures",
 		    r->id, (unsigned long long)r->failures);
@@ -614,7 +620,8 @@ route_polled(const struct poller_result *res, void *arg)
 	memcpy(r->version, res->version, sizeof r->version);
 	route_schedule(r, jitter(r->pair->policy.poll_ms));
 	route_consider(r);
-	server_dirty(s);
+	if (changed)
+		server_dirty(s);
 }
 
 static void
