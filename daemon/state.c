@@ -271,6 +271,37 @@ fail:
 }
 
 /*
+ * Reads path into s. A missing file is an empty state (0). -1 is an
+ * unreadable file (*cause) or, with *why set, a corrupt one.
+ */
+static int
+state_route_read(struct state_route *s, const char *path, char **cause,
+    char **why)
+{
+	char	*data = NULL;
+	cJSON	*o;
+	int	 rv = 0;
+
+	memset(s, 0, sizeof *s);
+	*why = NULL;
+	if (atomicfile_read(path, &data, NULL, STATE_MAX_SIZE, cause) == -1) {
+		if (errno != ENOENT)
+			return -1;
+		free(*cause);
+		*cause = NULL;
+		return 0;
+	}
+	if ((o = cJSON_Parse(data)) == NULL) {
+		*why = xstrdup("not valid JSON");
+		rv = -1;
+	} else if (state_route_from_json(s, o, why) == -1)
+		rv = -1;
+	cJSON_Delete(o);
+	free(data);
+	return rv;
+}
+
+/*
  * Reads dir/state.json into s. A missing file gives an empty state. A
  * corrupt file is renamed to state.json.corrupt-TIME, *warning says so,
  * and the state starts empty: the destination itself (trailers, version
@@ -280,41 +311,29 @@ int
 state_route_load(struct state_route *s, const char *dir, char **cause,
     char **warning)
 {
-	char	*path, *data = NULL, *why = NULL, *aside;
-	cJSON	*o;
+	char	*path, *why, *aside;
 	int	 rv = 0;
 
-	memset(s, 0, sizeof *s);
 	*warning = NULL;
 	path = xprintf("%s/state.json", dir);
-	if (atomicfile_read(path, &data, NULL, STATE_MAX_SIZE, cause) == -1) {
-		if (errno == ENOENT) {
-			free(*cause);
-			*cause = NULL;
-		} else
+	if (state_route_read(s, path, cause, &why) == -1) {
+		if (why == NULL)
 			rv = -1;
-		goto out;
+		else {
+			aside = xprintf("%s.corrupt-%lld", path,
+			    (long long)time(NULL));
+			if (rename(path, aside) == -1) {
+				xasprintf(cause, "%s is corrupt (%s) and "
+				    "cannot be moved aside: %s", path, why,
+				    strerror(errno));
+				rv = -1;
+			} else
+				xasprintf(warning, "%s is corrupt (%s); moved "
+				    "aside to %s", path, why, aside);
+			free(aside);
+			free(why);
+		}
 	}
-	o = cJSON_Parse(data);
-	if (o == NULL)
-		why = xstrdup("not valid JSON");
-	else if (state_route_from_json(s, o, &why) == 0) {
-		cJSON_Delete(o);
-		goto out;
-	}
-	cJSON_Delete(o);
-	aside = xprintf("%s.corrupt-%lld", path, (long long)time(NULL));
-	if (rename(path, aside) == -1) {
-		xasprintf(cause, "%s is corrupt (%s) and cannot be moved "
-		    "aside: %s", path, why, strerror(errno));
-		rv = -1;
-	} else
-		xasprintf(warning, "%s is corrupt (%s); moved aside to %s",
-		    path, why, aside);
-	free(aside);
-	free(why);
-out:
-	free(data);
 	free(path);
 	return rv;
 }
@@ -324,30 +343,15 @@ out:
 int
 state_route_peek(struct state_route *s, const char *dir, char **cause)
 {
-	char	*path, *data = NULL, *why = NULL;
-	cJSON	*o;
-	int	 rv = 0;
+	char	*path, *why;
+	int	 rv;
 
-	memset(s, 0, sizeof *s);
 	path = xprintf("%s/state.json", dir);
-	if (atomicfile_read(path, &data, NULL, STATE_MAX_SIZE, cause) == -1) {
-		if (errno == ENOENT) {
-			free(*cause);
-			*cause = NULL;
-		} else
-			rv = -1;
-	} else if ((o = cJSON_Parse(data)) == NULL) {
-		xasprintf(cause, "%s: corrupt (not valid JSON)", path);
-		rv = -1;
-	} else {
-		if (state_route_from_json(s, o, &why) == -1) {
-			xasprintf(cause, "%s: corrupt (%s)", path, why);
-			free(why);
-			rv = -1;
-		}
-		cJSON_Delete(o);
+	if ((rv = state_route_read(s, path, cause, &why)) == -1 &&
+	    why != NULL) {
+		xasprintf(cause, "%s: corrupt (%s)", path, why);
+		free(why);
 	}
-	free(data);
 	free(path);
 	return rv;
 }
