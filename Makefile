@@ -42,9 +42,9 @@ MAINS	:= daemon/algopromoted.c daemon/algopromotectl.c
 LIBSRC	:= $(sort $(wildcard common/*.c) \
 	     $(filter-out $(MAINS),$(wildcard daemon/*.c)))
 LIBOBJ	:= $(LIBSRC:%.c=$(BUILD)/%.o)
-TESTSRC	:= $(sort $(wildcard tests/check_*.c))
-TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/runner.o \
-	   $(BUILD)/tests/testutil.o $(BUILD)/tests/testhttp.o
+TESTSRC	:= $(sort $(wildcard tests/unit/check_*.c))
+TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/runner.o \
+	   $(BUILD)/tests/unit/testutil.o $(BUILD)/tests/fakes/testhttp.o
 BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
 .PHONY: all deps check unit integration asan lint format clean install \
@@ -65,7 +65,8 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/tests/%.o: tests/%.c $(BUILD)/tests/suites.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHKCFLAGS) -Itests -I$(BUILD)/tests -MMD -MP \
+	$(CC) $(ALL_CFLAGS) $(CHKCFLAGS) -Itests/unit -Itests/fakes \
+	    -I$(BUILD)/tests -MMD -MP \
 	    -c -o $@ $<
 
 $(BUILD)/libalgopromote.a: $(LIBOBJ)
@@ -111,7 +112,7 @@ lint:
 	@sh packaging/lint.sh
 
 format:
-	clang-format -i common/*.[ch] daemon/*.[ch] tests/*.[ch]
+	clang-format -i common/*.[ch] daemon/*.[ch] tests/unit/*.[ch] tests/fakes/*.[ch]
 
 demo: deps
 	@$(MAKE) --no-print-directory all

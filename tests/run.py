@@ -2,8 +2,10 @@
 """Runs every test of the project and ends with one `N passed, N failed` line.
 
 The check(3) unit runner goes first, then each tests/**/test_*.py script
-(each ends with its own `N passed, N failed` line). Exit status is 0 only
-when everything passed and at least one test ran.
+(each ends with its own `N passed, N failed` line). The test tools'
+self-tests (tests/fakes/, tests/tools/) are counted on a line of their
+own; the closing line counts the product's tests. Exit status is 0 only
+when everything passed and at least one product test ran.
 """
 import argparse
 import os
@@ -15,6 +17,8 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECK_RE = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 PLAIN_RE = re.compile(r"^(\d+) passed, (\d+) failed")
+TOOL_DIRS = (os.path.join("tests", "fakes") + os.sep,
+             os.path.join("tests", "tools") + os.sep)
 
 
 def run(cmd, env=None):
@@ -49,6 +53,7 @@ def main():
     args = ap.parse_args()
 
     passed = failed = 0
+    tools = [0, 0]
     problems = []
     if args.unit:
         start = time.monotonic()
@@ -72,23 +77,28 @@ def main():
         start = time.monotonic()
         rc, tail = run([sys.executable, path])
         m = PLAIN_RE.match(tail[-1]) if tail else None
+        ok, bad = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
         if m is None:
             problems.append("%s: no summary line (exit %d)" % (rel, rc))
-            failed += 1
+        elif rc != 0 and bad == 0:
+            problems.append("%s: exit %d" % (rel, rc))
+            bad = 1
+        if rel.startswith(TOOL_DIRS):
+            tools[0] += ok
+            tools[1] += bad
         else:
-            passed += int(m.group(1))
-            failed += int(m.group(2))
-            if rc != 0 and int(m.group(2)) == 0:
-                problems.append("%s: exit %d" % (rel, rc))
-                failed += 1
+            passed += ok
+            failed += bad
         print("== %s: %.1fs" % (rel, time.monotonic() - start), flush=True)
     for p in problems:
         print("problem: " + p)
+    if tools[0] + tools[1] > 0:
+        print("test tools' self-tests: %d passed, %d failed" % tuple(tools))
     if passed + failed == 0:
         print("no test ran")
         failed = 1
     print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return 0 if failed == 0 and tools[1] == 0 else 1
 
 
 if __name__ == "__main__":

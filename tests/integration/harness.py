@@ -18,7 +18,7 @@ import urllib.request
 from urllib.parse import quote
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(TOP, "tests", "fakecluster"))
+sys.path.insert(0, os.path.join(TOP, "tests", "fakes", "fakecluster"))
 
 from fakecluster_util import start_cluster, ALICE, ALICE_KEY  # noqa: E402
 

@@ -1333,7 +1333,7 @@ server_start(void)
 	http_srv.dir = testutil_tmpdir();
 	srv_log = xprintf("%s/requests.log", http_srv.dir);
 	errlog = xprintf("%s/stderr.log", http_srv.dir);
-	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
+	script = xprintf("%s/tests/fakes/gitops_http_server.py", testutil_srcdir());
 	{
 		char *const argv[] = { S("python3"), script, S("--root"),
 		    http_srv.dir, S("--user"), S("alice:" KEY_ALICE),
@@ -1798,7 +1798,7 @@ START_TEST(test_https_trust_ca_file)
 END_TEST
 
 /* ---------------------------------------------------------------------
- * The emulated Algorithmia cluster (tests/fakecluster), when present.
+ * The emulated Algorithmia cluster (tests/fakes/fakecluster), when present.
  */
 
 static struct testutil_server	 fc_srv;
@@ -1843,7 +1843,7 @@ START_TEST(test_fakecluster_promotion)
 	enum gitops_push	 res;
 
 	if (fc_srv.port == 0) {
-		ck_assert_msg(access("tests/fakecluster/fakecluster.py",
+		ck_assert_msg(access("tests/fakes/fakecluster/fakecluster.py",
 		    F_OK) != 0, "fakecluster.py is there but did not start");
 		return;		/* not in this tree */
 	}

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import unittest
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXDIR = os.path.join("tests", "data", "config")
 BINARY = os.path.join(TOP, os.environ.get("AP_BINDIR", "."), "algopromoted")
 OK_RE = re.compile(r"^configuration OK: (\d+) pairs, (\d+) destinations\n$")

@@ -3,7 +3,7 @@
 
 Each bad sample must be refused with the expected message on the expected
 line; each good one accepted and parsed to the expected series.  The C
-writer's own output goes through the checker in tests/check_metrics.c.
+writer's own output goes through the checker in tests/unit/check_metrics.c.
 Ends with `N passed, N failed`; exits non-zero on any failure.
 """
 import math

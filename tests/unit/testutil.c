@@ -176,7 +176,7 @@ testutil_run_quietly(char *const argv[])
 	return WEXITSTATUS(status);
 }
 
-/* tests/fakecluster/fakecluster.py on a free port, its state and its log
+/* tests/fakes/fakecluster/fakecluster.py on a free port, its state and its log
  * in a new scratch directory; builds take build_seconds. */
 void
 testutil_fc_start(struct testutil_server *s,
@@ -187,7 +187,7 @@ testutil_fc_start(struct testutil_server *s,
 	memset(s, 0, sizeof *s);
 	s->pid = -1;
 	s->dir = testutil_tmpdir();
-	script = xprintf("%s/tests/fakecluster/fakecluster.py",
+	script = xprintf("%s/tests/fakes/fakecluster/fakecluster.py",
 	    testutil_srcdir());
 	errlog = xprintf("%s/fakecluster.log", s->dir);
 	{
@@ -257,7 +257,7 @@ testutil_fc_call(const struct testutil_server *s,
 	return status;
 }
 
-/* tests/gitops_http_server.py over https, serving a new scratch directory
+/* tests/fakes/gitops_http_server.py over https, serving a new scratch directory
  * to user ("name:key"), with a certificate of its own for san (an
  * openssl subjectAltName: "DNS:localhost", "IP:127.0.0.1"). */
 void
@@ -273,7 +273,7 @@ testutil_tlsgit_start(struct testutil_server *s, const char *san,
 	key = xprintf("%s/key.pem", s->dir);
 	errlog = xprintf("%s/stderr.log", s->dir);
 	ext = xprintf("subjectAltName=%s", san);
-	script = xprintf("%s/tests/gitops_http_server.py", testutil_srcdir());
+	script = xprintf("%s/tests/fakes/gitops_http_server.py", testutil_srcdir());
 	{
 		char *const openssl[] = { ARG("openssl"), ARG("req"),
 		    ARG("-x509"), ARG("-newkey"), ARG("rsa:2048"),

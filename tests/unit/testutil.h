@@ -14,7 +14,7 @@
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
-/* The key of alice, the built-in user of tests/fakecluster. */
+/* The key of alice, the built-in user of tests/fakes/fakecluster. */
 #define TESTUTIL_FC_KEY	"simA1iceTestKey+x9/Qw3Lz7Rb2"
 
 /* A server in a child process that prints its port as its first line. */

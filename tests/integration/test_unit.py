@@ -10,7 +10,7 @@ import subprocess
 import sys
 import unittest
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNIT = os.path.join(TOP, "systemd", "algopromoted.service")
 
 

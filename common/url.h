@@ -1,0 +1,39 @@
+/* url.h: the one reader of URLs and listen addresses, on libcurl's URL
+ * API (CURLU); no other file takes a URL or HOST:PORT apart by hand. */
+#ifndef URL_H
+#define URL_H
+
+/* The parts of an absolute URL. Scheme and host are lower case; host has
+ * no IPv6 brackets; port is the URL's or the scheme's default ("443",
+ * "80", "9418"), "" when neither. Every field is malloc'd, never NULL
+ * after a successful url_split(). */
+struct url {
+	char	*scheme;
+	char	*user;		/* "" when none */
+	char	*host;
+	char	*port;
+	char	*path;		/* "/" when none */
+	int	 has_query;	/* a query or a fragment is present */
+};
+
+/* Splits an absolute "scheme://[user[:pw]@]host[:port][/path]" URL;
+ * -1 and a one-line reason (never quoting a password) when it is not. */
+int	 url_split(struct url *out, const char *s, char **cause);
+void	 url_clear(struct url *);
+
+/* "scheme://host:port" of s (host bracketed when IPv6), or NULL. */
+char	*url_authority(const char *s);
+
+/* A listen address: "HOST:PORT" or "[IPv6]:PORT", port 0 to 65535 (0:
+ * any free port). Error kinds let each caller word its own message. */
+enum url_listen_error {
+	URL_LISTEN_OK = 0,
+	URL_LISTEN_SYNTAX,	/* not HOST:PORT nor [IPv6]:PORT */
+	URL_LISTEN_NO_HOST,	/* ":9464" */
+	URL_LISTEN_V6_BARE,	/* "::1:9464": IPv6 needs brackets */
+	URL_LISTEN_PORT,	/* not a number from 0 to 65535 */
+};
+enum url_listen_error url_listen(const char *s, char **host, int *port,
+	    int *v6);
+
+#endif
