@@ -369,7 +369,7 @@ promcheck(const char *dir, const char *file, char **err)
 	pid_t				 pid;
 	int				 status;
 
-	xasprintf(&script, "%s/tests/promcheck.py", testutil_srcdir());
+	xasprintf(&script, "%s/tests/tools/promcheck.py", testutil_srcdir());
 	xasprintf(&errpath, "%s/promcheck.err", dir);
 	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
 	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1,
