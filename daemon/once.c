@@ -1,158 +1,172 @@
-/* once.c: `algopromoted --once`: every route promoted once, in parallel
- * up to `workers` and each cluster's `max_parallel`, then return. */
-#include <pthread.h>
+/* once.c: `algopromoted --once`: every route promoted once through the
+ * same scheduler and worker pool as the service, then return.
+ *
+ * A short-lived event loop carries the pool's completions; the scheduler
+ * decides which route may start (each cluster's max_parallel), the pool
+ * bounds the threads (`workers`).
+ */
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "log.h"
+#include "monotime.h"
 #include "once.h"
+#include "pool.h"
+#include "scheduler.h"
 #include "xmalloc.h"
 
 struct once_route {
 	const struct config_pair	*pair;
 	size_t				 dest;
-	int				 taken;
 };
 
 struct once {
 	const struct config		*conf;
 	const struct promote_opts	*opts;
-	struct once_route		*routes;
-	size_t				 nroutes;
-	size_t				 next;	/* routes before it are taken */
-	int				*busy;	/* per cluster, as in conf */
 	struct once_totals		*totals;
-	pthread_mutex_t			 lock;
-	pthread_cond_t			 freed;
+	struct scheduler		 sched;
+	struct event_base		*base;
+	struct pool			*pool;	/* NULL: promote in turn */
+	size_t				 left;	/* routes not done yet */
 };
 
-static size_t
-once_cluster(const struct once *o, const struct config_cluster *c)
-{
-	return (size_t)(c - o->conf->clusters);
-}
+struct once_job {
+	struct pool_job		 pj;	/* first: the pool hands it back */
+	struct once		*o;
+	struct scheduler_route	*sr;
+	enum promote_result	 result;
+};
 
-static int
-once_fits(const struct once *o, const struct once_route *r)
-{
-	const struct config_cluster *s = r->pair->source.cluster;
-	const struct config_cluster *d = r->pair->dests[r->dest].cluster;
+static void	once_submit(struct once *, struct scheduler_route *);
 
-	if (s == d)
-		return o->busy[once_cluster(o, s)] < s->max_parallel;
-	return o->busy[once_cluster(o, s)] < s->max_parallel &&
-	    o->busy[once_cluster(o, d)] < d->max_parallel;
+static void
+once_job_run(struct pool_job *pj)
+{
+	struct once_job		*j = (struct once_job *)pj;
+	const struct once_route	*r = j->sr->arg;
+
+	promote_route(j->o->conf, r->pair, r->dest, j->o->opts, &j->result);
 }
 
 static void
-once_hold(struct once *o, const struct once_route *r, int delta)
+once_count(struct once_totals *t, enum promote_result res)
 {
-	const struct config_cluster *s = r->pair->source.cluster;
-	const struct config_cluster *d = r->pair->dests[r->dest].cluster;
-
-	o->busy[once_cluster(o, s)] += delta;
-	if (d != s)
-		o->busy[once_cluster(o, d)] += delta;
-}
-
-/* The first untaken route whose clusters have room; NULL when all are
- * taken. Waits while routes remain but none fits. */
-static struct once_route *
-once_take(struct once *o)
-{
-	size_t	 i;
-
-	for (;;) {
-		while (o->next < o->nroutes && o->routes[o->next].taken)
-			o->next++;
-		if (o->next == o->nroutes)
-			return NULL;
-		for (i = o->next; i < o->nroutes; i++) {
-			if (!o->routes[i].taken && once_fits(o, &o->routes[i])) {
-				o->routes[i].taken = 1;
-				once_hold(o, &o->routes[i], 1);
-				return &o->routes[i];
-			}
-		}
-		pthread_cond_wait(&o->freed, &o->lock);
+	switch (res) {
+	case PROMOTE_UPTODATE:
+	case PROMOTE_DRYRUN:
+		t->uptodate++;
+		break;
+	case PROMOTE_DONE:
+		t->done++;
+		break;
+	case PROMOTE_FAILED:
+		t->failed++;
+		break;
+	case PROMOTE_HELD:
+		t->held++;
+		break;
 	}
 }
 
-static void *
-once_worker(void *arg)
+/* Loop thread: the job's slots free up, so waiting routes may start. */
+static void
+once_job_done(struct pool_job *pj)
 {
-	struct once		*o = arg;
-	struct once_route	*r;
-	enum promote_result	 res;
+	struct once_job		*j = (struct once_job *)pj;
+	struct once		*o = j->o;
+	struct scheduler_route	*next;
 
-	pthread_mutex_lock(&o->lock);
-	while ((r = once_take(o)) != NULL) {
-		pthread_mutex_unlock(&o->lock);
-		promote_route(o->conf, r->pair, r->dest, o->opts, &res);
-		pthread_mutex_lock(&o->lock);
-		once_hold(o, r, -1);
-		switch (res) {
-		case PROMOTE_UPTODATE:
-		case PROMOTE_DRYRUN:
-			o->totals->uptodate++;
-			break;
-		case PROMOTE_DONE:
-			o->totals->done++;
-			break;
-		case PROMOTE_FAILED:
-			o->totals->failed++;
-			break;
-		case PROMOTE_HELD:
-			o->totals->held++;
-			break;
-		}
-		pthread_cond_broadcast(&o->freed);
+	/* Each route runs once: no backoff to compute. */
+	scheduler_finish(&o->sched, j->sr, 0, 0, monotime_ms());
+	once_count(o->totals, j->result);
+	free(j);
+	while ((next = scheduler_next_waiting(&o->sched)) != NULL)
+		once_submit(o, next);
+	if (--o->left == 0 && o->base != NULL)
+		event_base_loopbreak(o->base);
+}
+
+static void
+once_submit(struct once *o, struct scheduler_route *sr)
+{
+	struct once_job	*j = xcalloc(1, sizeof *j);
+
+	j->pj.run = once_job_run;
+	j->pj.done = once_job_done;
+	j->o = o;
+	j->sr = sr;
+	if (o->pool != NULL)
+		pool_submit(o->pool, &j->pj);
+	else {
+		once_job_run(&j->pj);
+		once_job_done(&j->pj);
 	}
-	pthread_mutex_unlock(&o->lock);
-	return NULL;
+}
+
+/* The pool's threads, or NULL (and a warning) to promote in turn. */
+static void
+once_start_pool(struct once *o, size_t nroutes)
+{
+	size_t	 n;
+	char	*cause = NULL;
+
+	/* A dry run prints multi-line reports: one at a time. */
+	n = o->opts->dry_run ? 1 : (size_t)o->conf->workers;
+	if (n > nroutes)
+		n = nroutes;
+	if ((o->base = event_base_new()) == NULL ||
+	    pool_new(&o->pool, o->base, (int)n, &cause) == -1) {
+		log_warnx("cannot start worker threads (%s); promoting in "
+		    "turn", cause != NULL ? cause : "no event base");
+		free(cause);
+		o->pool = NULL;
+	}
 }
 
 void
 once_run(const struct config *conf, const struct promote_opts *opts,
     struct once_totals *totals)
 {
-	struct once	 o;
-	pthread_t	*threads;
-	size_t		 i, d, n, nthreads;
+	struct once			 o;
+	struct once_route		*routes;
+	struct scheduler_route		*sr;
+	const struct config_algo	*src, *dst;
+	size_t				 i, d, n = 0;
+	uint64_t			 now = monotime_ms();
 
 	memset(&o, 0, sizeof o);
 	memset(totals, 0, sizeof *totals);
 	o.conf = conf;
 	o.opts = opts;
 	o.totals = totals;
-	o.routes = xcalloc(config_ndests(conf) + 1, sizeof *o.routes);
-	for (i = 0; i < conf->npairs; i++)
+	scheduler_init(&o.sched, now);
+	routes = xcalloc(config_ndests(conf) + 1, sizeof *routes);
+	for (i = 0; i < conf->npairs; i++) {
 		for (d = 0; d < conf->pairs[i].ndests; d++) {
-			o.routes[o.nroutes].pair = &conf->pairs[i];
-			o.routes[o.nroutes++].dest = d;
+			src = &conf->pairs[i].source;
+			dst = &conf->pairs[i].dests[d];
+			routes[n].pair = &conf->pairs[i];
+			routes[n].dest = d;
+			scheduler_route_add(&o.sched, &routes[n++],
+			    src->cluster->name, src->cluster->max_parallel,
+			    dst->cluster->name, dst->cluster->max_parallel,
+			    now);
 		}
-	o.busy = xcalloc(conf->nclusters + 1, sizeof *o.busy);
-	pthread_mutex_init(&o.lock, NULL);
-	pthread_cond_init(&o.freed, NULL);
-	totals->routes = o.nroutes;
-
-	/* A dry run prints multi-line reports: one at a time. */
-	nthreads = opts->dry_run ? 1 : (size_t)conf->workers;
-	if (nthreads > o.nroutes)
-		nthreads = o.nroutes;
-	threads = xcalloc(nthreads + 1, sizeof *threads);
-	for (n = 0; n < nthreads; n++)
-		if (pthread_create(&threads[n], NULL, once_worker, &o) != 0)
-			break;
-	if (n == 0 && nthreads > 0) {
-		log_warnx("cannot start worker threads; promoting in turn");
-		once_worker(&o);
 	}
-	for (i = 0; i < n; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
-	pthread_cond_destroy(&o.freed);
-	pthread_mutex_destroy(&o.lock);
-	free(o.busy);
-	free(o.routes);
+	totals->routes = o.left = n;
+	if (n > 0)
+		once_start_pool(&o, n);
+	/* In config order: what fits starts, the rest waits for a slot. */
+	TAILQ_FOREACH(sr, &o.sched.routes, entry)
+		if (scheduler_start(&o.sched, sr) == SCHEDULER_STARTED)
+			once_submit(&o, sr);
+	if (o.pool != NULL && o.left > 0)
+		event_base_dispatch(o.base);
+	pool_free(o.pool);
+	if (o.base != NULL)
+		event_base_free(o.base);
+	scheduler_clear(&o.sched);
+	free(routes);
 }
