@@ -86,10 +86,12 @@ url_encode_userinfo(const char *s, const char *a, size_t n)
 /*
  * What CURLU does not check itself: a host at all ("https:///v1" is host
  * "v1" to curl) and a port after a ':' ("https://h:" is no port to curl).
- * raw is the length of a raw userinfo at a, 0 when none.
+ * raw is the length of a raw userinfo at a, 0 when none. Notes in out
+ * whether the text has a userinfo and a query, for a caller to tell even
+ * when the URL turns out bad.
  */
 static enum url_error
-url_precheck(const char *a, size_t raw)
+url_precheck(struct url *out, const char *a, size_t raw)
 {
 	const char	*h;
 	size_t		 n;
@@ -101,6 +103,9 @@ url_precheck(const char *a, size_t raw)
 		for (h = a + n; h > a && h[-1] != '@'; h--)
 			;
 	}
+	out->has_userinfo = h != a;
+	/* CURLU drops an empty "?" or "#"; it still is no plain URL. */
+	out->has_query = strpbrk(a, "?#") != NULL;
 	n = strcspn(h, "/?#");
 	if (n == 0)
 		return URL_NO_HOST;
@@ -169,7 +174,7 @@ url_fill(struct url *out, CURLU *u)
 	}
 	pw = url_part(u, CURLUPART_PASSWORD, 0);
 	out->user = url_part(u, CURLUPART_USER, CURLU_URLDECODE);
-	out->has_userinfo = out->user != NULL || pw != NULL;
+	out->has_userinfo |= out->user != NULL || pw != NULL;
 	free(pw);
 	if (out->user == NULL)
 		out->user = xstrdup("");
@@ -177,7 +182,7 @@ url_fill(struct url *out, CURLU *u)
 		out->path = xstrdup("/");
 	q = url_part(u, CURLUPART_QUERY, 0);
 	f = url_part(u, CURLUPART_FRAGMENT, 0);
-	out->has_query = q != NULL || f != NULL;
+	out->has_query |= q != NULL || f != NULL;
 	free(q);
 	free(f);
 	return URL_OK;
@@ -191,6 +196,7 @@ url_split(struct url *out, const char *s, char **cause)
 	const char	*a;
 	char		*fixed = NULL;
 	size_t		 raw = 0;
+	int		 userinfo, query;
 	enum url_error	 e = URL_SYNTAX;
 
 	memset(out, 0, sizeof *out);
@@ -199,7 +205,7 @@ url_split(struct url *out, const char *s, char **cause)
 	a += 3;
 	if ((raw = url_raw_userinfo(a)) > 0)
 		fixed = url_encode_userinfo(s, a, raw);
-	if ((e = url_precheck(a, raw)) != URL_OK)
+	if ((e = url_precheck(out, a, raw)) != URL_OK)
 		goto fail;
 	if ((u = curl_url()) == NULL)
 		fatalx("curl_url: out of memory");
@@ -211,15 +217,16 @@ url_split(struct url *out, const char *s, char **cause)
 	}
 	if ((e = url_fill(out, u)) != URL_OK)
 		goto fail;
-	/* CURLU drops an empty "?" or "#"; it still is no plain URL. */
-	if (strpbrk(a, "?#") != NULL)
-		out->has_query = 1;
 	curl_url_cleanup(u);
 	free(fixed);
 	return 0;
 
 fail:
+	userinfo = out->has_userinfo;
+	query = out->has_query;
 	url_clear(out);
+	out->has_userinfo = userinfo;
+	out->has_query = query;
 	out->error = e;
 	/* curl's own words never quote the URL. */
 	*cause = xstrdup(e == URL_SYNTAX && rc != CURLUE_OK ?

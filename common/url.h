@@ -16,7 +16,8 @@ enum url_error {
  * no IPv6 brackets; port is the URL's or the scheme's default ("443",
  * "80", "9418"), "" when neither. Every field is malloc'd, never NULL
  * after a successful url_split(); after a failed one every string is
- * NULL and error says why. */
+ * NULL, error says why, and has_userinfo and has_query still tell what
+ * the text shows (so a caller may name that problem first). */
 struct url {
 	char	*scheme;
 	char	*user;		/* "" when none */

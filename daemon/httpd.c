@@ -21,6 +21,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "url.h"
 #include "xmalloc.h"
 
 #define HTTPD_TEXT	"text/plain; charset=utf-8"
@@ -42,73 +43,38 @@ struct httpd {
 static struct httpd	*httpd_all;
 
 /*
- * "HOST:PORT" or "[IPv6]:PORT" into *host (malloc'd) and *port, with the
- * same rules as the configuration; port 0 asks for any free port.  No
+ * "HOST:PORT" or "[IPv6]:PORT" into *host (malloc'd) and *port, read by
+ * url.c as for the configuration; port 0 asks for any free port.  No
  * host means no address: "0.0.0.0" or "[::]" must be asked for.
  */
 static int
 httpd_parse_listen(const char *s, char **host, int *port, int *v6,
     char **cause)
 {
-	const char	*h, *end, *p;
-	long		 n = 0;
-
-	if (s[0] == '[') {
-		h = s + 1;
-		if ((end = strchr(h, ']')) == NULL || end[1] != ':')
-			goto bad;
-		p = end + 2;
-		if (end == h || strspn(h, "0123456789abcdefABCDEF:.") !=
-		    (size_t)(end - h))
-			goto bad;
-		*v6 = 1;
-	} else {
-		h = s;
-		if ((end = strrchr(s, ':')) == NULL)
-			goto bad;
-		if (memchr(s, ':', (size_t)(end - s)) != NULL) {
-			if (strspn(s, "0123456789abcdefABCDEF:.") <
-			    (size_t)(end - s))
-				goto bad;
-			xasprintf(cause, "listen \"%s\": an IPv6 address needs "
-			    "brackets: [%.*s]%s", s, (int)(end - s), s, end);
-			return -1;
-		}
-		p = end + 1;
-		if (end == h) {
-			xasprintf(cause, "listen \"%s\": no host (\"0.0.0.0\" "
-			    "or \"[::]\" listens on every address)", s);
-			return -1;
-		}
-		for (; h < end; h++)
-			if (!((*h >= 'a' && *h <= 'z') ||
-			    (*h >= 'A' && *h <= 'Z') ||
-			    (*h >= '0' && *h <= '9') || *h == '.' ||
-			    *h == '-'))
-				goto bad;
-		h = s;
-		*v6 = 0;
-	}
-	if (*p == '\0' || strlen(p) > 5 || strspn(p, "0123456789") !=
-	    strlen(p)) {
+	switch (url_listen(s, host, port, v6)) {
+	case URL_LISTEN_OK:
+		return 0;
+	case URL_LISTEN_V6_BARE:
+		xasprintf(cause, "listen \"%s\": an IPv6 address needs "
+		    "brackets: [%s]%s", s, *host, s + strlen(*host));
+		break;
+	case URL_LISTEN_NO_HOST:
+		xasprintf(cause, "listen \"%s\": no host (\"0.0.0.0\" "
+		    "or \"[::]\" listens on every address)", s);
+		break;
+	case URL_LISTEN_PORT:
+	case URL_LISTEN_RANGE:
 		xasprintf(cause, "listen \"%s\": the port must be a number "
 		    "from 0 to 65535", s);
-		return -1;
+		break;
+	case URL_LISTEN_SYNTAX:
+	default:
+		xasprintf(cause, "listen \"%s\": expected HOST:PORT or "
+		    "[IPv6]:PORT", s);
+		break;
 	}
-	for (; *p != '\0'; p++)
-		n = n * 10 + (*p - '0');
-	if (n > 65535) {
-		xasprintf(cause, "listen \"%s\": the port must be a number "
-		    "from 0 to 65535", s);
-		return -1;
-	}
-	*host = xstrndup(h, (size_t)(end - h));
-	*port = (int)n;
-	return 0;
-
-bad:
-	xasprintf(cause, "listen \"%s\": expected HOST:PORT or [IPv6]:PORT",
-	    s);
+	free(*host);
+	*host = NULL;
 	return -1;
 }
 

@@ -474,6 +474,135 @@ write_conf(const char *dir, const char *cluster, const char *extra)
 	return path;
 }
 
+/* Loads a small file with the cluster body and top-level extra: NULL
+ * when it loads (then *git is the cluster's git URL), else the first
+ * problem without its "FILE:LINE:COL: ". */
+static char *
+load_small(const char *cluster, const char *extra, char **git)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *body, *errors = NULL;
+	char		*out = NULL, *p;
+
+	body = xprintf("    api_key_env: AP_TEST_PROD_KEY\n%s", cluster);
+	path = write_conf(dir, body, extra);
+	if (config_load(&c, path, 0, &errors) == 0) {
+		if (git != NULL)
+			*git = xstrdup(c->clusters[0].git);
+		config_free(c);
+	} else {
+		ck_assert_ptr_nonnull(errors);
+		p = strstr(errors + strlen(path), ": ");	/* ":L:C: " */
+		ck_assert_ptr_nonnull(p);
+		out = xstrndup(p + 2, strcspn(p + 2, "\n"));
+	}
+	free(errors);
+	free(body);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+	return out;
+}
+
+static void
+url_case(const char *url, const char *want)
+{
+	char	*line, *got, *git = NULL;
+
+	line = xprintf("    git: \"%s\"\n", url);
+	got = load_small(line, "", &git);
+	if (want == NULL) {
+		ck_assert_msg(got == NULL, "%s: %s", url, got);
+		ck_assert_ptr_nonnull(git);
+	} else {
+		ck_assert_msg(got != NULL, "%s loads", url);
+		ck_assert_str_eq(got, want);
+	}
+	free(git);
+	free(got);
+	free(line);
+}
+
+/* The URL checks take URLs apart through url.c. */
+START_TEST(test_urls)
+{
+	char	*git = NULL, *got;
+
+	url_case("https://git.x.example.com", NULL);
+	url_case("http://[::1]:8080/prefix", NULL);
+	url_case("HTTPS://Git.X.Example.com:443/", NULL);
+	url_case("https://h:65535", NULL);
+	url_case("https://h:0", "cluster \"dev\": git has a bad port");
+	url_case("https://h:", "cluster \"dev\": git has a bad port");
+	url_case("https://h:65536/", "cluster \"dev\": git has a bad port");
+	url_case("https://h:8o/", "cluster \"dev\": git has a bad port");
+	url_case("https://", "cluster \"dev\": git has no host");
+	url_case("https://:443/x", "cluster \"dev\": git has no host");
+	url_case("https://ho<st/", "cluster \"dev\": git has a bad host");
+	url_case("https://[1.2.3.4]/", "cluster \"dev\": git has a bad host");
+	url_case("https://u@h", "cluster \"dev\": git must not contain a "
+	    "user or password: keys never live in the configuration");
+	url_case("https://:pw@h", "cluster \"dev\": git must not contain a "
+	    "user or password: keys never live in the configuration");
+	/* A raw key may hold '/': it still is a password. */
+	url_case("https://u:k/e+y@h/p", "cluster \"dev\": git must not "
+	    "contain a user or password: keys never live in the "
+	    "configuration");
+	url_case("https://h/p?", "cluster \"dev\": git must not have a "
+	    "query or fragment");
+	url_case("https://h/p#", "cluster \"dev\": git must not have a "
+	    "query or fragment");
+	url_case("https://h//v1//", "cluster \"dev\": git must not end in "
+	    "/v1 (the client adds it): write \"https://h\"");
+	url_case("https://h/a/v1", "cluster \"dev\": git must not end in "
+	    "/v1 (the client adds it): write \"https://h/a\"");
+	/* "v1" as the host is no "/v1" path. */
+	url_case("https://v1", NULL);
+
+	/* Trailing slashes go; the URL is kept as written. */
+	got = load_small("    git: https://Git.X.com:8443/pre///\n", "", &git);
+	ck_assert_ptr_null(got);
+	ck_assert_str_eq(git, "https://Git.X.com:8443/pre");
+	free(git);
+}
+END_TEST
+
+/* listen through url.c, with the configuration's two messages. */
+START_TEST(test_listen_forms)
+{
+	static const char *const ok[] = {
+		"127.0.0.1:0", "localhost:65535", "[::1]:9464", "[::]:0",
+		"h:00080",
+	};
+	static const char *const syntax[] = {
+		"9464", "localhost", ":9464", "::1:9464", "h:", "h:abc",
+		"h:-1", "h:123456", "[::1]9464", "[]:80", "[::g]:80",
+		"ho_st:80", "x:y:80", "[::1]:",
+	};
+	char	*line, *got;
+	size_t	 i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		line = xprintf("listen: \"%s\"\n", ok[i]);
+		got = load_small("", line, NULL);
+		ck_assert_msg(got == NULL, "%s: %s", ok[i], got);
+		free(line);
+	}
+	for (i = 0; i < sizeof syntax / sizeof syntax[0]; i++) {
+		line = xprintf("listen: \"%s\"\n", syntax[i]);
+		got = load_small("", line, NULL);
+		ck_assert_msg(got != NULL, "%s loads", syntax[i]);
+		ck_assert_str_eq(got, "listen must be HOST:PORT (such as "
+		    "127.0.0.1:9464) or off");
+		free(got);
+		free(line);
+	}
+	got = load_small("", "listen: \"[::1]:99999\"\n", NULL);
+	ck_assert_str_eq(got, "listen port must be between 0 and 65535");
+	free(got);
+}
+END_TEST
+
 START_TEST(test_env_directories)
 {
 	struct config	*c = NULL;
@@ -738,6 +867,8 @@ config_suite(void)
 	tcase_add_test(tc, test_good_full);
 	tcase_add_test(tc, test_good_git_url);
 	tcase_add_test(tc, test_good_anchors);
+	tcase_add_test(tc, test_urls);
+	tcase_add_test(tc, test_listen_forms);
 	tcase_add_test(tc, test_env_directories);
 	tcase_add_test(tc, test_credentials_directory);
 	tcase_add_test(tc, test_keys_redacted);

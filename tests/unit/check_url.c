@@ -210,6 +210,32 @@ START_TEST(test_query)
 }
 END_TEST
 
+/* A bad URL still tells whether its text has a userinfo or a query. */
+START_TEST(test_flags_on_failure)
+{
+	struct url	 u;
+	char		*cause = NULL;
+
+	ck_assert_int_eq(url_split(&u, "https://u:pw@h:99999/", &cause), -1);
+	ck_assert_int_eq(u.error, URL_PORT);
+	ck_assert_int_eq(u.has_userinfo, 1);
+	ck_assert_int_eq(u.has_query, 0);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(url_split(&u, "https://u@/x?y", &cause), -1);
+	ck_assert_int_eq(u.error, URL_NO_HOST);
+	ck_assert_int_eq(u.has_userinfo, 1);
+	ck_assert_int_eq(u.has_query, 1);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(url_split(&u, "https://h:x/p#f", &cause), -1);
+	ck_assert_int_eq(u.has_userinfo, 0);
+	ck_assert_int_eq(u.has_query, 1);
+	ck_assert_ptr_null(u.host);
+	free(cause);
+}
+END_TEST
+
 START_TEST(test_never_quotes)
 {
 	struct url	 u;
@@ -348,6 +374,7 @@ url_suite(void)
 	tcase_add_test(tc, test_userinfo);
 	tcase_add_test(tc, test_userinfo_keys);
 	tcase_add_test(tc, test_query);
+	tcase_add_test(tc, test_flags_on_failure);
 	tcase_add_test(tc, test_never_quotes);
 	tcase_add_test(tc, test_authority);
 	tcase_add_test(tc, test_listen_ok);

@@ -1,0 +1,266 @@
+/* config_diag.c: the configuration's problems, collected as FILE:LINE:COL
+ * and printed all at once in document order; quoting and suggestions. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_int.h"
+#include "xmalloc.h"
+
+static void
+cfdiag_vadd(struct cf *cf, const yaml_mark_t *m, int warning,
+    const char *obj, const char *fmt, va_list ap)
+{
+	struct cfdiag_entry	*e;
+	char			*msg;
+
+	xvasprintf(&msg, fmt, ap);
+	if (cf->nerrs == cf->errcap) {
+		cf->errcap = cf->errcap ? cf->errcap * 2 : 16;
+		cf->errs = xreallocarray(cf->errs, cf->errcap,
+		    sizeof *cf->errs);
+	}
+	e = &cf->errs[cf->nerrs];
+	e->line = m != NULL ? m->line + 1 : 0;
+	e->col = m != NULL ? m->column + 1 : 0;
+	e->seq = cf->nerrs++;
+	e->warning = warning;
+	if (obj != NULL) {
+		xasprintf(&e->text, "%s: %s", obj, msg);
+		free(msg);
+	} else
+		e->text = msg;
+	if (!warning)
+		cf->nfatal++;
+}
+
+void
+cfdiag_err(struct cf *cf, const yaml_node_t *at, const char *obj,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	cfdiag_vadd(cf, at != NULL ? &at->start_mark : NULL, 0, obj, fmt, ap);
+	va_end(ap);
+}
+
+void
+cfdiag_mark(struct cf *cf, const yaml_mark_t *m, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	cfdiag_vadd(cf, m, 0, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* Key material that is not there: a warning when only checking. */
+void
+cfdiag_absent(struct cf *cf, const yaml_node_t *at, const char *obj,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	cfdiag_vadd(cf, &at->start_mark,
+	    (cf->flags & CONFIG_LOAD_CHECK) != 0, obj, fmt, ap);
+	va_end(ap);
+}
+
+/* s as "s" for a message: escaped, and cut short when long. */
+const char *
+cfdiag_quote(char *buf, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		 o = 0;
+
+	buf[o++] = '"';
+	for (; *p != '\0'; p++) {
+		if (o + 4 > CF_QLEN - 6) {
+			while (o > 1 && (buf[o - 1] & 0xc0) == 0x80)
+				o--;
+			if (o > 1 && (buf[o - 1] & 0xc0) == 0xc0)
+				o--;
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (*p == '"' || *p == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)*p;
+		} else if (*p == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else if (*p == '\t') {
+			buf[o++] = '\\';
+			buf[o++] = 't';
+		} else if (*p < 0x20 || *p == 0x7f)
+			o += (size_t)snprintf(buf + o, CF_QLEN - o, "\\x%02x",
+			    *p);
+		else
+			buf[o++] = (char)*p;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static int
+cfdiag_cmp(const void *a, const void *b)
+{
+	const struct cfdiag_entry *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void
+cfdiag_put(struct cfdiag_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		while (b->len + n + 1 > b->cap)
+			b->cap = b->cap ? b->cap * 2 : 256;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/* Every problem, one line each, in document order. */
+char *
+cfdiag_format(struct cf *cf)
+{
+	struct cfdiag_buf	 b = { NULL, 0, 0 };
+	struct cfdiag_entry	*e;
+	const char		*p;
+	char			 tmp[64];
+	size_t			 i;
+	int			 n;
+
+	if (cf->nerrs == 0)
+		return NULL;
+	qsort(cf->errs, cf->nerrs, sizeof *cf->errs, cfdiag_cmp);
+	for (i = 0; i < cf->nerrs; i++) {
+		e = &cf->errs[i];
+		cfdiag_put(&b, cf->path, strlen(cf->path));
+		if (e->line != 0) {
+			n = snprintf(tmp, sizeof tmp, ":%zu:%zu", e->line,
+			    e->col);
+			cfdiag_put(&b, tmp, (size_t)n);
+		}
+		cfdiag_put(&b, ": ", 2);
+		if (e->warning)
+			cfdiag_put(&b, "warning: ", 9);
+		/* One line per problem, whatever text a value brought. */
+		for (p = e->text; *p != '\0'; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				n = snprintf(tmp, sizeof tmp, *p == '\n' ?
+				    "\\n" : "\\x%02x", (unsigned char)*p);
+				cfdiag_put(&b, tmp, (size_t)n);
+			} else
+				cfdiag_put(&b, p, 1);
+		}
+		cfdiag_put(&b, "\n", 1);
+	}
+	return b.s;
+}
+
+void
+cfdiag_clear(struct cf *cf)
+{
+	size_t	 i;
+
+	for (i = 0; i < cf->nerrs; i++)
+		free(cf->errs[i].text);
+	free(cf->errs);
+	cf->errs = NULL;
+	cf->nerrs = cf->errcap = 0;
+}
+
+/* Edit distance, ignoring case; SIZE_MAX for long words. */
+static size_t
+cfdiag_distance(const char *a, const char *b)
+{
+	size_t	 row[CF_MAX_NAME + 1], la, lb, i, j, prev, keep, best;
+
+	la = strlen(a);
+	lb = strlen(b);
+	if (la > CF_MAX_NAME || lb > CF_MAX_NAME)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			keep = row[j];
+			best = prev + ((a[i - 1] | 0x20) != (b[j - 1] | 0x20));
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = keep;
+		}
+	}
+	return row[lb];
+}
+
+/* One word begins the other ("warn", "warning"), ignoring case. */
+static int
+cfdiag_prefix(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b);
+
+	if (la < 3 || lb < 3)
+		return 0;
+	return strncasecmp(a, b, la < lb ? la : lb) == 0;
+}
+
+/* The closest word of two NULL-terminated lists, if close enough. */
+const char *
+cfdiag_suggest(const char *word, const char *const *a, const char *const *b)
+{
+	const char *const *lists[2] = { a, b };
+	const char	*best = NULL;
+	size_t		 i, d, bestd = SIZE_MAX, len = strlen(word), limit;
+
+	limit = len / 3 > 2 ? len / 3 : 2;
+	for (i = 0; i < 2; i++) {
+		for (; lists[i] != NULL && *lists[i] != NULL; lists[i]++) {
+			d = cfdiag_distance(word, *lists[i]);
+			if (d > 1 && cfdiag_prefix(word, *lists[i]))
+				d = 1;
+			if (d < bestd) {
+				bestd = d;
+				best = *lists[i];
+			}
+		}
+	}
+	if (best == NULL || bestd > limit || bestd >= len)
+		return NULL;
+	return best;
+}
+
+/* "a, b, c" from a NULL-terminated list. */
+char *
+cfdiag_join(const char *const *w)
+{
+	struct cfdiag_buf	 b = { NULL, 0, 0 };
+
+	cfdiag_put(&b, "", 0);
+	for (; *w != NULL; w++) {
+		if (b.len != 0)
+			cfdiag_put(&b, ", ", 2);
+		cfdiag_put(&b, *w, strlen(*w));
+	}
+	return b.s;
+}

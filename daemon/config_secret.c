@@ -1,0 +1,214 @@
+/* config_secret.c: the secrets a configuration names: API keys from key
+ * files (permissions checked) or the environment, and CA files. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config_int.h"
+#include "redact.h"
+#include "xmalloc.h"
+
+/*
+ * A file named in the configuration: absolute as written, else in
+ * $CREDENTIALS_DIRECTORY (for key files, when set), else beside the
+ * configuration. *show is the name for messages, relative when the
+ * configuration's path was.
+ */
+static void
+cfsecret_resolve(struct cf *cf, const char *name, int creds, char **abs,
+    char **show)
+{
+	if (name[0] == '/') {
+		*abs = xstrdup(name);
+		*show = xstrdup(name);
+	} else if (creds && cf->creds != NULL) {
+		*abs = cfyaml_path_join(cf->creds, name);
+		*show = xstrdup(*abs);
+	} else {
+		*abs = cfyaml_path_join(cf->dir_abs, name);
+		*show = cf->dir_show != NULL ?
+		    cfyaml_path_join(cf->dir_show, name) : xstrdup(name);
+	}
+}
+
+/* The key's length without trailing whitespace; 0 when it has none,
+ * SIZE_MAX when what is left is not one printable ASCII word. */
+static size_t
+cfsecret_len(const char *buf, size_t len)
+{
+	size_t	 i;
+
+	while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
+		len--;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)buf[i] <= 0x20 ||
+		    (unsigned char)buf[i] >= 0x7f)
+			return SIZE_MAX;
+	return len;
+}
+
+static void
+cfsecret_set(struct config_cluster *cl, const char *key, size_t len)
+{
+	cl->api_key = xstrndup(key, len);
+	redact_add(cl->api_key);
+	if (cl->key_owner != NULL)
+		redact_add_basic(cl->key_owner, cl->api_key);
+}
+
+/* The key in buf (n bytes, from what) becomes cl's, if it is one. */
+static void
+cfsecret_take(struct cf *cf, struct config_cluster *cl,
+    const yaml_node_t *v, const char *obj, const char *what,
+    const char *buf, size_t n)
+{
+	size_t	 len;
+
+	if ((len = cfsecret_len(buf, n)) == 0)
+		cfdiag_err(cf, v, obj, "%s is empty", what);
+	else if (len == SIZE_MAX)
+		cfdiag_err(cf, v, obj, "%s: the key contains whitespace, "
+		    "control or non-ASCII characters", what);
+	else
+		cfsecret_set(cl, buf, len);
+}
+
+/* path opened for reading, or -1 reported: a file that is not there (or
+ * not ours to read) is only a warning when checking. */
+static int
+cfsecret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
+    const char *what, const char *path, const char *quoted)
+{
+	int	 fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd != -1)
+		return fd;
+	if (errno == ENOENT || errno == ENOTDIR || errno == EACCES)
+		cfdiag_absent(cf, v, obj, "cannot read %s %s: %s", what, quoted,
+		    strerror(errno));
+	else
+		cfdiag_err(cf, v, obj, "cannot read %s %s: %s", what, quoted,
+		    strerror(errno));
+	return -1;
+}
+
+void
+cfsecret_key_file(struct cf *cf, struct config_cluster *cl,
+    const yaml_node_t *v, const char *obj)
+{
+	struct stat	 sb;
+	const char	*s;
+	char		*show = NULL, *what, q[CF_QLEN], buf[CF_MAX_KEY + 2];
+	size_t		 n = 0, len;
+	ssize_t		 r;
+	int		 fd, increds = 0;
+
+	if (cfyaml_string(cf, v, obj, "api_key_file", 0, &s) != 1)
+		return;
+	cfsecret_resolve(cf, s, 1, &cl->api_key_file, &show);
+	cfdiag_quote(q, show);
+	if (cf->creds != NULL) {
+		len = strlen(cf->creds);
+		increds = strncmp(cl->api_key_file, cf->creds, len) == 0 &&
+		    cl->api_key_file[len] == '/';
+	}
+	if ((fd = cfsecret_open(cf, v, obj, "key file", cl->api_key_file,
+	    q)) == -1)
+		goto out;
+	if (fstat(fd, &sb) == -1) {
+		cfdiag_err(cf, v, obj, "cannot read key file %s: %s", q,
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		cfdiag_err(cf, v, obj, "key file %s is not a regular file", q);
+		goto out;
+	}
+	if (!increds && (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		cfdiag_err(cf, v, obj, "key file %s is readable by group or "
+		    "others (chmod 600)", q);
+		goto out;
+	}
+	while (n < sizeof buf - 1) {
+		if ((r = read(fd, buf + n, sizeof buf - 1 - n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			cfdiag_err(cf, v, obj, "cannot read key file %s: %s", q,
+			    strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > CF_MAX_KEY)
+		cfdiag_err(cf, v, obj, "key file %s is larger than %d bytes", q,
+		    CF_MAX_KEY);
+	else {
+		what = xprintf("key file %s", q);
+		cfsecret_take(cf, cl, v, obj, what, buf, n);
+		free(what);
+	}
+out:
+	explicit_bzero(buf, sizeof buf);
+	if (fd != -1)
+		close(fd);
+	free(show);
+}
+
+void
+cfsecret_key_env(struct cf *cf, struct config_cluster *cl,
+    const yaml_node_t *v, const char *obj)
+{
+	const char	*s, *val;
+	char		*what, q[CF_QLEN];
+
+	if (cfyaml_string(cf, v, obj, "api_key_env", 0, &s) != 1)
+		return;
+	if (!cfschema_env_name_ok(s)) {
+		cfdiag_err(cf, v, obj, "api_key_env %s is not a valid "
+		    "environment variable name", cfdiag_quote(q, s));
+		return;
+	}
+	cl->api_key_env = xstrdup(s);
+	if ((val = getenv(s)) == NULL)
+		cfdiag_absent(cf, v, obj, "environment variable %s is not "
+		    "set", s);
+	else if (strlen(val) > CF_MAX_KEY)
+		cfdiag_err(cf, v, obj, "environment variable %s is longer "
+		    "than %d bytes", s, CF_MAX_KEY);
+	else {
+		what = xprintf("environment variable %s", s);
+		cfsecret_take(cf, cl, v, obj, what, val, strlen(val));
+		free(what);
+	}
+}
+
+void
+cfsecret_ca_file(struct cf *cf, struct config_cluster *cl,
+    const yaml_node_t *v, const char *obj)
+{
+	struct stat	 sb;
+	const char	*s;
+	char		*show = NULL, q[CF_QLEN];
+	int		 fd;
+
+	if (cfyaml_string(cf, v, obj, "ca_file", CF_OPTIONAL, &s) != 1)
+		return;
+	cfsecret_resolve(cf, s, 0, &cl->ca_file, &show);
+	cfdiag_quote(q, show);
+	if ((fd = cfsecret_open(cf, v, obj, "ca_file", cl->ca_file, q)) !=
+	    -1) {
+		if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
+			cfdiag_err(cf, v, obj, "ca_file %s is not a regular "
+			    "file", q);
+		close(fd);
+	}
+	free(show);
+}
