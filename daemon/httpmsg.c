@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "httpmsg.h"
+#include "redact.h"
 #include "xmalloc.h"
 
 /* Copies s into buf, cut on a UTF-8 character boundary if too long. */
@@ -50,6 +51,40 @@ httpmsg_oneline(const char *s, size_t len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* s (taken) cut to max bytes on a UTF-8 character boundary, "..." added
+ * when it was cut. */
+char *
+httpmsg_cut(char *s, size_t max)
+{
+	char	*out;
+	size_t	 n;
+
+	if (strlen(s) <= max)
+		return s;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	xasprintf(&out, "%.*s...", (int)n, s);
+	free(s);
+	return out;
+}
+
+/* What a client says about a failed request: fmt's text as one line,
+ * redacted, then copied into buf (cut to fit). */
+void
+httpmsg_vline(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	char	*raw, *line, *red;
+
+	xvasprintf(&raw, fmt, ap);
+	line = httpmsg_oneline(raw, strlen(raw));
+	red = redact(line);
+	httpmsg_copy(buf, size, red);
+	free(red);
+	free(line);
+	free(raw);
 }
 
 /* The reason phrase of the statuses worth naming; NULL for others. */

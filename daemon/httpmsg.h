@@ -3,6 +3,7 @@
 #ifndef HTTPMSG_H
 #define HTTPMSG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -11,6 +12,9 @@
 
 void		 httpmsg_copy(char *buf, size_t size, const char *s);
 char		*httpmsg_oneline(const char *s, size_t len);
+char		*httpmsg_cut(char *s, size_t max);
+void		 httpmsg_vline(char *buf, size_t size, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 3, 0)));
 const char	*httpmsg_reason(long status);
 int		 httpmsg_status_transient(long status);
 int		 httpmsg_curl_transient(CURLcode);

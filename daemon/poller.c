@@ -6,64 +6,24 @@
  * never called from its own callbacks. Finished requests wait on the done
  * queue and are handed to their callbacks from a separate active event, so
  * user code never runs inside curl and may start, cancel or free freely.
+ * What an answer says is read in poller_answer.c.
  */
 #include <sys/queue.h>
 
-#include <ctype.h>
-#include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "httpmsg.h"
-#include "log.h"
+#include "httpc.h"
 #include "monotime.h"
-#include "pktline.h"
-#include "poller.h"
+#include "poller_int.h"
 #include "redact.h"
+#include "url.h"
 #include "xmalloc.h"
 
-#ifndef AP_VERSION
-#define AP_VERSION	"unknown"
-#endif
-
-#define POLLER_USER_AGENT	"algopromoted/" AP_VERSION
-#define POLLER_CAPATH		"/etc/ssl/certs"  /* trusted beside ca_file */
-#define POLLER_DETAIL_MAX	120	/* bytes of server text in an error */
-#define POLLER_SEMVER_CHARS	"0123456789.-+" \
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-struct poller_job {
-	TAILQ_ENTRY(poller_job)	 entry;		/* on running */
-	STAILQ_ENTRY(poller_job) done_entry;	/* on done */
-	struct poller		*p;
-	uint64_t		 id;
-	uint64_t		 done_seq;	/* order on the done queue */
-	poller_cb		 cb;
-	void			*arg;
-
-	CURL			*easy;		/* NULL when not running */
-	struct curl_slist	*hdrs;
-	char			*shown;		/* the URL in messages */
-	char			*ref;		/* REFS: the ref looked for */
-	uint64_t		 t0;
-	char			 errbuf[CURL_ERROR_SIZE];
-	char			*body;
-	size_t			 len;
-	size_t			 size;
-	int			 too_large;
-	long			 retry_after_ms;
-
-	struct poller_result	 res;
-};
 TAILQ_HEAD(poller_jobs, poller_job);
 
 /* A socket curl asked us to watch. */
@@ -84,293 +44,10 @@ struct poller {
 	size_t			 ninflight;
 	uint64_t		 next_id;
 	uint64_t		 done_seq;
-	int			 capath;	/* POLLER_CAPATH is there */
+	int			 capath;	/* HTTPC_CAPATH is there */
 	int			*gone;		/* set by poller_free while a
 						 * callback runs */
 };
-
-/* The job fails with a formatted, one-line, redacted message. */
-static void __attribute__((format(printf, 3, 4)))
-poller_fail(struct poller_job *job, int transient, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*raw, *line, *red;
-
-	va_start(ap, fmt);
-	xvasprintf(&raw, fmt, ap);
-	va_end(ap);
-	line = httpmsg_oneline(raw, strlen(raw));
-	red = redact(line);
-	httpmsg_copy(job->res.error, sizeof job->res.error, red);
-	job->res.ok = 0;
-	job->res.found = 0;
-	job->res.transient = transient;
-	free(red);
-	free(line);
-	free(raw);
-}
-
-static const char *
-poller_reason(long status)
-{
-	const char	*r = httpmsg_reason(status);
-
-	if (r != NULL)
-		return r;
-	if (status >= 300 && status < 400)
-		return "redirect not followed";
-	return "unexpected status";
-}
-
-static size_t
-poller_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct poller_job	*job = arg;
-
-	httpmsg_header(ptr, size * nmemb, &job->retry_after_ms,
-	    POLLER_RETRY_AFTER_MAX_MS);
-	return size * nmemb;
-}
-
-static size_t
-poller_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct poller_job	*job = arg;
-	size_t			 n = size * nmemb;
-
-	if (httpmsg_append(&job->body, &job->len, &job->size,
-	    POLLER_MAX_RESPONSE, ptr, n) == -1) {
-		job->too_large = 1;
-		return 0;	/* CURLE_WRITE_ERROR */
-	}
-	return n;
-}
-
-/* --------------------------------------------------------------------
- * The answers.
- */
-
-/* What an error body says, briefly: a JSON error message, or the first
- * line of a plain-text body; NULL if nothing useful. */
-static char *
-poller_detail(struct poller_job *job)
-{
-	cJSON		*j, *e = NULL, *m = NULL;
-	const char	*ctype = NULL, *s = NULL;
-	char		*out = NULL, *line;
-	size_t		 n;
-
-	if (job->len == 0 || job->body == NULL)
-		return NULL;
-	if ((j = cJSON_ParseWithLength(job->body, job->len)) != NULL) {
-		if (cJSON_IsObject(j))
-			e = cJSON_GetObjectItemCaseSensitive(j, "error");
-		if (cJSON_IsObject(e))
-			m = cJSON_GetObjectItemCaseSensitive(e, "message");
-		else if (cJSON_IsObject(j))
-			m = cJSON_GetObjectItemCaseSensitive(j, "message");
-		if (e != NULL && cJSON_IsString(e))
-			s = e->valuestring;
-		else if (m != NULL && cJSON_IsString(m))
-			s = m->valuestring;
-		if (s != NULL)
-			out = httpmsg_oneline(s, strlen(s));
-		cJSON_Delete(j);
-	} else {
-		curl_easy_getinfo(job->easy, CURLINFO_CONTENT_TYPE, &ctype);
-		if (ctype != NULL && strncasecmp(ctype, "text/plain", 10) == 0)
-		{
-			n = strcspn(job->body, "\r\n");
-			out = httpmsg_oneline(job->body, n);
-		}
-	}
-	if (out == NULL || *out == '\0' ||
-	    strlen(out) <= POLLER_DETAIL_MAX) {
-		if (out != NULL && *out == '\0') {
-			free(out);
-			out = NULL;
-		}
-		return out;
-	}
-	n = POLLER_DETAIL_MAX;
-	while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
-		n--;
-	xasprintf(&line, "%.*s...", (int)n, out);
-	free(out);
-	return line;
-}
-
-static void
-poller_http_fail(struct poller_job *job, long status)
-{
-	char	*detail = NULL, *loc = NULL;
-
-	if (status >= 300 && status < 400) {
-		curl_easy_getinfo(job->easy, CURLINFO_REDIRECT_URL, &loc);
-		if (loc != NULL)
-			detail = xprintf("to %.*s", POLLER_DETAIL_MAX, loc);
-	} else
-		detail = poller_detail(job);
-	if (detail != NULL) {
-		poller_fail(job, httpmsg_status_transient(status),
-		    "GET %s: %ld %s (%s)", job->shown, status,
-		    poller_reason(status), detail);
-		free(detail);
-	} else
-		poller_fail(job, httpmsg_status_transient(status),
-		    "GET %s: %ld %s", job->shown, status,
-		    poller_reason(status));
-}
-
-/* Media types compare case-insensitively; parameters are ignored. */
-static int
-poller_ctype_is(const char *ctype, const char *want)
-{
-	size_t	 n;
-
-	if (ctype == NULL)
-		return 0;
-	while (*ctype == ' ' || *ctype == '\t')
-		ctype++;
-	n = strcspn(ctype, "; \t");
-	return n == strlen(want) && strncasecmp(ctype, want, n) == 0;
-}
-
-static void
-poller_refs_answer(struct poller_job *job)
-{
-	struct pktline_adv	 adv;
-	const struct pktline_ref *r;
-	const char		*ctype = NULL;
-	char			*cause = NULL;
-
-	curl_easy_getinfo(job->easy, CURLINFO_CONTENT_TYPE, &ctype);
-	if (!poller_ctype_is(ctype, POLLER_REFS_TYPE)) {
-		poller_fail(job, 0, "GET %s: not a git smart-HTTP answer "
-		    "(content type %.80s)", job->shown,
-		    ctype != NULL ? ctype : "none");
-		return;
-	}
-	if (pktline_parse_adv(&adv, job->body != NULL ? job->body : "",
-	    job->len, "git-upload-pack", &cause) != 0) {
-		poller_fail(job, 0, "GET %s: %s", job->shown, cause);
-		free(cause);
-		return;
-	}
-	job->res.ok = 1;
-	if ((r = pktline_adv_find(&adv, job->ref)) != NULL) {
-		job->res.found = 1;
-		httpmsg_copy(job->res.head, sizeof job->res.head, r->oid);
-	}
-	pktline_adv_clear(&adv);
-}
-
-/* A git hash as the API gives it: 40 or 64 hex digits. */
-static int
-poller_hash_ok(const char *s)
-{
-	size_t	 n = strspn(s, "0123456789abcdefABCDEF");
-
-	return s[n] == '\0' && (n == 40 || n == 64);
-}
-
-static void
-poller_version_answer(struct poller_job *job)
-{
-	cJSON		*j, *list, *item, *vi, *sv, *gh;
-	char		*detail;
-	size_t		 i;
-
-	j = cJSON_ParseWithLength(job->body != NULL ? job->body : "",
-	    job->len);
-	if (!cJSON_IsObject(j)) {
-		poller_fail(job, 0, "GET %s: answer is no JSON object",
-		    job->shown);
-		goto out;
-	}
-	if (cJSON_HasObjectItem(j, "error")) {
-		/* The API's clients treat this as a failure too. */
-		detail = poller_detail(job);
-		poller_fail(job, 0, "GET %s: error in the answer (%s)",
-		    job->shown, detail != NULL ? detail : "no message");
-		free(detail);
-		goto out;
-	}
-	list = cJSON_GetObjectItemCaseSensitive(j, "results");
-	if (!cJSON_IsArray(list)) {
-		poller_fail(job, 0, "GET %s: answer has no results list",
-		    job->shown);
-		goto out;
-	}
-	/* The first published one: a server may ignore published=true. */
-	cJSON_ArrayForEach(item, list) {
-		vi = cJSON_GetObjectItemCaseSensitive(item, "version_info");
-		sv = cJSON_GetObjectItemCaseSensitive(vi, "semantic_version");
-		if (!cJSON_IsString(sv) || sv->valuestring[0] == '\0')
-			continue;
-		gh = cJSON_GetObjectItemCaseSensitive(vi, "git_hash");
-		if (!cJSON_IsString(gh) || !poller_hash_ok(gh->valuestring)) {
-			poller_fail(job, 0, "GET %s: version %.64s has no "
-			    "valid git_hash", job->shown, sv->valuestring);
-			goto out;
-		}
-		if (strlen(sv->valuestring) >= sizeof job->res.version ||
-		    strspn(sv->valuestring, POLLER_SEMVER_CHARS) !=
-		    strlen(sv->valuestring)) {
-			poller_fail(job, 0, "GET %s: bad semantic_version "
-			    "%.64s", job->shown, sv->valuestring);
-			goto out;
-		}
-		for (i = 0; gh->valuestring[i] != '\0'; i++)
-			job->res.head[i] = (char)tolower(
-			    (unsigned char)gh->valuestring[i]);
-		job->res.head[i] = '\0';
-		httpmsg_copy(job->res.version, sizeof job->res.version,
-		    sv->valuestring);
-		job->res.found = 1;
-		break;
-	}
-	job->res.ok = 1;
-out:
-	cJSON_Delete(j);
-}
-
-/* Fills job->res from a finished transfer. */
-static void
-poller_finish(struct poller_job *job, CURLcode cc)
-{
-	struct poller_result	*r = &job->res;
-	long			 status = 0, nconn = 0;
-
-	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &nconn);
-	r->status = status;
-	r->new_connection = nconn > 0;
-	r->retry_after_ms = job->retry_after_ms;
-	r->elapsed_ms = monotime_ms() - job->t0;
-	if (cc != CURLE_OK) {
-		if (job->too_large || cc == CURLE_FILESIZE_EXCEEDED)
-			poller_fail(job, 0, "GET %s: response too large "
-			    "(more than %d bytes)", job->shown,
-			    POLLER_MAX_RESPONSE);
-		else
-			poller_fail(job, httpmsg_curl_transient(cc),
-			    "GET %s: %s", job->shown, job->errbuf[0] != '\0' ?
-			    job->errbuf : curl_easy_strerror(cc));
-	} else if (status != 200)
-		poller_http_fail(job, status);
-	else if (r->kind == POLLER_REFS)
-		poller_refs_answer(job);
-	else
-		poller_version_answer(job);
-	if (log_get_level() >= LOG_LEVEL_DEBUG) {
-		char *shown = redact(job->shown);
-		log_debug("poller: GET %s: %ld, %zu bytes, %llu ms%s", shown,
-		    status, job->len, (unsigned long long)r->elapsed_ms,
-		    r->new_connection ? ", new connection" : "");
-		free(shown);
-	}
-}
 
 /* --------------------------------------------------------------------
  * Jobs and the done queue.
@@ -386,7 +63,7 @@ poller_job_free(struct poller_job *job)
 	curl_slist_free_all(job->hdrs);
 	free(job->shown);
 	free(job->ref);
-	free(job->body);
+	httpc_resp_drop(&job->resp);
 	free(job);
 }
 
@@ -400,9 +77,7 @@ poller_job_done(struct poller *p, struct poller_job *job)
 		job->easy = NULL;
 		TAILQ_REMOVE(&p->running, job, entry);
 	}
-	free(job->body);
-	job->body = NULL;
-	job->len = job->size = 0;
+	httpc_resp_drop(&job->resp);
 	job->done_seq = ++p->done_seq;
 	STAILQ_INSERT_TAIL(&p->done, job, done_entry);
 	event_active(p->deliver, EV_TIMEOUT, 0);
@@ -558,7 +233,7 @@ poller_new(struct poller **out, struct event_base *base, char **cause)
 	p = xcalloc(1, sizeof *p);
 	p->base = base;
 	p->next_id = 1;
-	p->capath = access(POLLER_CAPATH, R_OK | X_OK) == 0;
+	p->capath = httpc_capath();
 	TAILQ_INIT(&p->running);
 	STAILQ_INIT(&p->done);
 	LIST_INIT(&p->socks);
@@ -625,159 +300,120 @@ poller_free(struct poller *p)
 	free(p);
 }
 
-/* The URL without its userinfo, for messages (redact() would mask it
+/* The URL in messages: base without its userinfo (redact() would mask it
  * anyway; this keeps the text plain). */
 static char *
-poller_strip_userinfo(const char *url)
+poller_shown(const char *base)
 {
-	const char	*host, *end, *at;
+	struct url	 u;
+	char		*cause = NULL, *auth, *out;
 
-	if ((host = strstr(url, "://")) == NULL)
-		return xstrdup(url);
-	host += 3;
-	end = host + strcspn(host, "/?#");
-	if ((at = memrchr(host, '@', (size_t)(end - host))) == NULL)
-		return xstrdup(url);
-	return xprintf("%.*s%s", (int)(host - url), url, at + 1);
-}
-
-/* Without trailing slashes, and for VERSION without "/v1". */
-static char *
-poller_base(const char *url, int api)
-{
-	size_t	 n = strlen(url);
-
-	for (;;) {
-		while (n > 0 && url[n - 1] == '/')
-			n--;
-		if (!api || n < 3 || strncmp(url + n - 3, "/v1", 3) != 0)
-			break;
-		n -= 3;
-		api = 0;
+	if (url_split(&u, base, &cause) != 0) {
+		free(cause);
+		return xstrdup(base);
 	}
-	return xstrndup(url, n);
+	if (!u.has_userinfo || (auth = url_authority(base)) == NULL)
+		out = xstrdup(base);
+	else {
+		out = xprintf("%s%s", auth, strcmp(u.path, "/") == 0 ? "" :
+		    u.path);
+		free(auth);
+	}
+	url_clear(&u);
+	return out;
 }
 
-/* Sets up job->easy for req; -1 with job failed on a bad request. */
-static int
-poller_setup(struct poller *p, struct poller_job *job,
-    const struct poller_req *req)
+/* REFS: job->shown and the URL of {url}/info/refs; NULL, job failed, on a
+ * bad request. */
+static char *
+poller_refs_url(struct poller_job *job, const struct poller_req *req,
+    const char *base, const char *plain)
+{
+	job->shown = xprintf("%s/info/refs", plain);
+	if (req->ref == NULL || *req->ref == '\0') {
+		poller_fail(job, 0, "GET %s: no ref to look for", job->shown);
+		return NULL;
+	}
+	if (req->key != NULL && (req->user == NULL || *req->user == '\0')) {
+		poller_fail(job, 0, "GET %s: a key but no user", job->shown);
+		return NULL;
+	}
+	job->ref = xstrdup(req->ref);
+	job->hdrs = curl_slist_append(NULL, "Accept: " POLLER_REFS_TYPE);
+	return xprintf("%s/info/refs?service=git-upload-pack", base);
+}
+
+/* VERSION: job->shown, the headers and the URL of the newest published
+ * version; NULL, job failed, on a bad request. */
+static char *
+poller_version_url(struct poller_job *job, const struct poller_req *req,
+    const char *base, const char *plain)
 {
 	struct curl_slist	*more;
+	char			*owner = NULL, *algo = NULL, *url = NULL, *hdr;
+
+	if (req->owner == NULL || *req->owner == '\0' ||
+	    req->algo == NULL || *req->algo == '\0') {
+		job->shown = xprintf("%s/v1/algorithms", plain);
+		poller_fail(job, 0, "GET %s: no owner or algorithm",
+		    job->shown);
+		return NULL;
+	}
+	owner = curl_easy_escape(NULL, req->owner, 0);
+	algo = curl_easy_escape(NULL, req->algo, 0);
+	if (owner == NULL || algo == NULL) {
+		job->shown = xprintf("%s/v1/algorithms", plain);
+		poller_fail(job, 0, "GET %s: cannot encode a name",
+		    job->shown);
+		goto out;
+	}
+	job->shown = xprintf("%s/v1/algorithms/%s/%s/versions", plain,
+	    owner, algo);
+	url = xprintf("%s/v1/algorithms/%s/%s/versions?limit=1&"
+	    "published=true", base, owner, algo);
+	job->hdrs = curl_slist_append(NULL, "Accept: application/json");
+	if (req->key != NULL && job->hdrs != NULL) {
+		hdr = xprintf("Authorization: Simple %s", req->key);
+		if ((more = curl_slist_append(job->hdrs, hdr)) == NULL) {
+			curl_slist_free_all(job->hdrs);
+			job->hdrs = NULL;	/* cannot set up */
+		} else
+			job->hdrs = more;
+		free(hdr);
+	}
+out:
+	curl_free(owner);
+	curl_free(algo);
+	return url;
+}
+
+/* Creates job->easy for url: the shared setup, then the poller's own. */
+static int
+poller_easy(struct poller *p, struct poller_job *job,
+    const struct poller_req *req, const char *url)
+{
+	struct httpc_req	 hr;
 	CURL			*h;
-	char			*base, *plain, *url = NULL, *hdr;
-	char			*owner = NULL, *algo = NULL;
 	int			 bad = 0;
 
-	if (job->res.kind != POLLER_REFS &&
-	    job->res.kind != POLLER_VERSION) {
-		poller_fail(job, 0, "poll: unknown kind %d",
-		    (int)job->res.kind);
-		return -1;
-	}
-	if (req->url == NULL || *req->url == '\0') {
-		poller_fail(job, 0, "poll: no URL");
-		return -1;
-	}
-	base = poller_base(req->url, job->res.kind == POLLER_VERSION);
-	plain = poller_strip_userinfo(base);
-	if (job->res.kind == POLLER_REFS) {
-		job->shown = xprintf("%s/info/refs", plain);
-		url = xprintf("%s/info/refs?service=git-upload-pack", base);
-		if (req->ref == NULL || *req->ref == '\0') {
-			poller_fail(job, 0, "GET %s: no ref to look for",
-			    job->shown);
-			goto fail;
-		}
-		if (req->key != NULL && (req->user == NULL ||
-		    *req->user == '\0')) {
-			poller_fail(job, 0, "GET %s: a key but no user",
-			    job->shown);
-			goto fail;
-		}
-		job->ref = xstrdup(req->ref);
-		job->hdrs = curl_slist_append(NULL, "Accept: "
-		    POLLER_REFS_TYPE);
-	} else {
-		if (req->owner == NULL || *req->owner == '\0' ||
-		    req->algo == NULL || *req->algo == '\0') {
-			job->shown = xprintf("%s/v1/algorithms", plain);
-			poller_fail(job, 0, "GET %s: no owner or algorithm",
-			    job->shown);
-			goto fail;
-		}
-		owner = curl_easy_escape(NULL, req->owner, 0);
-		algo = curl_easy_escape(NULL, req->algo, 0);
-		if (owner == NULL || algo == NULL) {
-			job->shown = xprintf("%s/v1/algorithms", plain);
-			poller_fail(job, 0, "GET %s: cannot encode a name",
-			    job->shown);
-			goto fail;
-		}
-		job->shown = xprintf("%s/v1/algorithms/%s/%s/versions", plain,
-		    owner, algo);
-		url = xprintf("%s/v1/algorithms/%s/%s/versions?limit=1&"
-		    "published=true", base, owner, algo);
-		job->hdrs = curl_slist_append(NULL, "Accept: application/json");
-		if (req->key != NULL && job->hdrs != NULL) {
-			hdr = xprintf("Authorization: Simple %s", req->key);
-			if ((more = curl_slist_append(job->hdrs, hdr)) == NULL)
-				bad = 1;
-			else
-				job->hdrs = more;
-			free(hdr);
-		}
-	}
-	if (bad || job->hdrs == NULL ||
-	    (job->easy = h = curl_easy_init()) == NULL) {
+	if (job->hdrs == NULL || (job->easy = h = curl_easy_init()) == NULL) {
 		poller_fail(job, 1, "GET %s: cannot set up the request",
 		    job->shown);
-		goto fail;
+		return -1;
 	}
-
-	bad |= curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK;
+	memset(&hr, 0, sizeof hr);
+	hr.url = url;
+	hr.timeout_ms = (long)req->timeout_ms;
+	hr.ca_file = req->ca_file;
+	hr.capath = p->capath;
+	hr.headers = job->hdrs;
+	bad |= httpc_setup(h, &hr, &job->resp) != 0;
 	bad |= curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)job) != CURLE_OK;
-#if LIBCURL_VERSION_NUM >= 0x075500
-	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") !=
-	    CURLE_OK;
-#else
-	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS,
-	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) != CURLE_OK;
-#endif
-	/* A redirect is an error: the key goes nowhere a Location says. */
-	bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms) !=
-	    CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)req->timeout_ms) != CURLE_OK;
 	/* h2 only through TLS (ALPN): Debian 12's curl 7.88.1 breaks
 	 * reused h2c prior-knowledge connections (curl#10634). */
 	bad |= curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_2TLS) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, POLLER_USER_AGENT) !=
-	    CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, job->hdrs) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, job->errbuf) !=
-	    CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, poller_write_cb) !=
-	    CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, job) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, poller_header_cb) !=
-	    CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_HEADERDATA, job) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)POLLER_MAX_RESPONSE) != CURLE_OK;
-	if (req->ca_file != NULL) {
-		bad |= curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file) !=
-		    CURLE_OK;
-		if (p->capath)
-			bad |= curl_easy_setopt(h, CURLOPT_CAPATH,
-			    POLLER_CAPATH) != CURLE_OK;
-	}
 	if (job->res.kind == POLLER_REFS && req->key != NULL) {
 		/* Basic up front: one request per poll, no 401 first. */
 		bad |= curl_easy_setopt(h, CURLOPT_HTTPAUTH,
@@ -790,25 +426,43 @@ poller_setup(struct poller *p, struct poller_job *job,
 	if (bad) {
 		poller_fail(job, 0, "GET %s: cannot set up the request",
 		    job->shown);
-		goto fail;
-	}
-	curl_free(owner);
-	curl_free(algo);
-	free(url);
-	free(plain);
-	free(base);
-	return 0;
-fail:
-	if (job->easy != NULL) {
 		curl_easy_cleanup(job->easy);
 		job->easy = NULL;
+		return -1;
 	}
-	curl_free(owner);
-	curl_free(algo);
+	return 0;
+}
+
+/* Sets up job->easy for req; -1 with job failed on a bad request. */
+static int
+poller_setup(struct poller *p, struct poller_job *job,
+    const struct poller_req *req)
+{
+	char	*base, *plain, *url;
+	int	 rv = -1;
+
+	if (job->res.kind != POLLER_REFS &&
+	    job->res.kind != POLLER_VERSION) {
+		poller_fail(job, 0, "poll: unknown kind %d",
+		    (int)job->res.kind);
+		return -1;
+	}
+	if (req->url == NULL || *req->url == '\0') {
+		poller_fail(job, 0, "poll: no URL");
+		return -1;
+	}
+	base = httpc_base(req->url, job->res.kind == POLLER_VERSION);
+	plain = poller_shown(base);
+	if (job->res.kind == POLLER_REFS)
+		url = poller_refs_url(job, req, base, plain);
+	else
+		url = poller_version_url(job, req, base, plain);
+	if (url != NULL)
+		rv = poller_easy(p, job, req, url);
 	free(url);
 	free(plain);
 	free(base);
-	return -1;
+	return rv;
 }
 
 uint64_t
@@ -833,7 +487,8 @@ poller_start(struct poller *p, enum poller_kind kind,
 	job->id = p->next_id++;
 	job->cb = cb;
 	job->arg = arg;
-	job->retry_after_ms = -1;
+	httpc_resp_init(&job->resp, POLLER_MAX_RESPONSE,
+	    POLLER_RETRY_AFTER_MAX_MS);
 	job->res.kind = kind;
 	job->res.id = job->id;
 	job->res.retry_after_ms = -1;

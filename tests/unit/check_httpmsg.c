@@ -1,10 +1,13 @@
 /* check_httpmsg.c: the HTTP clients' shared reading of answers. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "httpmsg.h"
+#include "redact.h"
 #include "testutil.h"
+#include "xmalloc.h"
 
 START_TEST(test_retry_after)
 {
@@ -60,6 +63,38 @@ START_TEST(test_oneline_and_copy)
 }
 END_TEST
 
+static void __attribute__((format(printf, 3, 4)))
+line(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	httpmsg_vline(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+START_TEST(test_cut_and_line)
+{
+	char	*s, buf[64];
+
+	s = httpmsg_cut(xstrdup("short"), 5);
+	ck_assert_str_eq(s, "short");
+	free(s);
+	s = httpmsg_cut(xstrdup("longer"), 4);
+	ck_assert_str_eq(s, "long...");
+	free(s);
+	/* Never half a character: the euro sign goes whole. */
+	s = httpmsg_cut(xstrdup("ab\xe2\x82\xac"), 3);
+	ck_assert_str_eq(s, "ab...");
+	free(s);
+	/* One line, secrets masked. */
+	redact_add("hmsgSecret42");
+	line(buf, sizeof buf, "GET %s:\r\n%d %s", "/x", 401,
+	    "key hmsgSecret42");
+	ck_assert_str_eq(buf, "GET /x: 401 key ***");
+}
+END_TEST
+
 START_TEST(test_classification)
 {
 	ck_assert(httpmsg_status_transient(500));
@@ -112,6 +147,7 @@ httpmsg_suite(void)
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_oneline_and_copy);
+	tcase_add_test(tc, test_cut_and_line);
 	tcase_add_test(tc, test_classification);
 	tcase_add_test(tc, test_append);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,70 @@
+/* api_int.h: what the parts of the API client share (api.c: the client and
+ * the request; api_page.c: paging; api_algo.c: the typed endpoints). */
+#ifndef API_INT_H
+#define API_INT_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "api.h"
+#include "httpc.h"
+
+struct api_client {
+	CURL			*curl;
+	char			*base;		/* no trailing "/" nor "/v1" */
+	char			*ca_file;
+	int			 capath;	/* also trust HTTPC_CAPATH */
+	long			 timeout_ms;
+	const volatile int	*cancel;
+	void			(*observe)(void *, long);
+	void			*observe_arg;
+	struct curl_slist	*hdrs;		/* Authorization, Accept */
+	struct curl_slist	*hdrs_body;	/* the same + Content-Type */
+
+	/* The response being received; resp.max is the size limit. */
+	struct httpc_resp	 resp;
+
+	/* The server's own words of the last failure, one line, redacted. */
+	char			*detail;
+};
+
+/* One walk through a paged collection ("results" + "marker"). */
+struct api_pager {
+	char			*path;		/* escaped; owned */
+	const char		*filter;	/* extra query, or NULL */
+	int			 first_limit;
+	int			 max_pages;
+	int			 fail_at_max;	/* max_pages reached: error */
+	int			 pages;
+	int			 done;
+	char			*marker;	/* for the next page */
+	char		       **seen;		/* every marker followed */
+	size_t			 nseen;
+};
+
+/* api.c */
+void	 api_error_reset(struct api_error *);
+void	 api_error_soft(struct api_error *);
+void	 api_fail(struct api_error *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+const char *api_json_string(const cJSON *obj, const char *name);
+int	 api_call(struct api_client *, const char *method, const char *path,
+	    const char *query, const cJSON *body, cJSON **out,
+	    struct api_error *);
+char	*api_path(struct api_client *, struct api_error *,
+	    const char *const *segs, size_t n);
+
+/* "/v1/SEG/SEG...", each segment %-encoded; NULL (err set) if one is
+ * missing. */
+#define API_PATH(c, err, ...)						\
+	api_path((c), (err), (const char *const []){ __VA_ARGS__ },	\
+	    sizeof((const char *const []){ __VA_ARGS__ }) / sizeof(char *))
+
+/* api_page.c */
+int	 api_pager_next(struct api_client *, struct api_pager *, cJSON **page,
+	    const cJSON **results, struct api_error *);
+void	 api_pager_free(struct api_pager *);
+
+#endif
