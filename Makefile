@@ -31,9 +31,13 @@ CHKCFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHKLIBS	  = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 CFLAGS	?= $(OPT)
+# The test variant (`make testbins`; check, asan and tsan use it) sets
+# TESTHOOKS=-DAP_TESTHOOKS for the crash points of daemon/failpoint.h;
+# what `all` builds and `install` installs has none.
+TESTHOOKS =
 ALL_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -D_GNU_SOURCE \
 	     -DAP_VERSION='"$(VERSION)"' -Icommon -Idaemon \
-	     $(DEPCFLAGS) $(CFLAGS) $(SANFLAGS)
+	     $(DEPCFLAGS) $(CFLAGS) $(SANFLAGS) $(TESTHOOKS)
 ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS) $(SANFLAGS)
 
 BUILD	?= build
@@ -48,13 +52,13 @@ TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/runner.o \
 BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
 .PHONY: all deps check unit integration asan lint format clean install \
-	demo bench help
+	demo bench help testbins
 .DEFAULT_GOAL := all
 
 all: $(BINS)
 
 help:
-	@echo "targets: all check asan lint format install demo bench clean"
+	@echo "targets: all testbins check asan lint format install demo bench clean"
 
 deps:
 	@sh packaging/deps.sh
@@ -74,9 +78,11 @@ $(BUILD)/libalgopromote.a: $(LIBOBJ)
 	$(AR) rcs $@ $^
 
 $(OUT)/algopromoted: $(BUILD)/daemon/algopromoted.o $(BUILD)/libalgopromote.a
+	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 $(OUT)/algopromotectl: $(BUILD)/daemon/algopromotectl.o $(BUILD)/libalgopromote.a
+	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEPLIBS)
 
 # The runner learns the suites from the test sources themselves.
@@ -91,16 +97,24 @@ $(BUILD)/check_algopromote: $(TESTOBJ) $(BUILD)/libalgopromote.a
 unit: $(BUILD)/check_algopromote $(BINS)
 	@$(BUILD)/check_algopromote
 
-# `check` runs the unit tests, then every integration test script, and
-# ends with one `N passed, N failed` line over all of them.
+# The test variant: the binaries with crash points, in $(BUILD)/test,
+# from objects of their own.
+testbins:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/testhooks \
+	    OUT=$(BUILD)/test TESTHOOKS=-DAP_TESTHOOKS all
+
+# `check` runs the unit tests, then every integration test script against
+# the test variant (the release binaries are checked to have no crash
+# point), and ends with one `N passed, N failed` line over all of them.
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote
-	@python3 tests/run.py --unit $(BUILD)/check_algopromote
+	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote testbins
+	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) \
+	    python3 tests/run.py --unit $(BUILD)/check_algopromote
 
 asan:
 	@sh packaging/deps.sh asan
 	@$(MAKE) --no-print-directory BUILD=build-asan OUT=build-asan \
-	    OPT='-O1 -g' HARDEN= HARDEN_LD= \
+	    OPT='-O1 -g' HARDEN= HARDEN_LD= TESTHOOKS=-DAP_TESTHOOKS \
 	    SANFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	    all build-asan/check_algopromote
 	AP_BINDIR=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \

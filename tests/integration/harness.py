@@ -22,8 +22,13 @@ sys.path.insert(0, os.path.join(TOP, "tests", "fakes", "fakecluster"))
 
 from fakecluster_util import start_cluster, ALICE, ALICE_KEY  # noqa: E402
 
-# `make asan` points AP_BINDIR at the sanitizer build.
+# The binaries under test: `make check` points AP_BINDIR at the test
+# variant (build/test, with the crash points), `make asan` at the sanitizer
+# build. The crash tests need such a build; the release one has none.
 BINDIR = os.path.join(TOP, os.environ.get("AP_BINDIR", "."))
+# The crash points of daemon/failpoint.h (ALGOPROMOTED_FAILPOINT=NAME).
+FAILPOINTS = ("before-push", "after-push", "after-build", "after-publish",
+              "after-record")
 DAEMON = os.path.join(BINDIR, "algopromoted")
 CTL = os.path.join(BINDIR, "algopromotectl")
 

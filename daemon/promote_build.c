@@ -1,0 +1,183 @@
+/* promote_build.c: after the push: wait for the destination's build of
+ * the pushed commit (saving its log on failure), then publish it. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "atomicfile.h"
+#include "monotime.h"
+#include "promote_int.h"
+#include "redact.h"
+#include "xmalloc.h"
+
+static void
+promote_build_save_log(struct promote_job *j, const char *build_id)
+{
+	struct api_error	 e;
+	char			*logs = NULL, *path, *cause = NULL, *clean;
+	int			 rv;
+
+	rv = api_build_logs(j->dapi, j->dst->owner, j->dst->name, build_id,
+	    &logs, &e);
+	if (rv != 1) {
+		promote_job_log(j, LOG_LEVEL_WARN, "build %s: no log: %s",
+		    build_id, rv == 0 ? "not available" : e.message);
+		return;
+	}
+	path = xprintf("%s/build-%s.log", j->dir, build_id);
+	clean = redact(logs);
+	if (atomicfile_write(path, clean, strlen(clean), 0600, &cause) == -1) {
+		promote_job_log(j, LOG_LEVEL_WARN, "saving build log: %s",
+		    cause);
+		free(cause);
+	} else
+		state_set(&j->st.build_log, path);
+	free(clean);
+	free(path);
+	free(logs);
+}
+
+/* One look at the build of j->commit: finds it first, then follows it.
+ * Returns what the API call returned (b holds the build unless -1), or
+ * -2 when the found build's id could not be saved (j->error says why). */
+static int
+promote_build_poll(struct promote_job *j, struct api_build *b,
+    struct api_error *e)
+{
+	const char	*owner = j->dst->owner, *algo = j->dst->name;
+	int		 rv;
+
+	if (j->build_id != NULL)
+		return api_build_get(j->dapi, owner, algo, j->build_id, b, e);
+	rv = api_build_find(j->dapi, owner, algo, j->commithex, b, e);
+	if (rv == 1) {
+		j->build_id = xstrdup(b->id);
+		state_set(&j->st.pending_build_id, b->id);
+		if (promote_record_save(j, STATE_BUILDING) == -1) {
+			api_build_clear(b);
+			return -2;
+		}
+	}
+	return rv;
+}
+
+/*
+ * Wait for the build of exactly j->commit. Returns 0 succeeded, -1 on
+ * error or failure (j->error says which).
+ */
+int
+promote_build_wait(struct promote_job *j)
+{
+	struct api_build	 b = { 0 };
+	struct api_error	 e;
+	uint64_t		 start = monotime_ms();
+	uint64_t		 delay = PROMOTE_POLL_MIN_MS;
+	uint64_t		 deadline = start + j->pol->build_timeout_ms;
+	int			 rv;
+
+	if (promote_record_save(j, STATE_BUILDING) == -1)
+		return -1;
+	for (;;) {
+		if (promote_job_cancelled(j))
+			return promote_job_fail(j, 0, "cancelled while waiting "
+			    "for the build");
+		if ((rv = promote_build_poll(j, &b, &e)) == -2)
+			return -1;
+		if (rv == -1 && !e.transient)
+			return promote_job_fail_api(j, "waiting for the build",
+			    &e);
+		if (rv == -1)
+			promote_job_log(j, LOG_LEVEL_WARN, "waiting for the "
+			    "build: %s", e.message);
+		if (rv != -1 && b.status != NULL &&
+		    strcmp(b.status, "succeeded") == 0) {
+			api_build_clear(&b);
+			promote_job_step_done(j, "build", start, j->build_id);
+			return 0;
+		}
+		if (rv != -1 && b.status != NULL &&
+		    strcmp(b.status, "failed") == 0) {
+			api_build_clear(&b);
+			promote_build_save_log(j, j->build_id);
+			state_set(&j->st.failed_source_commit, j->srchex);
+			return promote_job_fail(j, 1, "build %s of %s failed%s%s",
+			    j->build_id, j->commithex,
+			    j->st.build_log ? "; log saved in " : "",
+			    j->st.build_log ? j->st.build_log : "");
+		}
+		api_build_clear(&b);
+		if (monotime_ms() >= deadline)
+			return promote_job_fail(j, 0, "build of %s did not "
+			    "finish within the build_timeout", j->commithex);
+		promote_job_sleep(j, delay);
+		delay = delay * 2 > PROMOTE_POLL_MAX_MS ? PROMOTE_POLL_MAX_MS :
+		    delay * 2;
+	}
+}
+
+int
+promote_build_publish(struct promote_job *j)
+{
+	const char		*owner = j->dst->owner, *algo = j->dst->name;
+	struct template_vars	 tv = promote_job_vars(j);
+	struct api_version	 v = { 0 };
+	struct api_error	 e;
+	char			*notes;
+	uint64_t		 start = monotime_ms();
+	int			 rv;
+
+	if (promote_record_save(j, STATE_PUBLISHING) == -1)
+		return -1;
+	notes = template_expand(j->pol->release_notes, &tv);
+	rv = api_publish(j->dapi, owner, algo,
+	    config_vtype_name(j->pol->version_type), notes, &v, &e);
+	free(notes);
+	if (rv == -1 && e.code == API_CODE_PUBLISHED) {
+		/* Published by a run whose answer was lost. */
+		rv = api_version_find(j->dapi, owner, algo, j->commithex, &v,
+		    &e);
+		if (rv == 0)
+			return promote_job_fail(j, 0, "publish says already "
+			    "published, but no version holds %s",
+			    j->commithex);
+	}
+	if (rv == -1)
+		return promote_job_fail_api(j, "publishing", &e);
+	if (v.git_hash != NULL && strcasecmp(v.git_hash, j->commithex) != 0)
+		promote_job_log(j, LOG_LEVEL_WARN, "published %s holds %s, not "
+		    "%s: someone pushed meanwhile", v.semver ? v.semver : "?",
+		    v.git_hash, j->commithex);
+	if (v.semver == NULL) {
+		api_version_clear(&v);
+		if (api_version_find(j->dapi, owner, algo, j->commithex, &v,
+		    &e) != 1) {
+			api_version_clear(&v);
+			return promote_job_fail(j, 0, "published, but the "
+			    "version of %s cannot be found", j->commithex);
+		}
+	}
+	j->dest_version = xstrdup(v.semver);
+	api_version_clear(&v);
+	promote_job_step_done(j, "publish", start, j->dest_version);
+	return 0;
+}
+
+/* The destination commit already exists remotely: is it published? */
+int
+promote_build_find_published(struct promote_job *j, int *found)
+{
+	struct api_version	 v = { 0 };
+	struct api_error	 e;
+	int			 rv;
+
+	rv = api_version_find(j->dapi, j->dst->owner, j->dst->name,
+	    j->commithex, &v, &e);
+	if (rv == -1)
+		return promote_job_fail_api(j, "looking up destination "
+		    "versions", &e);
+	*found = rv == 1;
+	if (rv == 1)
+		j->dest_version = xstrdup(v.semver);
+	api_version_clear(&v);
+	return 0;
+}

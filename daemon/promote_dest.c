@@ -1,0 +1,311 @@
+/* promote_dest.c: the destination side of a promotion: ensure the
+ * algorithm exists, fetch its head, build the tree, commit and push. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "failpoint.h"
+#include "monotime.h"
+#include "promote_int.h"
+#include "xmalloc.h"
+
+/* Settings a create call takes; the rest of an algorithm object is the
+ * server's to fill in. */
+static const char *const promote_dest_details_keys[] = {
+	"label", "summary", "tagline", NULL
+};
+static const char *const promote_dest_settings_keys[] = {
+	"language", "environment", "algorithm_environment", "package_set",
+	"license", "network_access", "pipeline_enabled", "source_visibility",
+	"royalty_microcredits", "insights_enabled", NULL
+};
+
+/* Copies the create-time keys of a source object's member into dst. */
+static void
+promote_dest_merge_keys(cJSON *dst, const cJSON *src, const char *const *keys)
+{
+	const cJSON	*v;
+
+	for (; *keys != NULL; keys++) {
+		v = cJSON_GetObjectItemCaseSensitive(src, *keys);
+		if (v == NULL || cJSON_IsNull(v))
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(dst, *keys);
+		cJSON_AddItemToObject(dst, *keys, cJSON_Duplicate(v, 1));
+	}
+}
+
+static void
+promote_dest_merge_all(cJSON *dst, const cJSON *src)
+{
+	const cJSON	*v;
+
+	cJSON_ArrayForEach(v, src) {
+		cJSON_DeleteItemFromObjectCaseSensitive(dst, v->string);
+		cJSON_AddItemToObject(dst, v->string, cJSON_Duplicate(v, 1));
+	}
+}
+
+/* Ensure: the destination algorithm exists, created when missing.
+ * Returns 0, or 1 when a dry run found it missing, -1 on error. */
+int
+promote_dest_ensure(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	const struct config_create	*cr = &j->pol->create;
+	struct api_error		 e;
+	cJSON				*salgo = NULL, *details, *settings;
+	cJSON				*over;
+	uint64_t			 start = monotime_ms();
+	int				 rv;
+
+	rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name, NULL, &e);
+	if (rv == -1)
+		return promote_job_fail_api(j, "looking up destination", &e);
+	if (rv == 1)
+		return 0;
+	if (j->opts->dry_run) {
+		fprintf(j->opts->report, "%s: would create %s\n", j->name,
+		    j->dst->full);
+		return 1;
+	}
+	details = cJSON_CreateObject();
+	settings = cJSON_CreateObject();
+	if (cr->from_source) {
+		rv = api_algo_get(j->sapi, src->owner, src->name, &salgo, &e);
+		if (rv != 1) {
+			cJSON_Delete(details);
+			cJSON_Delete(settings);
+			if (rv == 0)
+				return promote_job_fail(j, 1, "source algorithm "
+				    "%s not found", src->full);
+			return promote_job_fail_api(j, "looking up source", &e);
+		}
+		promote_dest_merge_keys(details,
+		    cJSON_GetObjectItemCaseSensitive(salgo, "details"),
+		    promote_dest_details_keys);
+		promote_dest_merge_keys(settings,
+		    cJSON_GetObjectItemCaseSensitive(salgo, "settings"),
+		    promote_dest_settings_keys);
+		cJSON_Delete(salgo);
+	}
+	if ((over = cJSON_Parse(cr->details_json)) != NULL)
+		promote_dest_merge_all(details, over);
+	cJSON_Delete(over);
+	if ((over = cJSON_Parse(cr->settings_json)) != NULL)
+		promote_dest_merge_all(settings, over);
+	cJSON_Delete(over);
+	if (cJSON_GetObjectItemCaseSensitive(details, "label") == NULL)
+		cJSON_AddStringToObject(details, "label", j->dst->name);
+
+	rv = api_algo_create(j->dapi, j->dst->owner, j->dst->name, details,
+	    settings, NULL, &e);
+	cJSON_Delete(details);
+	cJSON_Delete(settings);
+	if (rv == -1)
+		return promote_job_fail_api(j, "creating destination", &e);
+	promote_job_step_done(j, rv == 1 ? "create destination" :
+	    "create destination (it already existed)", start, NULL);
+	return 0;
+}
+
+int
+promote_dest_fetch(struct promote_job *j)
+{
+	char		*cause = NULL;
+	uint64_t	 start = monotime_ms();
+	char		 hex[GIT_OID_HEXSZ + 1] = "empty";
+	int		 rv;
+
+	rv = gitops_fetch(j->repo, &j->dremote, "refs/heads/master",
+	    PROMOTE_DST_REF, &j->dhead, &j->have_dhead, &cause);
+	promote_job_observe_git(j, j->dst->cluster, rv == 0);
+	if (rv == -1)
+		return promote_job_fail_git(j, "fetching destination", cause);
+	if (j->have_dhead)
+		git_oid_tostr(hex, sizeof hex, &j->dhead);
+	promote_job_step_done(j, "fetch destination", start, hex);
+	return 0;
+}
+
+/* Does the destination head already say it came from this source
+ * commit? Then a crashed run pushed it, and it must not be pushed twice. */
+int
+promote_dest_head_is_ours(struct promote_job *j)
+{
+	char	*msg = NULL, *cause = NULL, *from, *want;
+	int	 yes;
+
+	if (!j->have_dhead)
+		return 0;
+	if (gitops_commit_message(j->repo, &j->dhead, &msg, &cause) == -1) {
+		free(cause);
+		return 0;
+	}
+	from = gitops_trailer(msg, "Promoted-from");
+	want = xprintf("%s@%s", j->pair->source.full, j->srchex);
+	yes = from != NULL && strcmp(from, want) == 0;
+	free(want);
+	free(from);
+	free(msg);
+	return yes;
+}
+
+static char *
+promote_dest_message(struct promote_job *j)
+{
+	struct template_vars	 v = promote_job_vars(j);
+	char			*head, *msg;
+
+	head = template_expand(j->pol->commit_message, &v);
+	if (j->src_version != NULL)
+		msg = xprintf("%s\n\nPromoted-from: %s@%s\n"
+		    "Promoted-version: %s\n", head, j->pair->source.full,
+		    j->srchex, j->src_version);
+	else
+		msg = xprintf("%s\n\nPromoted-from: %s@%s\n", head,
+		    j->pair->source.full, j->srchex);
+	free(head);
+	return msg;
+}
+
+/* The destination holds what it should: j->commit is its head. */
+void
+promote_dest_take_head(struct promote_job *j)
+{
+	j->commit = j->dhead;
+	git_oid_tostr(j->commithex, sizeof j->commithex, &j->commit);
+}
+
+/* Builds the destination tree into *tree (and the head's into *dtree).
+ * Returns 1 when the destination head already has it, 0 when not, -1. */
+static int
+promote_dest_tree(struct promote_job *j, git_oid *tree, git_oid *dtree)
+{
+	struct gitops_treespec	 spec = {
+		.exclude = j->pol->exclude,
+		.preserve = j->pol->preserve,
+		.owner = j->dst->owner,
+		.algo = j->dst->name,
+	};
+	char			*cause = NULL;
+
+	if (gitops_make_tree(j->repo, &j->src, j->have_dhead ? &j->dhead :
+	    NULL, &spec, tree, &cause) == -1)
+		return promote_job_fail_git(j, "building tree", cause);
+	if (!j->have_dhead)
+		return 0;
+	if (gitops_commit_tree(j->repo, &j->dhead, dtree, &cause) == -1)
+		return promote_job_fail_git(j, "reading destination", cause);
+	if (!git_oid_equal(tree, dtree))
+		return 0;
+	promote_dest_take_head(j);
+	promote_job_log(j, LOG_LEVEL_INFO, "destination already holds the "
+	    "tree of %.12s", j->srchex);
+	return 1;
+}
+
+/* --dry-run: says what would be promoted, with its diffstat. */
+static int
+promote_dest_report(struct promote_job *j, const git_oid *tree,
+    const git_oid *dtree)
+{
+	char	*cause = NULL, *diff = NULL;
+
+	if (gitops_diffstat(j->repo, j->have_dhead ? dtree : NULL, tree, &diff,
+	    &cause) == -1)
+		return promote_job_fail_git(j, "diffstat", cause);
+	fprintf(j->opts->report, "%s: would promote %s@%s%s%s\n%s", j->name,
+	    j->pair->source.full, j->srchex,
+	    j->src_version ? " version " : "",
+	    j->src_version ? j->src_version : "", diff);
+	free(diff);
+	return 0;
+}
+
+/* Commits tree on top of the destination head and writes down, before
+ * any push, what is meant to be pushed. start: when this try began. */
+static int
+promote_dest_commit(struct promote_job *j, const git_oid *tree,
+    uint64_t start)
+{
+	char	*cause = NULL, *msg;
+
+	msg = promote_dest_message(j);
+	if (gitops_commit(j->repo, tree, j->have_dhead ? &j->dhead : NULL,
+	    j->pol->author_name, j->pol->author_email, msg, &j->commit,
+	    &cause) == -1) {
+		free(msg);
+		return promote_job_fail_git(j, "committing", cause);
+	}
+	free(msg);
+	git_oid_tostr(j->commithex, sizeof j->commithex, &j->commit);
+	promote_job_step_done(j, "commit", start, j->commithex);
+
+	/* Written before the push: whatever happens next, the next run
+	 * knows what was meant. */
+	state_set(&j->st.pending_source_commit, j->srchex);
+	state_set(&j->st.pending_source_version, j->src_version);
+	state_set(&j->st.pending_dest_commit, j->commithex);
+	state_set(&j->st.pending_build_id, NULL);
+	return promote_record_save(j, STATE_PUSHING);
+}
+
+/*
+ * Build the destination tree and, unless the destination already holds
+ * it, commit and push. Returns 1 pushed (j->commit set), 0 nothing to
+ * push (the destination head already has the tree), -1 error.
+ */
+int
+promote_dest_commit_push(struct promote_job *j)
+{
+	git_oid			 tree, dtree, remote;
+	char			*cause = NULL;
+	uint64_t		 start;
+	enum gitops_push	 pr;
+	int			 try, rv;
+
+	for (try = 0; try < PROMOTE_PUSH_TRIES; try++) {
+		start = monotime_ms();
+		if ((rv = promote_dest_tree(j, &tree, &dtree)) != 0)
+			return rv == 1 ? 0 : -1;
+		if (j->opts->dry_run)
+			return promote_dest_report(j, &tree, &dtree);
+		if (promote_dest_commit(j, &tree, start) == -1)
+			return -1;
+		FAILPOINT(j->name, "before-push");
+
+		start = monotime_ms();
+		pr = gitops_push(j->repo, &j->dremote, &j->commit,
+		    j->have_dhead ? &j->dhead : NULL, "refs/heads/master",
+		    &remote, &cause);
+		promote_job_observe_git(j, j->dst->cluster,
+		    pr != GITOPS_PUSH_ERROR);
+		switch (pr) {
+		case GITOPS_PUSH_OK:
+			promote_job_step_done(j, "push", start, j->commithex);
+			FAILPOINT(j->name, "after-push");
+			return 1;
+		case GITOPS_PUSH_MOVED:
+			free(cause);
+			cause = NULL;
+			promote_job_log(j, LOG_LEVEL_WARN, "destination moved "
+			    "during the promotion; rebuilding on top of it");
+			if (promote_dest_fetch(j) == -1)
+				return -1;
+			if (promote_dest_head_is_ours(j)) {
+				promote_dest_take_head(j);
+				return 1;
+			}
+			continue;
+		case GITOPS_PUSH_REJECTED:
+			return promote_job_fail_git(j, "push rejected", cause);
+		case GITOPS_PUSH_ERROR:
+			return promote_job_fail_git(j, "pushing", cause);
+		}
+	}
+	return promote_job_fail(j, 0, "destination kept moving; gave up after "
+	    "%d tries", PROMOTE_PUSH_TRIES);
+}

@@ -1,0 +1,240 @@
+/* promote_job.c: the life of one promotion job: setup and teardown, its
+ * log lines, how it fails, what it reports to observers, cancellation. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "monotime.h"
+#include "promote_int.h"
+#include "redact.h"
+#include "xmalloc.h"
+
+void
+promote_job_log(struct promote_job *j, int level, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	switch (level) {
+	case LOG_LEVEL_ERROR:
+		log_errx("route %s: %s", j->name, msg);
+		break;
+	case LOG_LEVEL_WARN:
+		log_warnx("route %s: %s", j->name, msg);
+		break;
+	case LOG_LEVEL_INFO:
+		log_info("route %s: %s", j->name, msg);
+		break;
+	default:
+		log_debug("route %s: %s", j->name, msg);
+		break;
+	}
+	free(msg);
+}
+
+/* Records why this run failed; the first failure wins. Returns -1. */
+int
+promote_job_fail(struct promote_job *j, int permanent, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (j->error == NULL) {
+		j->error = redact(msg);
+		j->permanent = permanent;
+	}
+	free(msg);
+	return -1;
+}
+
+int
+promote_job_fail_api(struct promote_job *j, const char *what,
+    const struct api_error *e)
+{
+	return promote_job_fail(j, !e->transient && !e->cancelled, "%s: %s",
+	    what, e->message);
+}
+
+/* Takes cause (may be NULL) and frees it. Returns -1. */
+int
+promote_job_fail_git(struct promote_job *j, const char *what, char *cause)
+{
+	promote_job_fail(j, 0, "%s: %s", what, cause != NULL ? cause :
+	    "failed");
+	free(cause);
+	return -1;
+}
+
+static void
+promote_job_observe_api(void *arg, long status)
+{
+	struct promote_job_observer	*o = arg;
+	const struct promote_opts	*opts = o->job->opts;
+
+	opts->observe(opts->observe_arg, o->cluster, "api", status);
+}
+
+void
+promote_job_observe_git(struct promote_job *j, const struct config_cluster *c,
+    int ok)
+{
+	if (j->opts->observe != NULL)
+		j->opts->observe(j->opts->observe_arg, c, "git", ok ? 200 : 0);
+}
+
+int
+promote_job_cancelled(struct promote_job *j)
+{
+	return j->opts->cancel != NULL && *j->opts->cancel;
+}
+
+void
+promote_job_sleep(struct promote_job *j, uint64_t ms)
+{
+	struct timespec	 ts;
+
+	/* Sliced so that a cancel is seen within 100 ms. */
+	while (ms > 0 && !promote_job_cancelled(j)) {
+		uint64_t slice = ms < 100 ? ms : 100;
+
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)slice * 1000000;
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+}
+
+void
+promote_job_step_done(struct promote_job *j, const char *step, uint64_t start,
+    const char *detail)
+{
+	promote_job_log(j, LOG_LEVEL_INFO, "%s: %llu ms%s%s%s", step,
+	    (unsigned long long)(monotime_ms() - start),
+	    detail != NULL ? " (" : "", detail != NULL ? detail : "",
+	    detail != NULL ? ")" : "");
+}
+
+/* The git URL of algorithm a; suffix "/1.2.0" names a version's own
+ * read-only repository. */
+char *
+promote_job_repo_url(const struct config_algo *a, const char *suffix)
+{
+	return xprintf("%s/git/%s/%s%s.git", a->cluster->git, a->owner,
+	    a->name, suffix);
+}
+
+/* What commit messages and release notes may refer to. */
+struct template_vars
+promote_job_vars(const struct promote_job *j)
+{
+	struct template_vars	 v = {
+		.source = j->pair->source.full,
+		.destination = j->dst->full,
+		.source_commit = j->srchex,
+		.source_version = j->src_version,
+		.pair = j->pair->name,
+		.algo = j->dst->name,
+	};
+
+	return v;
+}
+
+static void
+promote_job_remote(struct gitops_remote *r, const char *url,
+    const struct config_cluster *c, const volatile int *cancel)
+{
+	r->url = url;
+	r->user = c->key_owner;
+	r->key = c->api_key;
+	r->timeout_ms = c->timeout_ms;
+	r->cancel = cancel;
+}
+
+static int
+promote_job_api(struct promote_job *j, struct api_client **out,
+    struct promote_job_observer *obs, const struct config_cluster *c)
+{
+	char	*cause = NULL;
+
+	if (api_client_new(out, c->api, c->api_key, c->ca_file,
+	    c->timeout_ms, &cause) == -1) {
+		promote_job_fail(j, 1, "API client: %s", cause);
+		free(cause);
+		return -1;
+	}
+	api_client_set_cancel(*out, j->opts->cancel);
+	if (j->opts->observe != NULL) {
+		obs->job = j;
+		obs->cluster = c;
+		api_client_set_observer(*out, promote_job_observe_api, obs);
+	}
+	return 0;
+}
+
+/* Loads the route's state and opens its API clients and mirror. */
+int
+promote_job_setup(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	char				*cause = NULL, *warning = NULL;
+	char				*mirror;
+
+	j->name = promote_route_name(j->pair, j->dst);
+	j->dir = state_route_dir(j->conf->state_dir, j->pair->name,
+	    j->dst->full);
+	if (state_route_load(&j->st, j->dir, &cause, &warning) == -1) {
+		promote_job_fail(j, 0, "reading state: %s", cause);
+		free(cause);
+		return -1;
+	}
+	if (warning != NULL) {
+		promote_job_log(j, LOG_LEVEL_WARN, "%s", warning);
+		free(warning);
+	}
+	state_set(&j->st.pair, j->pair->name);
+	state_set(&j->st.source, src->full);
+	state_set(&j->st.destination, j->dst->full);
+
+	if (promote_job_api(j, &j->sapi, &j->sobs, src->cluster) == -1 ||
+	    promote_job_api(j, &j->dapi, &j->dobs, j->dst->cluster) == -1)
+		return -1;
+
+	j->surl = promote_job_repo_url(src, "");
+	j->durl = promote_job_repo_url(j->dst, "");
+	promote_job_remote(&j->sremote, j->surl, src->cluster, j->opts->cancel);
+	promote_job_remote(&j->dremote, j->durl, j->dst->cluster,
+	    j->opts->cancel);
+
+	mirror = xprintf("%s/mirror.git", j->dir);
+	if (gitops_mirror_open(&j->repo, mirror, &cause) == -1) {
+		free(mirror);
+		return promote_job_fail_git(j, "opening mirror", cause);
+	}
+	free(mirror);
+	return 0;
+}
+
+void
+promote_job_free(struct promote_job *j)
+{
+	git_repository_free(j->repo);
+	api_client_free(j->sapi);
+	api_client_free(j->dapi);
+	state_route_clear(&j->st);
+	free(j->name);
+	free(j->dir);
+	free(j->surl);
+	free(j->durl);
+	free(j->src_version);
+	free(j->build_id);
+	free(j->dest_version);
+	free(j->error);
+}

@@ -1,0 +1,140 @@
+/* promote_source.c: detect, the first step of a promotion: which source
+ * commit the destination should hold, fetched into the route's mirror. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "monotime.h"
+#include "promote_int.h"
+#include "xmalloc.h"
+
+/* Commits mode: the head of the branch. */
+static int
+promote_source_branch(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	struct api_version		 v = { 0 };
+	struct api_error		 e;
+	char				*cause = NULL, *ref;
+	uint64_t			 start = monotime_ms();
+	int				 found = 0, rv;
+
+	ref = xprintf("refs/heads/%s", j->pol->branch);
+	rv = gitops_fetch(j->repo, &j->sremote, ref, PROMOTE_SRC_REF,
+	    &j->src, &found, &cause);
+	promote_job_observe_git(j, src->cluster, rv == 0);
+	free(ref);
+	if (rv == -1)
+		return promote_job_fail_git(j, "fetching source", cause);
+	if (!found) {
+		promote_job_log(j, LOG_LEVEL_INFO, "source branch %s is empty",
+		    j->pol->branch);
+		return 0;
+	}
+	git_oid_tostr(j->srchex, sizeof j->srchex, &j->src);
+	/* The source's own published version of it, if any: for the
+	 * map only, so a failure here costs nothing but that. */
+	rv = api_version_find(j->sapi, src->owner, src->name,
+	    j->srchex, &v, &e);
+	if (rv == 1)
+		j->src_version = xstrdup(v.semver);
+	else if (rv == -1)
+		promote_job_log(j, LOG_LEVEL_WARN, "source version of %.12s "
+		    "unknown: %s", j->srchex, e.message);
+	api_version_clear(&v);
+	promote_job_step_done(j, "fetch source", start, j->srchex);
+	return 1;
+}
+
+/*
+ * Versions mode: brings j->src into the mirror. Fetch the branch; a
+ * version cut from elsewhere comes from the version's own read-only
+ * repository. Returns 0 or -1.
+ */
+static int
+promote_source_fetch_version(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	struct gitops_remote		 vr = j->sremote;
+	git_commit			*c = NULL;
+	git_oid				 head;
+	char				*cause = NULL, *ref, *suffix, *vurl;
+	int				 found = 0, rv;
+
+	ref = xprintf("refs/heads/%s", j->pol->branch);
+	if (git_commit_lookup(&c, j->repo, &j->src) != 0) {
+		rv = gitops_fetch(j->repo, &j->sremote, ref, PROMOTE_SRC_REF,
+		    &head, &found, &cause);
+		if (rv == -1) {
+			free(ref);
+			return promote_job_fail_git(j, "fetching source",
+			    cause);
+		}
+	}
+	free(ref);
+	if (c == NULL && git_commit_lookup(&c, j->repo, &j->src) != 0) {
+		suffix = xprintf("/%s", j->src_version);
+		vurl = promote_job_repo_url(src, suffix);
+		free(suffix);
+		vr.url = vurl;
+		rv = gitops_fetch(j->repo, &vr, "refs/heads/master",
+		    PROMOTE_SRCV_REF, &head, &found, &cause);
+		free(vurl);
+		if (rv == -1)
+			return promote_job_fail_git(j, "fetching source version",
+			    cause);
+		if (git_commit_lookup(&c, j->repo, &j->src) != 0)
+			return promote_job_fail(j, 0, "source version %s: "
+			    "commit %s not found in the source repository",
+			    j->src_version, j->srchex);
+	}
+	git_commit_free(c);
+	return 0;
+}
+
+/* Versions mode: the commit of the newest published version. */
+static int
+promote_source_version(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	struct api_version		 v = { 0 };
+	struct api_error		 e;
+	uint64_t			 start = monotime_ms();
+	int				 rv;
+
+	rv = api_version_latest(j->sapi, src->owner, src->name, &v, &e);
+	if (rv == -1)
+		return promote_job_fail_api(j, "listing source versions", &e);
+	if (rv == 0 || v.git_hash == NULL ||
+	    git_oid_fromstrn(&j->src, v.git_hash, strlen(v.git_hash)) != 0 ||
+	    strlen(v.git_hash) != GIT_OID_HEXSZ) {
+		if (rv == 1)
+			promote_job_log(j, LOG_LEVEL_WARN, "source version %s "
+			    "has no usable git_hash", v.semver);
+		else
+			promote_job_log(j, LOG_LEVEL_INFO, "source has no "
+			    "published version yet");
+		api_version_clear(&v);
+		return 0;
+	}
+	git_oid_tostr(j->srchex, sizeof j->srchex, &j->src);
+	j->src_version = xstrdup(v.semver);
+	api_version_clear(&v);
+	if (promote_source_fetch_version(j) == -1)
+		return -1;
+	promote_job_step_done(j, "fetch source", start, j->src_version);
+	return 1;
+}
+
+/*
+ * Detect: which source commit should the destination hold? In commits
+ * mode the head of the branch; in versions mode the commit of the newest
+ * published version. Returns 1 when there is one, 0 when there is none
+ * yet, -1 on error.
+ */
+int
+promote_source_detect(struct promote_job *j)
+{
+	if (j->pol->track == CONFIG_TRACK_COMMITS)
+		return promote_source_branch(j);
+	return promote_source_version(j);
+}
