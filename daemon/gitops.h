@@ -3,6 +3,15 @@
 #ifndef GITOPS_H
 #define GITOPS_H
 
+/*
+ * Set-up and errors in gitops.c; the TCP stream in gitops_stream.c; one
+ * network operation and its credentials in gitops_op.c; ls, fetch and
+ * push in gitops_remote.c; the mirror in gitops_mirror.c; trees and
+ * commits in gitops_tree.c (the algorithmia.conf rewrite: algoconf.c);
+ * messages and the diffstat in gitops_msg.c.  gitops_int.h holds what
+ * they share.
+ */
+
 #include <stdint.h>
 
 #include <git2.h>
@@ -96,8 +105,8 @@ struct gitops_treespec {
  *   - a root algorithmia.conf from the source that is a JSON object
  *     gets "username" = owner and "algoname" = algo: the values are
  *     replaced in place (added after the last member when missing), so
- *     other keys, their order and the formatting stay as they were.
- *     Anything else there is kept as is with a log_warnx.
+ *     other keys, their order and the formatting stay as they were
+ *     (algoconf.h).  Anything else there is kept as is with a log_warnx.
  * Unchanged subtrees keep their ids, so an unchanged result has the tree
  * id of the last promotion.  Fails on a bad glob and when a source file
  * and preserved destination paths under a directory of the same name

@@ -1,0 +1,213 @@
+/* gitops_mirror.c: the bare mirror of a pair on local disk: opened or
+ * created, and repacked into one pack when objects pile up. */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "gitops_int.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static int
+gitops_dir_empty(const char *path)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 empty = 1;
+
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+/*
+ * Mirror upkeep. libgit2 has no gc: every fetch leaves a pack and every
+ * promotion a few loose objects, and object lookups slow down as they
+ * pile up over months. Past a bound, everything reachable from the
+ * mirror's refs goes into one new pack, then the old packs and loose
+ * objects are removed. Unreachable objects (a commit whose push never
+ * landed) go with them. The new pack is complete before anything is
+ * removed, so a crash at any point loses nothing needed.
+ */
+static int
+gitops_is_hex(const char *s, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return 0;
+	return s[n] == '\0';
+}
+
+/* Counts (when del is NULL) or removes (all but the pack named keep)
+ * the packs and loose objects under objdir. */
+static void
+gitops_objects(const char *objdir, const char *keep, size_t *packs,
+    size_t *loose, int del)
+{
+	DIR		*d, *sub;
+	struct dirent	*de, *se;
+	char		*path, *file;
+	size_t		 n;
+
+	*packs = *loose = 0;
+	path = xprintf("%s/pack", objdir);
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			n = strlen(de->d_name);
+			if (strncmp(de->d_name, "pack-", 5) != 0 || n < 10 ||
+			    (strcmp(de->d_name + n - 5, ".pack") != 0 &&
+			    strcmp(de->d_name + n - 4, ".idx") != 0 &&
+			    strcmp(de->d_name + n - 4, ".rev") != 0))
+				continue;
+			if (strcmp(de->d_name + n - 5, ".pack") == 0)
+				(*packs)++;
+			if (!del || (keep != NULL &&
+			    strncmp(de->d_name + 5, keep, strlen(keep)) == 0))
+				continue;
+			file = xprintf("%s/%s", path, de->d_name);
+			if (unlink(file) == -1)
+				log_warnx("mirror upkeep: %s: %s", file,
+				    strerror(errno));
+			free(file);
+		}
+		closedir(d);
+	}
+	free(path);
+	if ((d = opendir(objdir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!gitops_is_hex(de->d_name, 2))
+			continue;
+		path = xprintf("%s/%s", objdir, de->d_name);
+		if ((sub = opendir(path)) != NULL) {
+			while ((se = readdir(sub)) != NULL) {
+				if (se->d_name[0] == '.')
+					continue;
+				(*loose)++;
+				if (!del)
+					continue;
+				file = xprintf("%s/%s", path, se->d_name);
+				if (unlink(file) == -1)
+					log_warnx("mirror upkeep: %s: %s", file,
+					    strerror(errno));
+				free(file);
+			}
+			closedir(sub);
+			if (del)
+				rmdir(path);
+		}
+		free(path);
+	}
+	closedir(d);
+}
+
+int
+gitops_maintain(git_repository *repo, int force, int *repacked,
+    char **cause)
+{
+	git_packbuilder	*pb = NULL;
+	git_revwalk	*walk = NULL;
+	char		*objdir, *keep = NULL;
+	size_t		 packs, loose;
+	int		 rv = -1;
+
+	*repacked = 0;
+	objdir = xprintf("%sobjects", git_repository_path(repo));
+	gitops_objects(objdir, NULL, &packs, &loose, 0);
+	if (!force && packs <= GITOPS_MAX_PACKS && loose <= GITOPS_MAX_LOOSE) {
+		free(objdir);
+		return 0;
+	}
+	if (git_packbuilder_new(&pb, repo) < 0 ||
+	    git_revwalk_new(&walk, repo) < 0) {
+		gitops_cause(cause, "mirror upkeep: %s", gitops_git_error());
+		goto out;
+	}
+	if (git_revwalk_push_glob(walk, "*") < 0 ||
+	    git_packbuilder_insert_walk(pb, walk) < 0 ||
+	    git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+		gitops_cause(cause, "mirror upkeep: repack: %s",
+		    gitops_git_error());
+		goto out;
+	}
+	if (git_packbuilder_object_count(pb) == 0) {
+		rv = 0;	/* no refs: nothing is reachable, remove nothing */
+		goto out;
+	}
+	keep = xstrdup(git_packbuilder_name(pb));
+	gitops_objects(objdir, keep, &packs, &loose, 1);
+	log_debug("mirror upkeep: %s: %zu objects in one pack",
+	    git_repository_path(repo), git_packbuilder_object_count(pb));
+	*repacked = 1;
+	rv = 0;
+out:
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	free(keep);
+	free(objdir);
+	return rv;
+}
+
+int
+gitops_mirror_open(git_repository **out, const char *path, char **cause)
+{
+	git_repository_init_options	 io;
+	git_repository			*repo = NULL;
+	struct stat			 sb;
+	int				 missing = 0;
+
+	*out = NULL;
+	if (path == NULL || *path == '\0') {
+		*cause = xstrdup("mirror: no path");
+		return -1;
+	}
+	if (stat(path, &sb) == -1) {
+		if (errno != ENOENT) {
+			*cause = xprintf("mirror %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		missing = 1;
+	}
+	if (missing || (S_ISDIR(sb.st_mode) && gitops_dir_empty(path))) {
+		git_repository_init_options_init(&io,
+		    GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		io.flags = GIT_REPOSITORY_INIT_BARE |
+		    GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_MKDIR |
+		    GIT_REPOSITORY_INIT_NO_REINIT;
+		io.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
+		if (git_repository_init_ext(&repo, path, &io) < 0) {
+			gitops_cause(cause, "mirror %s: create: %s", path,
+			    gitops_git_error());
+			return -1;
+		}
+		log_debug("mirror %s: created", path);
+	} else if (git_repository_open_bare(&repo, path) < 0) {
+		gitops_cause(cause, "mirror %s: %s", path, gitops_git_error());
+		return -1;
+	}
+	if (!git_repository_is_bare(repo)) {
+		git_repository_free(repo);
+		*cause = xprintf("mirror %s: not a bare repository", path);
+		return -1;
+	}
+	*out = repo;
+	return 0;
+}
