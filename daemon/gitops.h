@@ -166,9 +166,14 @@ enum gitops_push gitops_push(git_repository *repo,
 /*
  * The value of the last trailer named key (compared case-insensitively,
  * as git does) in the final paragraph of a commit message, or NULL; the
- * caller frees it.  That paragraph holds trailers only when it is not the
- * subject paragraph and each of its lines is "Key: value" (lines that
- * start with a blank continue the value above, joined by a space).
+ * caller frees it.  The trailers are libgit2's reading
+ * (git_message_trailers, git's rules): that paragraph holds trailers
+ * when it is not the subject paragraph and each of its lines is
+ * "Key: value" (or, with a "Signed-off-by: " among them, at least a
+ * quarter are); lines that start with a blank continue the value above,
+ * joined by a space; '#' comment lines and a patch after a "---" line
+ * are not part of the message.  (libgit2 1.5: a trailer with an empty
+ * value swallows the line after it, so a trailer there is not found.)
  */
 char	*gitops_trailer(const char *message, const char *key);
 

@@ -1,5 +1,5 @@
 /* gitops_msg.c: what a promotion reads and writes about commits as text:
- * a commit's message, its trailers, the diffstat. */
+ * a commit's message, its trailers (libgit2's reading), the diffstat. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -32,97 +32,84 @@ gitops_commit_message(git_repository *repo, const git_oid *commit,
 	return 0;
 }
 
-static int
-gitops_blank(const char *line, size_t len)
+/*
+ * libgit2 continues a trailer's value only on lines that start with a
+ * space, git itself on any blank: a copy of message with a line's
+ * leading tab turned into a space reads as git reads it.
+ */
+static char *
+gitops_trailer_text(const char *message)
 {
-	size_t	 i;
+	char	*copy, *p;
 
-	for (i = 0; i < len; i++)
-		if (!isspace((unsigned char)line[i]))
-			return 0;
-	return 1;
+	copy = xstrdup(message);
+	for (p = copy; *p != '\0'; p++)
+		if (*p == '\t' && (p == copy || p[-1] == '\n'))
+			*p = ' ';
+	return copy;
+}
+
+/*
+ * A value as libgit2 returns it, made one line: each line without its
+ * surrounding white space, continuation lines joined by a space.  An
+ * empty value ("Key:" at the end of its line) comes with the newline and
+ * the next line appended, continuation or not: only a continuation is
+ * the value's.
+ */
+static char *
+gitops_trailer_value(const char *v)
+{
+	const char	*line, *end;
+	char		*out, *o;
+	size_t		 len;
+
+	if (v[0] == '\n' && v[1] != ' ')
+		return xstrdup("");
+	out = o = xmalloc(strlen(v) + 1);
+	for (line = v;; line = end + 1) {
+		end = strchr(line, '\n');
+		len = end != NULL ? (size_t)(end - line) : strlen(line);
+		if (line != v)
+			*o++ = ' ';
+		while (len > 0 && isspace((unsigned char)line[len - 1]))
+			len--;
+		while (len > 0 && isspace((unsigned char)*line)) {
+			line++;
+			len--;
+		}
+		memcpy(o, line, len);
+		o += len;
+		if (end == NULL)
+			break;
+	}
+	*o = '\0';
+	return out;
 }
 
 char *
 gitops_trailer(const char *message, const char *key)
 {
-	const char	*p, *line, *next, *start = NULL, *colon, *v;
-	const char	*para = NULL, *end;
-	char		*value = NULL, *more;
-	size_t		 len, klen, vlen;
-	int		 any_before = 0, in_para = 0, current = 0;
+	git_message_trailer_array	 arr;
+	const char			*last = NULL;
+	char				*text, *value = NULL;
+	size_t				 i;
+	int				 error;
 
 	if (message == NULL || key == NULL || *key == '\0')
 		return NULL;
-
-	/* The final paragraph: the last run of non-blank lines. */
-	for (p = message; *p != '\0'; p = next) {
-		next = strchr(p, '\n');
-		len = next != NULL ? (size_t)(next - p) : strlen(p);
-		next = next != NULL ? next + 1 : p + len;
-		if (gitops_blank(p, len)) {
-			in_para = 0;
-			continue;
-		}
-		if (!in_para) {
-			if (start != NULL)
-				any_before = 1;
-			start = p;
-			in_para = 1;
-		}
-		para = next;
-	}
-	if (start == NULL || !any_before)
-		return NULL;	/* no message, or only a subject */
-	end = para;
-
-	klen = strlen(key);
-	for (line = start; line < end; line = next) {
-		next = memchr(line, '\n', (size_t)(end - line));
-		len = next != NULL ? (size_t)(next - line) :
-		    (size_t)(end - line);
-		next = line + len + 1;
-		while (len > 0 && isspace((unsigned char)line[len - 1]))
-			len--;
-		if (*line == ' ' || *line == '\t') {
-			/* A continuation of the trailer above. */
-			if (line == start)
-				goto not_trailers;
-			if (!current)
-				continue;
-			for (v = line; v < line + len && isspace(
-			    (unsigned char)*v); v++)
-				;
-			more = xprintf("%s %.*s", value, (int)(line + len - v),
-			    v);
-			free(value);
-			value = more;
-			continue;
-		}
-		for (p = line; p < line + len && (isalnum((unsigned char)*p) ||
-		    *p == '-'); p++)
-			;
-		colon = p;
-		while (colon < line + len && (*colon == ' ' || *colon == '\t'))
-			colon++;
-		if (p == line || colon >= line + len || *colon != ':')
-			goto not_trailers;
-		current = (size_t)(p - line) == klen &&
-		    strncasecmp(line, key, klen) == 0;
-		if (!current)
-			continue;
-		for (v = colon + 1; v < line + len &&
-		    isspace((unsigned char)*v); v++)
-			;
-		vlen = (size_t)(line + len - v);
-		free(value);
-		value = xstrndup(v, vlen);
-	}
+	memset(&arr, 0, sizeof arr);
+	text = gitops_trailer_text(message);
+	error = git_message_trailers(&arr, text);
+	free(text);
+	if (error < 0)
+		return NULL;
+	for (i = 0; i < arr.count; i++)
+		if (strcasecmp(arr.trailers[i].key, key) == 0)
+			last = arr.trailers[i].value;
+	if (last != NULL)
+		value = gitops_trailer_value(last);
+	git_message_trailer_array_free(&arr);
 	return value;
-
-not_trailers:
-	free(value);
-	return NULL;
 }
 
 static char
