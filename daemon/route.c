@@ -1,0 +1,500 @@
+/* route.c: the scheduling of one route: its poll timer, backoff and
+ * jitter, cluster slots, one job at a time, and the job on the pool.
+ *
+ * Threads: everything here runs on the loop thread except
+ * route_job_run(), which runs promote_route() on a worker with a
+ * reference to the configuration it started with, and the two observer
+ * callbacks: route_job_progress() stores the phase and build times in
+ * atomics and activates ev_dirty; route_job_observe() counts in stats
+ * under its lock.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "monotime.h"
+#include "poller.h"
+#include "pool.h"
+#include "promote.h"
+#include "route.h"
+#include "server_int.h"
+#include "state.h"
+#include "stats.h"
+#include "xmalloc.h"
+
+#define ROUTE_BACKOFF_MAX_MS	(30 * 60 * 1000)
+#define ROUTE_START_SPREAD_MS	1000	/* first polls spread over this */
+
+static void	route_consider(struct route *);
+static void	route_job_done(struct pool_job *);
+static uint64_t	route_backoff(struct route *, uint64_t, long);
+
+/* ms +- 10%, so that routes with one interval spread out. */
+static uint64_t
+route_jitter(uint64_t ms)
+{
+	uint64_t	 span = ms / 5;
+
+	if (span == 0)
+		return ms;
+	return ms - ms / 10 + (uint64_t)random() % (span + 1);
+}
+
+static void
+route_job_observe(void *arg, const struct config_cluster *cluster,
+    const char *kind, long status)
+{
+	struct route_job	*j = arg;
+
+	stats_count(&j->route->srv->stats, cluster->name, kind, status);
+}
+
+static void
+route_job_progress(void *arg, int phase)
+{
+	struct route_job	*j = arg;
+	uint64_t		 start = atomic_load(&j->build_start_ms);
+
+	if (phase == STATE_BUILDING && start == 0)
+		atomic_store(&j->build_start_ms, monotime_ms());
+	else if (phase != STATE_BUILDING && start != 0 &&
+	    atomic_load(&j->build_ms) == 0)
+		atomic_store(&j->build_ms, monotime_ms() - start);
+	atomic_store(&j->phase, phase);
+	event_active(j->route->srv->ev_dirty, EV_READ, 0);
+}
+
+static void
+route_job_run(struct pool_job *pj)
+{
+	struct route_job	*j = (struct route_job *)pj;
+
+	j->ret = promote_route(j->cref->conf, j->pair, j->dest, &j->opts,
+	    &j->result);
+}
+
+static const struct config_algo *
+route_dest(const struct route *r)
+{
+	return &r->pair->dests[r->dest];
+}
+
+/* Re-reads what the route's state file says: the loop's picture of it. */
+void
+route_load_state(struct route *r)
+{
+	struct state_route	 st;
+	char			*dir, *cause = NULL, *warning = NULL;
+
+	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
+	    r->dest_full);
+	if (state_route_load(&st, dir, &cause, &warning) == -1) {
+		log_warnx("route %s: %s", r->id, cause);
+		free(cause);
+		free(dir);
+		return;
+	}
+	if (warning != NULL) {
+		log_warnx("route %s: %s", r->id, warning);
+		free(warning);
+	}
+	state_set(&r->done_commit, st.last_source_commit);
+	state_set(&r->failed_commit, st.failed_source_commit);
+	state_set(&r->approval_commit, st.phase == STATE_APPROVAL ?
+	    st.pending_source_commit : NULL);
+	r->pending = st.pending_source_commit != NULL &&
+	    st.phase != STATE_APPROVAL && st.phase != STATE_FAILED;
+	if (st.last_time > 0 &&
+	    (uint64_t)st.last_time > r->stats.last_success[0])
+		r->stats.last_success[0] = (uint64_t)st.last_time;
+	state_route_clear(&st);
+	free(dir);
+}
+
+static void
+route_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	route_poll(arg);
+}
+
+struct route *
+route_new(struct server *s, const struct config_pair *p, size_t d)
+{
+	struct route	*r = xcalloc(1, sizeof *r);
+
+	r->srv = s;
+	r->pair = p;
+	r->dest = d;
+	r->pair_name = xstrdup(p->name);
+	r->dest_full = xstrdup(p->dests[d].full);
+	r->id = promote_route_name(p, &p->dests[d]);
+	r->timer = evtimer_new(s->base, route_timer_cb, r);
+	if (r->timer == NULL)
+		fatalx("evtimer_new failed");
+	stats_cluster(&s->stats, p->source.cluster->name);
+	stats_cluster(&s->stats, p->dests[d].cluster->name);
+	TAILQ_INSERT_TAIL(&s->routes, r, entry);
+	r->last_job_ms = monotime_ms();
+	route_load_state(r);
+	return r;
+}
+
+void
+route_free(struct route *r)
+{
+	struct server	*s = r->srv;
+
+	if (r->poll_id != 0)
+		poller_cancel(s->poller, r->poll_id);
+	if (r->queued)
+		TAILQ_REMOVE(&s->waitq, r, waiting);
+	TAILQ_REMOVE(&s->routes, r, entry);
+	event_free(r->timer);
+	free(r->id);
+	free(r->pair_name);
+	free(r->dest_full);
+	free(r->poll_error);
+	free(r->done_commit);
+	free(r->failed_commit);
+	free(r->approval_commit);
+	free(r);
+}
+
+/* A reload removed the route: it stops now, or when its job ends. */
+void
+route_retire(struct route *r)
+{
+	struct server	*s = r->srv;
+
+	r->removed = 1;
+	evtimer_del(r->timer);
+	if (r->poll_id != 0) {
+		poller_cancel(s->poller, r->poll_id);
+		r->poll_id = 0;
+	}
+	if (r->queued) {
+		TAILQ_REMOVE(&s->waitq, r, waiting);
+		r->queued = 0;
+	}
+	if (r->job == NULL) {
+		log_info("route %s: removed", r->id);
+		route_free(r);
+	} else
+		log_info("route %s: removed; its running promotion "
+		    "finishes first", r->id);
+}
+
+void
+route_schedule(struct route *r, uint64_t ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	r->next_poll_ms = monotime_ms() + ms;
+	evtimer_add(r->timer, &tv);
+}
+
+/* Does the source state the poll saw still need a promotion? */
+static int
+route_needs_job(const struct route *r)
+{
+	if (r->job_retry_ms != 0 && monotime_ms() < r->job_retry_ms)
+		return 0;	/* the last job failed: backing off */
+	if (r->pending)
+		return 1;
+	if (!r->have_head)
+		return 0;
+	if (r->done_commit != NULL && strcmp(r->done_commit, r->head) == 0)
+		return 0;
+	if (r->failed_commit != NULL && strcmp(r->failed_commit, r->head) == 0)
+		return 0;
+	if (r->approval_commit != NULL &&
+	    strcmp(r->approval_commit, r->head) == 0)
+		return 0;
+	return 1;
+}
+
+static int
+route_fits(struct route *r)
+{
+	struct server			*s = r->srv;
+	const struct config_cluster	*sc = r->pair->source.cluster;
+	const struct config_cluster	*dc = route_dest(r)->cluster;
+	struct stats_cluster		*a = stats_cluster(&s->stats, sc->name);
+	struct stats_cluster		*b = stats_cluster(&s->stats, dc->name);
+
+	if (a == b)
+		return a->busy < sc->max_parallel;
+	return a->busy < sc->max_parallel && b->busy < dc->max_parallel;
+}
+
+void
+route_start_job(struct route *r)
+{
+	struct server		*s = r->srv;
+	struct route_job	*j;
+
+	if (r->job != NULL || r->queued || s->stopping || r->removed)
+		return;
+	if (!route_fits(r)) {
+		r->queued = 1;
+		TAILQ_INSERT_TAIL(&s->waitq, r, waiting);
+		log_debug("route %s: waiting for a free slot", r->id);
+		return;
+	}
+	j = xcalloc(1, sizeof *j);
+	j->slot[0] = stats_cluster(&s->stats, r->pair->source.cluster->name);
+	j->slot[1] = stats_cluster(&s->stats, route_dest(r)->cluster->name);
+	j->slot[0]->busy++;
+	if (j->slot[1] != j->slot[0])
+		j->slot[1]->busy++;
+	j->pj.run = route_job_run;
+	j->pj.done = route_job_done;
+	j->route = r;
+	j->cref = s->cref;
+	j->cref->refs++;
+	j->pair = r->pair;
+	j->dest = r->dest;
+	/* XXX promote_opts.cancel is still a const volatile int * (an
+	 * atomic_int has an int's size and representation here); this cast
+	 * goes when promote.h, api.h and gitops.h take a const atomic_int *. */
+	j->opts.cancel = (const volatile int *)(uintptr_t)&s->cancel;
+	j->opts.progress = route_job_progress;
+	j->opts.progress_arg = j;
+	j->opts.observe = route_job_observe;
+	j->opts.observe_arg = j;
+	j->started_ms = monotime_ms();
+	atomic_init(&j->phase, STATE_FETCHING);	/* build_*: 0 from calloc */
+	r->job = j;
+	log_debug("route %s: promotion job started", r->id);
+	pool_submit(s->pool, &j->pj);
+	server_dirty(s);
+}
+
+static void
+route_start_waiting(struct server *s)
+{
+	struct route	*r, *next;
+
+	for (r = TAILQ_FIRST(&s->waitq); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, waiting);
+		if (!route_fits(r))
+			continue;
+		TAILQ_REMOVE(&s->waitq, r, waiting);
+		r->queued = 0;
+		route_start_job(r);
+	}
+}
+
+/*
+ * A new source state needs a job. So, every reconcile_interval, does an
+ * unchanged one: the job checks that the destination still holds what
+ * was promoted and promotes it again when a person changed it.
+ */
+static void
+route_consider(struct route *r)
+{
+	uint64_t	 every = r->pair->policy.reconcile_ms;
+
+	if (route_needs_job(r))
+		route_start_job(r);
+	else if (every != 0 && r->have_head && r->done_commit != NULL &&
+	    strcmp(r->done_commit, r->head) == 0 &&
+	    monotime_ms() - r->last_job_ms >= every) {
+		log_debug("route %s: reconciling the destination", r->id);
+		route_start_job(r);
+	}
+}
+
+static void
+route_job_done(struct pool_job *pj)
+{
+	struct route_job	*j = (struct route_job *)pj;
+	struct route		*r = j->route;
+	struct server		*s = r->srv;
+	enum promote_result	 result = j->result;
+	uint64_t		 took = monotime_ms() - j->started_ms;
+	uint64_t		 bstart = atomic_load(&j->build_start_ms);
+	uint64_t		 bms = atomic_load(&j->build_ms);
+
+	j->slot[0]->busy--;
+	if (j->slot[1] != j->slot[0])
+		j->slot[1]->busy--;
+	r->job = NULL;
+	r->last_job_ms = monotime_ms();
+	r->stats.promotions[result]++;
+	metrics_histo_observe(&r->stats.promotion_seconds,
+	    (double)took / 1000.0);
+	if (bstart != 0)
+		metrics_histo_observe(&r->stats.build_wait_seconds,
+		    (double)(bms != 0 ? bms : monotime_ms() - bstart) / 1000.0);
+	server_confref_drop(j->cref);
+	free(j);
+	if (r->removed) {
+		log_info("route %s: removed", r->id);
+		route_free(r);
+		goto out;
+	}
+	route_load_state(r);
+	if (result == PROMOTE_FAILED && !s->stopping) {
+		r->job_failures++;
+		r->job_retry_ms = monotime_ms() + route_backoff(r, r->job_failures,
+		    -1);
+	} else {
+		r->job_failures = 0;
+		r->job_retry_ms = 0;
+	}
+	if (result == PROMOTE_DONE) {
+		free(s->last_promotion);
+		s->last_promotion = xstrdup(r->id);
+	}
+	if (!s->stopping) {
+		if (r->trigger) {
+			r->trigger = 0;
+			route_poll(r);
+		} else
+			route_consider(r);
+	}
+out:
+	route_start_waiting(s);
+	server_dirty(s);
+	if (s->stopping && pool_pending(s->pool) == 0)
+		event_base_loopbreak(s->base);
+}
+
+/* ---- polling ------------------------------------------------------- */
+
+/* Exponential in the number of failures in a row, with jitter, capped
+ * at 30 minutes; a server's Retry-After wins when it asks for longer. */
+static uint64_t
+route_backoff(struct route *r, uint64_t failures, long retry_after_ms)
+{
+	uint64_t	 ms = r->pair->policy.poll_ms;
+	uint64_t	 i;
+
+	for (i = 0; i < failures && ms < ROUTE_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > ROUTE_BACKOFF_MAX_MS)
+		ms = ROUTE_BACKOFF_MAX_MS;
+	ms = route_jitter(ms);
+	if (retry_after_ms > 0 && (uint64_t)retry_after_ms > ms)
+		ms = (uint64_t)retry_after_ms;
+	return ms;
+}
+
+static void
+route_polled(const struct poller_result *res, void *arg)
+{
+	struct route	*r = arg;
+	struct server	*s = r->srv;
+	struct stats_cluster *c;
+	uint64_t	 next;
+	const char	*cluster = r->pair->source.cluster->name;
+	int		 changed;
+
+	r->poll_id = 0;
+	r->stats.polls[0]++;
+	r->last_poll = (int64_t)time(NULL);
+	metrics_histo_observe(&r->stats.poll_seconds,
+	    (double)res->elapsed_ms / 1000.0);
+	stats_count(&s->stats, cluster, "git", res->status);
+	c = stats_cluster(&s->stats, cluster);
+	if (!res->ok) {
+		r->failures++;
+		r->stats.poll_errors[res->transient ? 0 : 1]++;
+		c->poll_failures++;
+		free(c->poll_error);
+		c->poll_error = xstrdup(res->error);
+		if (r->failures == 1 || r->poll_error == NULL ||
+		    strcmp(r->poll_error, res->error) != 0)
+			log_warnx("route %s: poll failed (%s): %s", r->id,
+			    res->transient ? "transient" : "permanent",
+			    res->error);
+		free(r->poll_error);
+		r->poll_error = xstrdup(res->error);
+		r->poll_error_permanent = !res->transient;
+		next = route_backoff(r, r->failures, res->retry_after_ms);
+		log_debug("route %s: next poll in %llu ms", r->id,
+		    (unsigned long long)next);
+		route_schedule(r, next);
+		server_dirty(s);
+		return;
+	}
+	/* A poll that finds what the last one found changes nothing worth
+	 * rewriting status.json for: an idle daemon writes nothing. */
+	changed = r->failures > 0 || r->have_head != res->found ||
+	    strcmp(r->head, res->head) != 0 ||
+	    strcmp(r->version, res->version) != 0;
+	if (r->failures > 0)
+		log_info("route %s: polling works again after %llu failures",
+		    r->id, (unsigned long long)r->failures);
+	r->failures = 0;
+	c->poll_failures = 0;
+	free(r->poll_error);
+	r->poll_error = NULL;
+	r->have_head = res->found;
+	memcpy(r->head, res->head, sizeof r->head);
+	memcpy(r->version, res->version, sizeof r->version);
+	route_schedule(r, route_jitter(r->pair->policy.poll_ms));
+	route_consider(r);
+	if (changed)
+		server_dirty(s);
+}
+
+void
+route_poll(struct route *r)
+{
+	struct server			*s = r->srv;
+	const struct config_algo	*src = &r->pair->source;
+	const struct config_cluster	*c = src->cluster;
+	struct poller_req		 req;
+	char				*url = NULL, *ref = NULL;
+
+	evtimer_del(r->timer);
+	if (s->stopping || r->removed || r->poll_id != 0)
+		return;
+	if (r->job != NULL) {
+		/* One thing at a time: poll again when the job is done. */
+		r->trigger = 1;
+		return;
+	}
+	memset(&req, 0, sizeof req);
+	req.key = c->api_key;
+	req.ca_file = c->ca_file;
+	req.timeout_ms = c->timeout_ms;
+	if (r->pair->policy.track == CONFIG_TRACK_COMMITS) {
+		url = xprintf("%s/git/%s/%s.git", c->git, src->owner,
+		    src->name);
+		ref = xprintf("refs/heads/%s", r->pair->policy.branch);
+		req.url = url;
+		req.ref = ref;
+		req.user = c->key_owner;
+		r->poll_id = poller_start(s->poller, POLLER_REFS, &req,
+		    route_polled, r);
+	} else {
+		req.url = c->api;
+		req.owner = src->owner;
+		req.algo = src->name;
+		r->poll_id = poller_start(s->poller, POLLER_VERSION, &req,
+		    route_polled, r);
+	}
+	free(url);
+	free(ref);
+}
+
+
+/* When a new route polls first: spread over a second, so that a start
+ * or a reload does not poll every source at once. */
+uint64_t
+route_start_spread(void)
+{
+	return (uint64_t)random() % ROUTE_START_SPREAD_MS;
+}

@@ -1,0 +1,137 @@
+/* status.c: what the service says about its routes: the route JSON of
+ * `status` and /status.json, state_dir/status.json, and sd_notify STATUS=.
+ *
+ * Threads: loop only; a running job's phase is an atomic its worker
+ * stores.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "atomicfile.h"
+#include "log.h"
+#include "monotime.h"
+#include "notify.h"
+#include "server_int.h"
+#include "state.h"
+#include "status.h"
+#include "vmap.h"
+#include "xmalloc.h"
+
+static cJSON *
+status_route_json(struct route *r)
+{
+	struct state_route	 st;
+	char			*dir, *cause = NULL, *t;
+	cJSON			*o, *live;
+	uint64_t		 now = monotime_ms();
+
+	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
+	    r->dest_full);
+	/* Read only: a corrupt file is reported by the next job. */
+	if (state_route_peek(&st, dir, &cause) == -1)
+		free(cause);
+	state_set(&st.pair, r->pair_name);
+	state_set(&st.source, r->pair->source.full);
+	state_set(&st.destination, r->dest_full);
+	if (r->job != NULL)
+		st.phase = (enum state_phase)atomic_load(&r->job->phase);
+	o = state_route_to_json(&st);
+	state_route_clear(&st);
+	free(dir);
+	live = cJSON_AddObjectToObject(o, "live");
+	cJSON_AddBoolToObject(live, "job", r->job != NULL);
+	cJSON_AddBoolToObject(live, "waiting_for_slot", r->queued);
+	if (r->have_head)
+		cJSON_AddStringToObject(live, "source_head", r->head);
+	else
+		cJSON_AddNullToObject(live, "source_head");
+	if (r->version[0] != '\0')
+		cJSON_AddStringToObject(live, "source_version", r->version);
+	if (r->last_poll != 0) {
+		t = vmap_time_format(r->last_poll);
+		cJSON_AddStringToObject(live, "last_poll", t);
+		free(t);
+	} else
+		cJSON_AddNullToObject(live, "last_poll");
+	cJSON_AddNumberToObject(live, "next_poll_in_ms",
+	    r->next_poll_ms > now && evtimer_pending(r->timer, NULL) ?
+	    (double)(r->next_poll_ms - now) : 0);
+	cJSON_AddNumberToObject(live, "poll_failures", (double)r->failures);
+	if (r->poll_error != NULL) {
+		cJSON_AddStringToObject(live, "poll_error", r->poll_error);
+		cJSON_AddBoolToObject(live, "poll_error_permanent",
+		    r->poll_error_permanent);
+	} else
+		cJSON_AddNullToObject(live, "poll_error");
+	return o;
+}
+
+cJSON *
+status_routes(struct server *s)
+{
+	struct route	*r;
+	cJSON		*arr = cJSON_CreateArray();
+
+	TAILQ_FOREACH(r, &s->routes, entry)
+		if (!r->removed)
+			cJSON_AddItemToArray(arr, status_route_json(r));
+	return arr;
+}
+
+char *
+status_text(void *arg)
+{
+	cJSON	*arr = status_routes(arg);
+	char	*text = cJSON_Print(arr), *out;
+
+	cJSON_Delete(arr);
+	if (text == NULL)
+		fatalx("out of memory");
+	out = xprintf("%s\n", text);
+	free(text);
+	return out;
+}
+
+static void
+status_notify(struct server *s)
+{
+	struct route	*r;
+	size_t		 n = 0, failing = 0, busy = 0;
+
+	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
+		n++;
+		if (r->failed_commit != NULL || r->failures > 0)
+			failing++;
+		if (r->job != NULL)
+			busy++;
+	}
+	notify_send("STATUS=%zu routes, %zu failing, %zu promoting%s%s", n,
+	    failing, busy, s->last_promotion ? "; last promotion: " : "",
+	    s->last_promotion ? s->last_promotion : "");
+}
+
+/* Rewrites state_dir/status.json (at most once a second: the beat). */
+void
+status_write(struct server *s)
+{
+	char	*text, *path, *cause = NULL;
+
+	if (!s->dirty)
+		return;
+	s->dirty = 0;
+	text = status_text(s);
+	path = xprintf("%s/status.json", s->cref->conf->state_dir);
+	if (atomicfile_write(path, text, strlen(text), 0600, &cause) == -1) {
+		log_warnx("%s", cause);
+		free(cause);
+	}
+	free(path);
+	free(text);
+	status_notify(s);
+}

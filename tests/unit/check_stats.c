@@ -1,0 +1,335 @@
+/* check_stats.c: the service's counters: counts from many threads add up,
+ * clusters added while workers count stay put, and /metrics is exact. */
+#include <sys/queue.h>
+
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "server_int.h"
+#include "state.h"
+#include "stats.h"
+#include "testutil.h"
+#include "xmalloc.h"
+
+#define NTHREADS	8
+#define NCOUNTS		20000
+
+struct counter {
+	struct stats	*st;
+	int		 id;
+	atomic_int	*stop;	/* NULL: count NCOUNTS times */
+	uint64_t	 done;
+};
+
+static uint64_t
+count_of(struct stats *st, const char *cluster, const char *kind,
+    long status)
+{
+	struct stats_cluster	*c;
+	size_t			 i;
+
+	TAILQ_FOREACH(c, &st->clusters, entry)
+		if (strcmp(c->name, cluster) == 0)
+			for (i = 0; i < c->ncounts; i++)
+				if (c->counts[i].status == status &&
+				    strcmp(c->counts[i].kind, kind) == 0)
+					return c->counts[i].n;
+	return 0;
+}
+
+static void *
+count_run(void *arg)
+{
+	struct counter	*c = arg;
+	char		 name[16];
+	uint64_t	 i;
+
+	for (i = 0; c->stop != NULL ? !atomic_load(c->stop) : i < NCOUNTS;
+	    i++) {
+		stats_count(c->st, i % 2 ? "a" : "b", i % 3 ? "api" : "git",
+		    i % 5 == 0 ? 0 : 200);
+		/* Clusters the loop adds meanwhile, and one it never does. */
+		snprintf(name, sizeof name, "c%d", (int)(i % 64));
+		stats_count(c->st, name, "api", 500);
+		stats_count(c->st, "nowhere", "api", 200);
+		c->done++;
+	}
+	return NULL;
+}
+
+static void
+count_start(pthread_t *t, struct counter *c, struct stats *st,
+    atomic_int *stop)
+{
+	int	 i;
+
+	for (i = 0; i < NTHREADS; i++) {
+		c[i].st = st;
+		c[i].id = i;
+		c[i].stop = stop;
+		c[i].done = 0;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, count_run, &c[i]),
+		    0);
+	}
+}
+
+static uint64_t
+count_join(pthread_t *t, struct counter *c)
+{
+	uint64_t	 n = 0;
+	int		 i;
+
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		n += c[i].done;
+	}
+	return n;
+}
+
+/* Every increment from every thread lands once. */
+START_TEST(test_count_threads)
+{
+	struct stats	 st;
+	struct counter	 c[NTHREADS];
+	pthread_t	 t[NTHREADS];
+	uint64_t	 total = 0, i;
+
+	stats_init(&st);
+	stats_cluster(&st, "a");
+	stats_cluster(&st, "b");
+	count_start(t, c, &st, NULL);
+	count_join(t, c);
+	for (i = 0; i < NCOUNTS; i++)
+		total += i % 2 && i % 3 && i % 5 ? 1 : 0;
+	ck_assert_uint_eq(count_of(&st, "a", "api", 200), total * NTHREADS);
+	total = 0;
+	for (i = 0; i < NCOUNTS; i++)
+		total += !(i % 2) && !(i % 3) && i % 5 ? 1 : 0;
+	ck_assert_uint_eq(count_of(&st, "b", "git", 200), total * NTHREADS);
+	total = 0;
+	for (i = 0; i < NCOUNTS; i++)
+		total += i % 5 == 0;
+	ck_assert_uint_eq(count_of(&st, "a", "api", 0) +
+	    count_of(&st, "a", "git", 0) + count_of(&st, "b", "api", 0) +
+	    count_of(&st, "b", "git", 0), total * NTHREADS);
+	ck_assert_uint_eq(count_of(&st, "nowhere", "api", 200), 0);
+	stats_clear(&st);
+}
+END_TEST
+
+/* A reload adds clusters while workers count: the entries the loop holds
+ * (job slots) stay where they were, and no count is lost or misplaced. */
+START_TEST(test_add_while_counting)
+{
+	struct stats		 st;
+	struct stats_cluster	*a, *b, *added[64];
+	struct counter		 c[NTHREADS];
+	pthread_t		 t[NTHREADS];
+	atomic_int		 stop = 0;
+	uint64_t		 n, sum = 0;
+	char			 name[16];
+	int			 i;
+
+	stats_init(&st);
+	a = stats_cluster(&st, "a");
+	b = stats_cluster(&st, "b");
+	a->busy = 1;
+	count_start(t, c, &st, &stop);
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof name, "c%d", i);
+		added[i] = stats_cluster(&st, name);
+		ck_assert_ptr_eq(stats_cluster(&st, "a"), a);
+	}
+	atomic_store(&stop, 1);
+	n = count_join(t, c);
+	ck_assert_ptr_eq(stats_cluster(&st, "a"), a);
+	ck_assert_ptr_eq(stats_cluster(&st, "b"), b);
+	ck_assert_int_eq(a->busy, 1);
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof name, "c%d", i);
+		ck_assert_ptr_eq(stats_cluster(&st, name), added[i]);
+		sum += count_of(&st, name, "api", 500);
+	}
+	ck_assert_uint_le(sum, n);	/* counts before the add are dropped */
+	ck_assert_uint_eq(count_of(&st, "a", "api", 200) +
+	    count_of(&st, "a", "git", 200) + count_of(&st, "a", "api", 0) +
+	    count_of(&st, "a", "git", 0) + count_of(&st, "b", "api", 200) +
+	    count_of(&st, "b", "git", 200) + count_of(&st, "b", "api", 0) +
+	    count_of(&st, "b", "git", 0), n);
+	stats_clear(&st);
+}
+END_TEST
+
+START_TEST(test_healthy)
+{
+	struct stats		 st;
+	struct stats_cluster	*c;
+	char			*why = NULL;
+
+	stats_init(&st);
+	stats_cluster(&st, "dev");
+	c = stats_cluster(&st, "lab");
+	ck_assert_int_eq(stats_healthy(&st, &why), 1);
+	c->poll_failures = STATS_UNREACHABLE;
+	c->poll_error = xstrdup("HTTP 503");
+	ck_assert_int_eq(stats_healthy(&st, &why), 0);
+	ck_assert_str_eq(why, "cluster lab unreachable: 3 polls failed in a "
+	    "row: HTTP 503");
+	free(why);
+	stats_clear(&st);
+}
+END_TEST
+
+static struct route *
+route_add(struct server *s, const char *pair, const char *dest)
+{
+	struct route	*r = xcalloc(1, sizeof *r);
+
+	r->srv = s;
+	r->pair_name = xstrdup(pair);
+	r->dest_full = xstrdup(dest);
+	TAILQ_INSERT_TAIL(&s->routes, r, entry);
+	return r;
+}
+
+static void
+histo_empty(struct metrics_buf *b, const char *name, const char *help,
+    const char *pair, const char *dest)
+{
+	struct metrics_histo	 h = { 0 };
+	char			*l;
+
+	metrics_family(b, name, "histogram", help);
+	l = metrics_labels("pair", pair, "destination", dest, NULL);
+	metrics_histo_write(b, name, l, &h);
+	free(l);
+}
+
+static const char want_head[] =
+"# HELP algopromoted_routes Routes (pair and destination) configured.\n"
+"# TYPE algopromoted_routes gauge\n"
+"algopromoted_routes 1\n"
+"# HELP algopromoted_route_polls_total Polls of the route's source.\n"
+"# TYPE algopromoted_route_polls_total counter\n"
+"algopromoted_route_polls_total{pair=\"hello\",destination=\"prod/acme/Hello\"} 7\n"
+"# HELP algopromoted_route_poll_errors_total Failed polls, by kind.\n"
+"# TYPE algopromoted_route_poll_errors_total counter\n"
+"algopromoted_route_poll_errors_total{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"transient\"} 2\n"
+"algopromoted_route_poll_errors_total{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"permanent\"} 1\n"
+"# HELP algopromoted_route_promotions_total Promotion jobs, by result.\n"
+"# TYPE algopromoted_route_promotions_total counter\n"
+"algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"uptodate\"} 0\n"
+"algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"promoted\"} 3\n"
+"algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"failed\"} 0\n"
+"algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"held\"} 4\n"
+"# HELP algopromoted_route_last_success_timestamp_seconds When the route last completed a promotion (0: never).\n"
+"# TYPE algopromoted_route_last_success_timestamp_seconds gauge\n"
+"algopromoted_route_last_success_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\"} 1700000000\n"
+"# HELP algopromoted_route_phase 1 for the phase the route is in.\n"
+"# TYPE algopromoted_route_phase gauge\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"idle\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"fetching\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"pushing\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"building\"} 1\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"publishing\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"failed\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"approval\"} 0\n";
+
+static const char want_tail[] =
+"# HELP algopromoted_cluster_requests_total Requests to a cluster, by kind (api, git) and HTTP status (0: no answer).\n"
+"# TYPE algopromoted_cluster_requests_total counter\n"
+"algopromoted_cluster_requests_total{cluster=\"dev\",kind=\"git\",status=\"200\"} 2\n"
+"algopromoted_cluster_requests_total{cluster=\"dev\",kind=\"api\",status=\"0\"} 1\n"
+"algopromoted_cluster_requests_total{cluster=\"prod\",kind=\"api\",status=\"404\"} 1\n"
+"# HELP algopromoted_cluster_up 0 while the cluster's polls fail in a row.\n"
+"# TYPE algopromoted_cluster_up gauge\n"
+"algopromoted_cluster_up{cluster=\"dev\"} 1\n"
+"algopromoted_cluster_up{cluster=\"prod\"} 0\n"
+"# HELP algopromoted_reloads_total Configuration reloads, by result.\n"
+"# TYPE algopromoted_reloads_total counter\n"
+"algopromoted_reloads_total{result=\"ok\"} 2\n"
+"algopromoted_reloads_total{result=\"failed\"} 1\n";
+
+/* The families, their help, label order and sample order, as /metrics
+ * has always written them; a removed route is left out. */
+START_TEST(test_metrics_exact)
+{
+	struct server		 s;
+	struct route		*r, *gone;
+	struct route_job	 job;
+	struct metrics_buf	 b = { 0 }, want = { 0 };
+
+	memset(&s, 0, sizeof s);
+	memset(&job, 0, sizeof job);
+	TAILQ_INIT(&s.routes);
+	stats_init(&s.stats);
+	r = route_add(&s, "hello", "prod/acme/Hello");
+	gone = route_add(&s, "old", "prod/acme/Old");
+	gone->removed = 1;
+	r->stats.polls[0] = 7;
+	r->stats.poll_errors[0] = 2;
+	r->stats.poll_errors[1] = 1;
+	r->stats.promotions[PROMOTE_DONE] = 3;
+	r->stats.promotions[PROMOTE_HELD] = 4;
+	r->stats.promotions[PROMOTE_DRYRUN] = 9;	/* never emitted */
+	r->stats.last_success[0] = 1700000000;
+	r->failed_commit = xstrdup("abc");	/* the job's phase wins */
+	atomic_store(&job.phase, STATE_BUILDING);
+	r->job = &job;
+	stats_cluster(&s.stats, "dev");
+	stats_cluster(&s.stats, "prod")->poll_failures = STATS_UNREACHABLE;
+	stats_count(&s.stats, "dev", "git", 200);
+	stats_count(&s.stats, "dev", "api", 0);
+	stats_count(&s.stats, "prod", "api", 404);
+	stats_count(&s.stats, "dev", "git", 200);
+	s.stats.reloads[0] = 2;
+	s.stats.reloads[1] = 1;
+
+	stats_metrics(&s, &b);
+	want.data = xstrdup(want_head);	/* a buffer that holds want_head */
+	want.len = strlen(want_head);
+	want.cap = want.len + 1;
+	histo_empty(&want, "algopromoted_route_poll_duration_seconds",
+	    "Time one poll of the source took.", "hello", "prod/acme/Hello");
+	histo_empty(&want, "algopromoted_route_promotion_duration_seconds",
+	    "Time one promotion job took.", "hello", "prod/acme/Hello");
+	histo_empty(&want, "algopromoted_route_build_wait_seconds",
+	    "Time spent waiting for destination builds.", "hello",
+	    "prod/acme/Hello");
+	ck_assert_ptr_nonnull(b.data);
+	ck_assert_uint_gt(b.len, want.len);
+	ck_assert_int_eq(strncmp(b.data, want.data, want.len), 0);
+	ck_assert_str_eq(b.data + want.len, want_tail);
+
+	metrics_buf_free(&b);
+	metrics_buf_free(&want);
+	while ((r = TAILQ_FIRST(&s.routes)) != NULL) {
+		TAILQ_REMOVE(&s.routes, r, entry);
+		free(r->pair_name);
+		free(r->dest_full);
+		free(r->failed_commit);
+		free(r);
+	}
+	stats_clear(&s.stats);
+}
+END_TEST
+
+Suite *
+stats_suite(void)
+{
+	Suite	*s = suite_create("stats");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_count_threads);
+	tcase_add_test(tc, test_add_while_counting);
+	tcase_add_test(tc, test_healthy);
+	tcase_add_test(tc, test_metrics_exact);
+	suite_add_tcase(s, tc);
+	return s;
+}
