@@ -8,14 +8,17 @@
 #include "testutil.h"
 #include "xmalloc.h"
 
-#define CONF_SRC							\
-	"{\n  \"username\": \"alice\",\n  \"algoname\": \"Hello\",\n"	\
-	"  \"langauge\": \"python3.7\",\n"				\
-	"  \"x\": [1, -2.5e3, {\"a\": null, \"b\": \"\\u00e9\"}]\n}\n"
-#define CONF_DST							\
-	"{\n  \"username\": \"bob\",\n  \"algoname\": \"HelloProd\",\n"	\
-	"  \"langauge\": \"python3.7\",\n"				\
-	"  \"x\": [1, -2.5e3, {\"a\": null, \"b\": \"\\u00e9\"}]\n}\n"
+/* An algorithm's conf as the platform writes it. */
+#define CONF_DEV							\
+	"{\n    \"algoname\": \"Hello\",\n    \"username\": \"alice\",\n"	\
+	"    \"language\": \"python3-1\",\n    \"full_access\": false,\n"	\
+	"    \"package_set\": \"python36\", \"memory\": 4096,\n"		\
+	"    \"tags\": [\"a\", \"b\"], \"meta\": {\"x\": 1.5e-3}\n}\n"
+#define CONF_PROD							\
+	"{\n    \"algoname\": \"HelloProd\",\n    \"username\": \"bob\",\n"	\
+	"    \"language\": \"python3-1\",\n    \"full_access\": false,\n"	\
+	"    \"package_set\": \"python36\", \"memory\": 4096,\n"		\
+	"    \"tags\": [\"a\", \"b\"], \"meta\": {\"x\": 1.5e-3}\n}\n"
 
 /* The rewrite of in (len bytes) with owner and algo. */
 static void
@@ -62,7 +65,7 @@ START_TEST(test_in_place)
 	    "\"language\":\"python3\"}",
 	    "{\"algoname\":\"HelloProd\",\"username\":\"bob\","
 	    "\"language\":\"python3\"}");
-	rewrite(CONF_SRC, CONF_DST);
+	rewrite(CONF_DEV, CONF_PROD);
 	/* Any value is replaced, not only strings. */
 	rewrite("{\"username\": null, \"algoname\": [1, {\"a\": 2}]}",
 	    "{\"username\": \"bob\", \"algoname\": \"HelloProd\"}");
