@@ -1,10 +1,30 @@
 /* log.c: the daemon's logging, one write(2) per line.
- * Every line is redacted before it is written; nothing else writes logs. */
+ * Every line is redacted before it is written; nothing else writes logs.
+ *
+ * Threads: any thread logs; the loop thread (start-up, SIGHUP, SIGUSR1)
+ * changes the level and the file.
+ * - log_level is a C11 atomic: a writer sees the old or the new level.
+ * - log_fd is guarded by log_lock, which every writer holds across its
+ *   one write(2). A new file is swapped in under the lock and the old
+ *   descriptor closed after it (log_swap_fd), so no writer can ever
+ *   write to a closed or reused descriptor. Holding the lock across
+ *   write(2) keeps lines whole and in order; O_APPEND writes to one file
+ *   are serialised by the kernel anyway.
+ * - log_path is the loop thread's: only log_open_file, log_reopen and
+ *   log_close (all on the loop thread) read or write it.
+ * - log_to_journal and log_has_file say which format lines take; the
+ *   first is set by log_init before any thread starts, the second only
+ *   changes under log_lock.
+ * Nothing allocates under log_lock and nothing under it logs: fatal()
+ * takes it, and out-of-memory ends in fatal(). Lock order: redact_lock
+ * is taken and released (in redact_buf) before log_lock, never inside.
+ */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +37,12 @@
 
 #define LOG_LINE_MAX	8192
 
-static int	 log_level = LOG_LEVEL_INFO;
-static int	 log_to_journal;
-static int	 log_fd = STDERR_FILENO;	/* file or stderr; dup2'd on reopen */
-static char	*log_path;
-static pthread_mutex_t log_path_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int	 log_level = LOG_LEVEL_INFO;
+static int		 log_to_journal;	/* set by log_init only */
+static pthread_mutex_t	 log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 log_fd = STDERR_FILENO;	/* log_lock */
+static int		 log_has_file;			/* log_lock */
+static char		*log_path;			/* loop thread */
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 static const int log_prio[] = { 3, 4, 6, 7 };	/* syslog(3) priorities */
@@ -48,26 +69,38 @@ log_stderr_is_journal(void)
 void
 log_init(int level)
 {
-	log_level = level;
+	atomic_store(&log_level, level);
 	log_to_journal = log_stderr_is_journal();
+}
+
+/* Under log_lock. */
+static int
+log_journal_locked(void)
+{
+	return log_to_journal && !log_has_file;
 }
 
 int
 log_journal(void)
 {
-	return log_to_journal && log_path == NULL;
+	int	 j;
+
+	pthread_mutex_lock(&log_lock);
+	j = log_journal_locked();
+	pthread_mutex_unlock(&log_lock);
+	return j;
 }
 
 void
 log_set_level(int level)
 {
-	log_level = level;
+	atomic_store(&log_level, level);
 }
 
 int
 log_get_level(void)
 {
-	return log_level;
+	return atomic_load(&log_level);
 }
 
 int
@@ -102,57 +135,65 @@ log_open_fd(const char *path, char **cause)
 	return fd;
 }
 
+/* Makes fd (or stderr, for -1) the log's descriptor. Writers read
+ * log_fd only under log_lock and hold it across their write(2), so once
+ * the swap is done no writer can still use the old descriptor: it is
+ * closed after the unlock. */
+static void
+log_swap_fd(int fd)
+{
+	int	 old;
+
+	pthread_mutex_lock(&log_lock);
+	old = log_fd;
+	log_fd = fd == -1 ? STDERR_FILENO : fd;
+	log_has_file = fd != -1;
+	pthread_mutex_unlock(&log_lock);
+	if (old != STDERR_FILENO)
+		close(old);
+}
+
 int
 log_open_file(const char *path, char **cause)
 {
+	char	*copy;
 	int	 fd;
 
 	if ((fd = log_open_fd(path, cause)) == -1)
 		return -1;
-	pthread_mutex_lock(&log_path_lock);
-	free(log_path);
-	log_path = strdup(path);
-	if (log_fd == STDERR_FILENO)
-		log_fd = fd;
-	else {
-		dup2(fd, log_fd);
+	if ((copy = strdup(path)) == NULL) {
+		if (cause != NULL &&
+		    asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
 		close(fd);
+		return -1;
 	}
-	pthread_mutex_unlock(&log_path_lock);
+	free(log_path);
+	log_path = copy;
+	log_swap_fd(fd);
 	return 0;
 }
 
-/* SIGUSR1: after logrotate moved the file, open it anew under the same
- * descriptor number so that concurrent writers never see a closed fd. */
+/* SIGUSR1: after logrotate moved the file, open it anew. */
 int
 log_reopen(char **cause)
 {
-	int	 fd, rv = 0;
+	int	 fd;
 
-	pthread_mutex_lock(&log_path_lock);
-	if (log_path != NULL) {
-		if ((fd = log_open_fd(log_path, cause)) == -1)
-			rv = -1;
-		else {
-			dup2(fd, log_fd);
-			close(fd);
-		}
-	}
-	pthread_mutex_unlock(&log_path_lock);
-	return rv;
+	if (log_path == NULL)
+		return 0;
+	if ((fd = log_open_fd(log_path, cause)) == -1)
+		return -1;
+	log_swap_fd(fd);
+	return 0;
 }
 
 void
 log_close(void)
 {
-	pthread_mutex_lock(&log_path_lock);
-	if (log_fd != STDERR_FILENO) {
-		close(log_fd);
-		log_fd = STDERR_FILENO;
-	}
+	log_swap_fd(-1);
 	free(log_path);
 	log_path = NULL;
-	pthread_mutex_unlock(&log_path_lock);
 }
 
 static size_t
@@ -181,7 +222,7 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	size_t	 n;
 	int	 saved = errno;
 
-	if (level > log_level)
+	if (level > atomic_load(&log_level))
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	/* One record, one line: control characters would let a remote
@@ -190,7 +231,8 @@ log_vmsg(int level, const char *fmt, va_list ap)
 		if ((unsigned char)*p < 0x20 && *p != '\t')
 			*p = ' ';
 	redact_buf(msg, clean, sizeof clean);
-	if (log_journal())
+	pthread_mutex_lock(&log_lock);
+	if (log_journal_locked())
 		n = (size_t)snprintf(line, sizeof line, "<%d>%s",
 		    log_prio[level], clean);
 	else {
@@ -202,6 +244,7 @@ log_vmsg(int level, const char *fmt, va_list ap)
 		n = sizeof line - 2;
 	line[n++] = '\n';
 	(void)!write(log_fd, line, n);
+	pthread_mutex_unlock(&log_lock);
 	errno = saved;
 }
 
