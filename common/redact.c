@@ -1,7 +1,16 @@
 /* redact.c: keeps secrets out of every text the daemon logs or stores.
  * The set only grows while the process runs: a key removed by a reload
- * is still a secret. Safe to call from any thread. */
+ * is still a secret. Safe to call from any thread.
+ *
+ * redact_lock guards secrets and nsecrets. The logger takes it for every
+ * line (redact_buf), so the fatal path takes it too: nothing allocates,
+ * frees through xmalloc or logs while holding it. A new secret is copied
+ * and a grown array allocated before the lock is taken; under the lock
+ * the array is only swapped. As a last guard, a thread that somehow logs
+ * while it holds the lock gets a fully masked line instead of a hang.
+ */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,35 +19,81 @@
 
 #define REDACT_MIN	4	/* shorter strings would mask ordinary text */
 
-static char		**secrets;
-static size_t		  nsecrets;
+static char		**secrets;		/* redact_lock */
+static size_t		  nsecrets;		/* redact_lock */
 static pthread_mutex_t	  redact_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int	  redact_held;		/* this thread holds it */
 
 static void
-redact_add_one(const char *s)
+redact_lock_take(void)
+{
+	pthread_mutex_lock(&redact_lock);
+	redact_held = 1;
+}
+
+static void
+redact_lock_release(void)
+{
+	redact_held = 0;
+	pthread_mutex_unlock(&redact_lock);
+}
+
+/* Under redact_lock. */
+static int
+redact_known(const char *s)
 {
 	size_t	 i;
 
-	if (s == NULL || strlen(s) < REDACT_MIN)
-		return;
-	pthread_mutex_lock(&redact_lock);
 	for (i = 0; i < nsecrets; i++)
 		if (strcmp(secrets[i], s) == 0)
-			break;
-	if (i == nsecrets) {
-		secrets = xreallocarray(secrets, nsecrets + 1,
-		    sizeof *secrets);
-		secrets[nsecrets++] = xstrdup(s);
-		/* Longest first, so that no shorter secret leaves a piece
-		 * of a longer one behind. */
-		for (i = nsecrets - 1; i > 0 &&
-		    strlen(secrets[i]) > strlen(secrets[i - 1]); i--) {
-			char *t = secrets[i];
-			secrets[i] = secrets[i - 1];
-			secrets[i - 1] = t;
+			return 1;
+	return 0;
+}
+
+/*
+ * The grown array is allocated with the lock released; if another thread
+ * added a secret meanwhile, the size no longer fits and it is sized again.
+ */
+static void
+redact_add_one(const char *s)
+{
+	char	**grown = NULL, **old, *copy, *t;
+	size_t	  n = 0, i;
+
+	if (s == NULL || strlen(s) < REDACT_MIN)
+		return;
+	copy = xstrdup(s);
+	redact_lock_take();
+	for (;;) {
+		if (redact_known(copy)) {
+			redact_lock_release();
+			free(grown);
+			free(copy);
+			return;
 		}
+		if (grown != NULL && n == nsecrets)
+			break;
+		n = nsecrets;
+		redact_lock_release();
+		free(grown);
+		grown = xreallocarray(NULL, n + 1, sizeof *grown);
+		redact_lock_take();
 	}
-	pthread_mutex_unlock(&redact_lock);
+	if (n > 0)
+		memcpy(grown, secrets, n * sizeof *grown);
+	grown[n] = copy;
+	/* Longest first, so that no shorter secret leaves a piece of a
+	 * longer one behind. */
+	for (i = n; i > 0 && strlen(grown[i]) > strlen(grown[i - 1]); i--) {
+		t = grown[i];
+		grown[i] = grown[i - 1];
+		grown[i - 1] = t;
+	}
+	old = secrets;
+	secrets = grown;
+	nsecrets = n + 1;
+	redact_lock_release();
+	free(old);
 }
 
 char *
@@ -124,15 +179,18 @@ redact_add_basic(const char *user, const char *secret)
 void
 redact_clear(void)
 {
-	size_t	 i;
+	char	**old;
+	size_t	  i, n;
 
-	pthread_mutex_lock(&redact_lock);
-	for (i = 0; i < nsecrets; i++)
-		free(secrets[i]);
-	free(secrets);
+	redact_lock_take();
+	old = secrets;
+	n = nsecrets;
 	secrets = NULL;
 	nsecrets = 0;
-	pthread_mutex_unlock(&redact_lock);
+	redact_lock_release();
+	for (i = 0; i < n; i++)
+		free(old[i]);
+	free(old);
 }
 
 size_t
@@ -140,9 +198,9 @@ redact_count(void)
 {
 	size_t	 n;
 
-	pthread_mutex_lock(&redact_lock);
+	redact_lock_take();
 	n = nsecrets;
-	pthread_mutex_unlock(&redact_lock);
+	redact_lock_release();
 	return n;
 }
 
@@ -187,7 +245,13 @@ redact_buf(const char *text, char *out, size_t outlen)
 
 	if (outlen == 0)
 		return;
-	pthread_mutex_lock(&redact_lock);
+	if (redact_held) {
+		/* Re-entered while this thread holds the lock (a broken
+		 * invariant on the way to fatal): mask everything. */
+		snprintf(out, outlen, "%s", REDACT_MASK);
+		return;
+	}
+	redact_lock_take();
 	while (*p != '\0' && o + 1 < outlen) {
 		hit = 0;
 		if (p[0] == ':' && p[1] == '/' && p[2] == '/' &&
@@ -216,7 +280,7 @@ redact_buf(const char *text, char *out, size_t outlen)
 			out[o++] = *p++;
 	}
 	out[o] = '\0';
-	pthread_mutex_unlock(&redact_lock);
+	redact_lock_release();
 }
 
 char *

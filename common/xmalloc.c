@@ -1,5 +1,10 @@
 /* xmalloc.c: allocation helpers that never return NULL.
- * Out of memory ends the process through fatalx(). */
+ * Out of memory ends the process through fatalx().
+ *
+ * fatalx() redacts and writes its line under redact_lock and then
+ * log_lock, once each, allocating nothing: so that an allocation failure
+ * on any thread reaches exit(1), neither lock is ever held across a call
+ * to these functions (doc/threads.md). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
