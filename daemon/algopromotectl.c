@@ -1,9 +1,6 @@
 /* algopromotectl.c: the operator's view of algopromoted: route status,
  * version maps, retry and approve, straight from the state files. */
-#include <sys/file.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,31 +311,24 @@ cmd_versions(const struct config *conf, const struct config_pair *p)
 static int
 lock_state(const struct config *conf)
 {
-	char	*path;
+	char	*cause = NULL;
 	int	 fd;
 
-	path = xprintf("%s/lock", conf->state_dir);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT) {
-		free(path);
+	switch (state_lock(conf->state_dir, 0, &fd, &cause)) {
+	case 0:
+		return fd;
+	case STATE_LOCK_MISSING:
 		return -2;	/* nothing ever ran: no state to change */
-	}
-	if (fd == -1) {
-		fprintf(stderr, "algopromotectl: %s: %s\n", path,
-		    strerror(errno));
-		free(path);
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	case STATE_LOCK_HELD:
 		fprintf(stderr, "algopromotectl: algopromoted holds %s but "
 		    "does not answer on %s\n", conf->state_dir,
 		    conf->control_socket);
-		close(fd);
-		free(path);
+		return -1;
+	default:
+		fprintf(stderr, "algopromotectl: %s\n", cause);
+		free(cause);
 		return -1;
 	}
-	free(path);
-	return fd;
 }
 
 static int

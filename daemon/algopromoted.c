@@ -1,10 +1,7 @@
 /* algopromoted.c: the daemon's entry point: options, configuration,
  * then one promotion pass (--once) or the service loop. */
-#include <sys/file.h>
 #include <sys/stat.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +12,6 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "atomicfile.h"
 #include "config.h"
 #include "gitops.h"
 #include "log.h"
@@ -23,6 +19,7 @@
 #include "once.h"
 #include "promote.h"
 #include "server.h"
+#include "state.h"
 #include "xmalloc.h"
 
 static volatile sig_atomic_t	 stop_flag;
@@ -36,39 +33,28 @@ on_stop_signal(int sig)
 }
 
 /*
- * One instance per state_dir: an flock(2) on state_dir/lock, held until
+ * One instance per state_dir: state_lock() on state_dir/lock, held until
  * exit. Returns the descriptor, or -1 after printing why.
  */
 static int
 lock_state_dir(const char *state_dir)
 {
-	char	*path, *cause = NULL;
+	char	*cause = NULL;
 	int	 fd;
 
-	if (atomicfile_mkdirs(state_dir, 0700, &cause) == -1) {
-		log_errx("state_dir: %s", cause);
+	switch (state_lock(state_dir, STATE_LOCK_CREATE, &fd, &cause)) {
+	case 0:
+		return fd;
+	case STATE_LOCK_HELD:
+		log_errx("another algopromoted is running on %s "
+		    "(%s/lock is locked)", state_dir, state_dir);
+		break;
+	default:
+		log_errx("%s", cause);
 		free(cause);
-		return -1;
+		break;
 	}
-	path = xprintf("%s/lock", state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		log_err("%s", path);
-		free(path);
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK)
-			log_errx("another algopromoted is running on %s "
-			    "(%s is locked)", state_dir, path);
-		else
-			log_err("lock %s", path);
-		close(fd);
-		free(path);
-		return -1;
-	}
-	free(path);
-	return fd;
+	return -1;
 }
 
 /* libevent's own messages join ours: one logger, one format. */

@@ -1,6 +1,9 @@
 /* state.c: per-route state on disk, read back after any crash.
  * A corrupt file is moved aside and reported, never silently reset. */
+#include <sys/file.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,5 +380,51 @@ state_route_save(struct state_route *s, const char *dir, char **cause)
 	rv = atomicfile_write(path, text, strlen(text), 0600, cause);
 	free(path);
 	free(text);
+	return rv;
+}
+
+/*
+ * One owner per state_dir: an flock(2) on state_dir/lock, held while the
+ * descriptor stays open (the daemon for its whole life, algopromotectl
+ * while it edits route files). With STATE_LOCK_CREATE the directory and
+ * the lock file are made; without, a missing file is STATE_LOCK_MISSING
+ * (nothing ever ran there). STATE_LOCK_HELD: another process has it.
+ * -1 with *cause on any other failure.
+ */
+int
+state_lock(const char *state_dir, int flags, int *fd, char **cause)
+{
+	char	*path, *why = NULL;
+	int	 rv = -1;
+
+	*fd = -1;
+	if ((flags & STATE_LOCK_CREATE) &&
+	    atomicfile_mkdirs(state_dir, 0700, &why) == -1) {
+		xasprintf(cause, "state_dir: %s", why);
+		free(why);
+		return -1;
+	}
+	path = xprintf("%s/lock", state_dir);
+	*fd = open(path, O_RDWR | O_CLOEXEC |
+	    ((flags & STATE_LOCK_CREATE) ? O_CREAT : 0), 0600);
+	if (*fd == -1) {
+		if (errno == ENOENT && !(flags & STATE_LOCK_CREATE))
+			rv = STATE_LOCK_MISSING;
+		else
+			xasprintf(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			rv = STATE_LOCK_HELD;
+		else
+			xasprintf(cause, "lock %s: %s", path, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		goto out;
+	}
+	rv = 0;
+out:
+	free(path);
 	return rv;
 }

@@ -62,4 +62,9 @@ void	 state_set(char **field, const char *value);
 void	 state_set_error(struct state_route *, const char *error,
 	    int permanent);
 
+#define STATE_LOCK_CREATE	0x1	/* make state_dir and its lock file */
+#define STATE_LOCK_HELD		1	/* another process holds the lock */
+#define STATE_LOCK_MISSING	2	/* no lock file: nothing ever ran */
+int	 state_lock(const char *state_dir, int flags, int *fd, char **cause);
+
 #endif

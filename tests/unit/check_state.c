@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "redact.h"
 #include "state.h"
@@ -204,6 +205,58 @@ START_TEST(test_vmap_append_load)
 }
 END_TEST
 
+/* One owner per state_dir: a second lock is refused while the first
+ * descriptor is open, and granted once it is closed. */
+START_TEST(test_lock)
+{
+	char	*sd, *cause = NULL;
+	int	 fd1, fd2;
+
+	sd = xprintf("%s/state", dir);
+	ck_assert_int_eq(state_lock(sd, 0, &fd1, &cause),
+	    STATE_LOCK_MISSING);
+	ck_assert_int_eq(fd1, -1);
+	ck_assert_int_eq(state_lock(sd, STATE_LOCK_CREATE, &fd1, &cause), 0);
+	ck_assert_int_ge(fd1, 0);
+	ck_assert_int_eq(state_lock(sd, STATE_LOCK_CREATE, &fd2, &cause),
+	    STATE_LOCK_HELD);
+	ck_assert_int_eq(fd2, -1);
+	ck_assert_int_eq(state_lock(sd, 0, &fd2, &cause), STATE_LOCK_HELD);
+	close(fd1);
+	ck_assert_int_eq(state_lock(sd, 0, &fd2, &cause), 0);
+	ck_assert_int_ge(fd2, 0);
+	close(fd2);
+	ck_assert_ptr_null(cause);
+	free(sd);
+}
+END_TEST
+
+START_TEST(test_lock_errors)
+{
+	char	*sd, *cause = NULL;
+	int	 fd;
+
+	/* A state_dir under a regular file cannot be made. */
+	sd = xprintf("%s/file", dir);
+	testutil_write(sd, "x", 0600);
+	free(sd);
+	sd = xprintf("%s/file/state", dir);
+	ck_assert_int_eq(state_lock(sd, STATE_LOCK_CREATE, &fd, &cause), -1);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strncmp(cause, "state_dir: ", 11) == 0, "%s", cause);
+	free(cause);
+	cause = NULL;
+	/* A lock file that cannot be opened names its path. */
+	ck_assert_int_eq(state_lock(sd, 0, &fd, &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, "/file/state/lock: ") != NULL, "%s",
+	    cause);
+	free(cause);
+	free(sd);
+}
+END_TEST
+
 Suite *
 state_suite(void)
 {
@@ -218,6 +271,8 @@ state_suite(void)
 	tcase_add_test(tc, test_error_is_redacted);
 	tcase_add_test(tc, test_vmap_codec);
 	tcase_add_test(tc, test_vmap_append_load);
+	tcase_add_test(tc, test_lock);
+	tcase_add_test(tc, test_lock_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
