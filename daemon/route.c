@@ -1,5 +1,5 @@
-/* route.c: the scheduling of one route: its poll timer, backoff and
- * jitter, cluster slots, one job at a time, and the job on the pool.
+/* route.c: one route of the service: its poll timer and polls, its job
+ * on the pool, as the scheduler (scheduler.c) decides them.
  *
  * Threads: everything here runs on the loop thread except
  * route_job_run(), which runs promote_route() on a worker with a
@@ -29,23 +29,9 @@
 #include "stats.h"
 #include "xmalloc.h"
 
-#define ROUTE_BACKOFF_MAX_MS	(30 * 60 * 1000)
-#define ROUTE_START_SPREAD_MS	1000	/* first polls spread over this */
-
 static void	route_consider(struct route *);
 static void	route_job_done(struct pool_job *);
-static uint64_t	route_backoff(struct route *, uint64_t, long);
-
-/* ms +- 10%, so that routes with one interval spread out. */
-static uint64_t
-route_jitter(uint64_t ms)
-{
-	uint64_t	 span = ms / 5;
-
-	if (span == 0)
-		return ms;
-	return ms - ms / 10 + (uint64_t)random() % (span + 1);
-}
+static void	route_job_submit(struct route *);
 
 static void
 route_job_observe(void *arg, const struct config_cluster *cluster,
@@ -141,9 +127,22 @@ route_new(struct server *s, const struct config_pair *p, size_t d)
 	stats_cluster(&s->stats, p->source.cluster->name);
 	stats_cluster(&s->stats, p->dests[d].cluster->name);
 	TAILQ_INSERT_TAIL(&s->routes, r, entry);
-	r->last_job_ms = monotime_ms();
+	r->sr = scheduler_route_add(&s->sched, r, p->source.cluster->name,
+	    p->source.cluster->max_parallel, p->dests[d].cluster->name,
+	    p->dests[d].cluster->max_parallel, monotime_ms());
 	route_load_state(r);
 	return r;
+}
+
+/* A reload kept the route: its clusters or their limits may be new. */
+void
+route_move(struct route *r)
+{
+	const struct config_cluster	*sc = r->pair->source.cluster;
+	const struct config_cluster	*dc = route_dest(r)->cluster;
+
+	scheduler_route_move(&r->srv->sched, r->sr, sc->name,
+	    sc->max_parallel, dc->name, dc->max_parallel);
 }
 
 void
@@ -153,8 +152,7 @@ route_free(struct route *r)
 
 	if (r->poll_id != 0)
 		poller_cancel(s->poller, r->poll_id);
-	if (r->queued)
-		TAILQ_REMOVE(&s->waitq, r, waiting);
+	scheduler_route_free(&s->sched, r->sr);
 	TAILQ_REMOVE(&s->routes, r, entry);
 	event_free(r->timer);
 	free(r->id);
@@ -179,10 +177,7 @@ route_retire(struct route *r)
 		poller_cancel(s->poller, r->poll_id);
 		r->poll_id = 0;
 	}
-	if (r->queued) {
-		TAILQ_REMOVE(&s->waitq, r, waiting);
-		r->queued = 0;
-	}
+	scheduler_route_dequeue(&s->sched, r->sr);
 	if (r->job == NULL) {
 		log_info("route %s: removed", r->id);
 		route_free(r);
@@ -198,64 +193,43 @@ route_schedule(struct route *r, uint64_t ms)
 
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	r->next_poll_ms = monotime_ms() + ms;
+	scheduler_poll_at(r->sr, ms, monotime_ms());
 	evtimer_add(r->timer, &tv);
 }
 
-/* Does the source state the poll saw still need a promotion? */
+/* What the scheduler needs to know of the route's source and state. */
 static int
-route_needs_job(const struct route *r)
+route_is(const char *commit, const struct route *r)
 {
-	if (r->job_retry_ms != 0 && monotime_ms() < r->job_retry_ms)
-		return 0;	/* the last job failed: backing off */
-	if (r->pending)
-		return 1;
-	if (!r->have_head)
-		return 0;
-	if (r->done_commit != NULL && strcmp(r->done_commit, r->head) == 0)
-		return 0;
-	if (r->failed_commit != NULL && strcmp(r->failed_commit, r->head) == 0)
-		return 0;
-	if (r->approval_commit != NULL &&
-	    strcmp(r->approval_commit, r->head) == 0)
-		return 0;
-	return 1;
-}
-
-static int
-route_fits(struct route *r)
-{
-	struct server			*s = r->srv;
-	const struct config_cluster	*sc = r->pair->source.cluster;
-	const struct config_cluster	*dc = route_dest(r)->cluster;
-	struct stats_cluster		*a = stats_cluster(&s->stats, sc->name);
-	struct stats_cluster		*b = stats_cluster(&s->stats, dc->name);
-
-	if (a == b)
-		return a->busy < sc->max_parallel;
-	return a->busy < sc->max_parallel && b->busy < dc->max_parallel;
+	return commit != NULL && strcmp(commit, r->head) == 0;
 }
 
 void
 route_start_job(struct route *r)
 {
 	struct server		*s = r->srv;
-	struct route_job	*j;
 
-	if (r->job != NULL || r->queued || s->stopping || r->removed)
+	if (s->stopping || r->removed)
 		return;
-	if (!route_fits(r)) {
-		r->queued = 1;
-		TAILQ_INSERT_TAIL(&s->waitq, r, waiting);
+	switch (scheduler_start(&s->sched, r->sr)) {
+	case SCHEDULER_BUSY:
+		return;
+	case SCHEDULER_QUEUED:
 		log_debug("route %s: waiting for a free slot", r->id);
 		return;
+	case SCHEDULER_STARTED:
+		break;
 	}
+	route_job_submit(r);
+}
+
+static void
+route_job_submit(struct route *r)
+{
+	struct server		*s = r->srv;
+	struct route_job	*j;
+
 	j = xcalloc(1, sizeof *j);
-	j->slot[0] = stats_cluster(&s->stats, r->pair->source.cluster->name);
-	j->slot[1] = stats_cluster(&s->stats, route_dest(r)->cluster->name);
-	j->slot[0]->busy++;
-	if (j->slot[1] != j->slot[0])
-		j->slot[1]->busy++;
 	j->pj.run = route_job_run;
 	j->pj.done = route_job_done;
 	j->route = r;
@@ -282,16 +256,12 @@ route_start_job(struct route *r)
 static void
 route_start_waiting(struct server *s)
 {
-	struct route	*r, *next;
+	struct scheduler_route	*sr;
 
-	for (r = TAILQ_FIRST(&s->waitq); r != NULL; r = next) {
-		next = TAILQ_NEXT(r, waiting);
-		if (!route_fits(r))
-			continue;
-		TAILQ_REMOVE(&s->waitq, r, waiting);
-		r->queued = 0;
-		route_start_job(r);
-	}
+	if (s->stopping)
+		return;		/* nothing new starts while stopping */
+	while ((sr = scheduler_next_waiting(&s->sched)) != NULL)
+		route_job_submit(sr->arg);
 }
 
 /*
@@ -302,15 +272,25 @@ route_start_waiting(struct server *s)
 static void
 route_consider(struct route *r)
 {
-	uint64_t	 every = r->pair->policy.reconcile_ms;
+	struct scheduler_facts	 f = {
+		.pending = r->pending,
+		.have_head = r->have_head,
+		.head_done = r->have_head && route_is(r->done_commit, r),
+		.head_failed = r->have_head && route_is(r->failed_commit, r),
+		.head_held = r->have_head && route_is(r->approval_commit, r),
+		.reconcile_ms = r->pair->policy.reconcile_ms,
+	};
 
-	if (route_needs_job(r))
-		route_start_job(r);
-	else if (every != 0 && r->have_head && r->done_commit != NULL &&
-	    strcmp(r->done_commit, r->head) == 0 &&
-	    monotime_ms() - r->last_job_ms >= every) {
+	switch (scheduler_wants(r->sr, &f, monotime_ms())) {
+	case SCHEDULER_NOTHING:
+		break;
+	case SCHEDULER_RECONCILE:
 		log_debug("route %s: reconciling the destination", r->id);
 		route_start_job(r);
+		break;
+	case SCHEDULER_PROMOTE:
+		route_start_job(r);
+		break;
 	}
 }
 
@@ -325,11 +305,10 @@ route_job_done(struct pool_job *pj)
 	uint64_t		 bstart = atomic_load(&j->build_start_ms);
 	uint64_t		 bms = atomic_load(&j->build_ms);
 
-	j->slot[0]->busy--;
-	if (j->slot[1] != j->slot[0])
-		j->slot[1]->busy--;
+	/* A failed job backs off, doubling from the poll interval. */
+	scheduler_finish(&s->sched, r->sr, result == PROMOTE_FAILED &&
+	    !s->stopping, r->pair->policy.poll_ms, monotime_ms());
 	r->job = NULL;
-	r->last_job_ms = monotime_ms();
 	r->stats.promotions[result]++;
 	metrics_histo_observe(&r->stats.promotion_seconds,
 	    (double)took / 1000.0);
@@ -344,14 +323,6 @@ route_job_done(struct pool_job *pj)
 		goto out;
 	}
 	route_load_state(r);
-	if (result == PROMOTE_FAILED && !s->stopping) {
-		r->job_failures++;
-		r->job_retry_ms = monotime_ms() + route_backoff(r, r->job_failures,
-		    -1);
-	} else {
-		r->job_failures = 0;
-		r->job_retry_ms = 0;
-	}
 	if (result == PROMOTE_DONE) {
 		free(s->last_promotion);
 		s->last_promotion = xstrdup(r->id);
@@ -372,31 +343,13 @@ out:
 
 /* ---- polling ------------------------------------------------------- */
 
-/* Exponential in the number of failures in a row, with jitter, capped
- * at 30 minutes; a server's Retry-After wins when it asks for longer. */
-static uint64_t
-route_backoff(struct route *r, uint64_t failures, long retry_after_ms)
-{
-	uint64_t	 ms = r->pair->policy.poll_ms;
-	uint64_t	 i;
-
-	for (i = 0; i < failures && ms < ROUTE_BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	if (ms > ROUTE_BACKOFF_MAX_MS)
-		ms = ROUTE_BACKOFF_MAX_MS;
-	ms = route_jitter(ms);
-	if (retry_after_ms > 0 && (uint64_t)retry_after_ms > ms)
-		ms = (uint64_t)retry_after_ms;
-	return ms;
-}
-
 static void
 route_polled(const struct poller_result *res, void *arg)
 {
 	struct route	*r = arg;
 	struct server	*s = r->srv;
 	struct stats_cluster *c;
-	uint64_t	 next;
+	uint64_t	 next, failures = r->sr->poll_failures;
 	const char	*cluster = r->pair->source.cluster->name;
 	int		 changed;
 
@@ -407,13 +360,14 @@ route_polled(const struct poller_result *res, void *arg)
 	    (double)res->elapsed_ms / 1000.0);
 	stats_count(&s->stats, cluster, "git", res->status);
 	c = stats_cluster(&s->stats, cluster);
+	next = scheduler_polled(&s->sched, r->sr, res->ok,
+	    r->pair->policy.poll_ms, res->retry_after_ms, monotime_ms());
 	if (!res->ok) {
-		r->failures++;
 		r->stats.poll_errors[res->transient ? 0 : 1]++;
 		c->poll_failures++;
 		free(c->poll_error);
 		c->poll_error = xstrdup(res->error);
-		if (r->failures == 1 || r->poll_error == NULL ||
+		if (failures == 0 || r->poll_error == NULL ||
 		    strcmp(r->poll_error, res->error) != 0)
 			log_warnx("route %s: poll failed (%s): %s", r->id,
 			    res->transient ? "transient" : "permanent",
@@ -421,7 +375,6 @@ route_polled(const struct poller_result *res, void *arg)
 		free(r->poll_error);
 		r->poll_error = xstrdup(res->error);
 		r->poll_error_permanent = !res->transient;
-		next = route_backoff(r, r->failures, res->retry_after_ms);
 		log_debug("route %s: next poll in %llu ms", r->id,
 		    (unsigned long long)next);
 		route_schedule(r, next);
@@ -430,20 +383,19 @@ route_polled(const struct poller_result *res, void *arg)
 	}
 	/* A poll that finds what the last one found changes nothing worth
 	 * rewriting status.json for: an idle daemon writes nothing. */
-	changed = r->failures > 0 || r->have_head != res->found ||
+	changed = failures > 0 || r->have_head != res->found ||
 	    strcmp(r->head, res->head) != 0 ||
 	    strcmp(r->version, res->version) != 0;
-	if (r->failures > 0)
+	if (failures > 0)
 		log_info("route %s: polling works again after %llu failures",
-		    r->id, (unsigned long long)r->failures);
-	r->failures = 0;
+		    r->id, (unsigned long long)failures);
 	c->poll_failures = 0;
 	free(r->poll_error);
 	r->poll_error = NULL;
 	r->have_head = res->found;
 	memcpy(r->head, res->head, sizeof r->head);
 	memcpy(r->version, res->version, sizeof r->version);
-	route_schedule(r, route_jitter(r->pair->policy.poll_ms));
+	route_schedule(r, next);
 	route_consider(r);
 	if (changed)
 		server_dirty(s);
@@ -490,11 +442,3 @@ route_poll(struct route *r)
 	free(ref);
 }
 
-
-/* When a new route polls first: spread over a second, so that a start
- * or a reload does not poll every source at once. */
-uint64_t
-route_start_spread(void)
-{
-	return (uint64_t)random() % ROUTE_START_SPREAD_MS;
-}

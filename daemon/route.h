@@ -19,6 +19,6 @@ void		 route_load_state(struct route *);
 void		 route_schedule(struct route *, uint64_t ms);
 void		 route_poll(struct route *);
 void		 route_start_job(struct route *);
-uint64_t	 route_start_spread(void);
+void		 route_move(struct route *);
 
 #endif

@@ -180,7 +180,7 @@ static char *
 server_cmd_trigger(struct route *r)
 {
 	log_info("route %s: poll triggered", r->id);
-	r->job_retry_ms = 0;
+	scheduler_clear_backoff(r->sr);
 	if (r->job != NULL)
 		r->trigger = 1;
 	else
@@ -199,7 +199,7 @@ server_cmd_edit(struct route *r, int approve)
 		return xprintf("%s: a promotion is running; try again when "
 		    "it ends", r->id);
 	if (server_route_edit(r, approve, &msg) == 1) {
-		r->job_retry_ms = 0;
+		scheduler_clear_backoff(r->sr);
 		log_info("route %s: %s by algopromotectl", r->id,
 		    approve ? "approved" : "retry");
 		route_poll(r);
@@ -364,6 +364,7 @@ server_reload_keep(struct server *s, const struct config *conf)
 			r->dest = d;
 			stats_cluster(&s->stats, p->source.cluster->name);
 			stats_cluster(&s->stats, p->dests[d].cluster->name);
+			route_move(r);
 			continue;
 		}
 		removed++;
@@ -394,7 +395,8 @@ server_add_routes(struct server *s, const struct config *conf, int reload)
 				    "promotion", r->id);
 				route_start_job(r);
 			}
-			route_schedule(r, route_start_spread());
+			route_schedule(r, scheduler_first_poll(&s->sched,
+			    r->sr, monotime_ms()));
 		}
 	}
 	return added;
@@ -588,6 +590,7 @@ server_teardown(struct server *s, int clean)
 	if (s->base != NULL)
 		event_base_free(s->base);
 	stats_clear(&s->stats);
+	scheduler_clear(&s->sched);
 	free(s->last_promotion);
 	server_confref_drop(s->cref);
 }
@@ -601,12 +604,12 @@ server_run(struct config *conf, const char *path, int verbose)
 
 	memset(&s, 0, sizeof s);
 	TAILQ_INIT(&s.routes);
-	TAILQ_INIT(&s.waitq);
+	scheduler_init(&s.sched, (uint64_t)time(NULL) ^
+	    ((uint64_t)getpid() << 32));
 	stats_init(&s.stats);
 	s.path = xstrdup(path);
 	s.verbose = verbose;
 	s.cref = server_confref_new(conf);
-	srandom((unsigned int)(time(NULL) ^ getpid()));
 	evthread_use_pthreads();
 	if (server_setup(&s, &cause) == -1) {
 		log_errx("%s", cause);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "pool.h"
 #include "promote.h"
+#include "scheduler.h"
 #include "stats.h"
 
 struct event;
@@ -43,13 +44,12 @@ struct route_job {
 	_Atomic uint64_t		 build_start_ms;	/* worker */
 	_Atomic uint64_t		 build_ms;		/* worker */
 	atomic_int			 phase;			/* worker */
-	struct stats_cluster		*slot[2];	/* slots held */
 };
 
 /* One pair -> destination; the loop's only. */
 struct route {
 	TAILQ_ENTRY(route)		 entry;
-	TAILQ_ENTRY(route)		 waiting;	/* for a cluster slot */
+	struct scheduler_route		*sr;	/* timing, slots, backoff */
 	struct server			*srv;
 	char				*id;	/* "pair->CLUSTER/OWNER/ALGO" */
 	char				*pair_name;
@@ -59,7 +59,6 @@ struct route {
 	struct event			*timer;
 	uint64_t			 poll_id;
 	struct route_job		*job;
-	int				 queued;	/* on srv->waitq */
 	int				 removed;
 	int				 trigger;	/* poll as soon as free */
 	/* What the source says, from the last good poll. */
@@ -67,18 +66,13 @@ struct route {
 	char				 head[65];
 	char				 version[64];
 	int64_t				 last_poll;
-	uint64_t			 failures;	/* polls failed in a row */
 	char				*poll_error;
 	int				 poll_error_permanent;
-	uint64_t			 next_poll_ms;	/* monotonic */
 	/* What the state file says. */
 	char				*done_commit;
 	char				*failed_commit;
 	char				*approval_commit;
 	int				 pending;	/* a promotion to resume */
-	uint64_t			 last_job_ms;	/* monotonic */
-	uint64_t			 job_failures;	/* in a row */
-	uint64_t			 job_retry_ms;	/* not before (monotonic) */
 	struct stats_route		 stats;
 };
 
@@ -90,7 +84,7 @@ struct server {
 	int			 verbose;
 	struct confref		*cref;
 	struct routes		 routes;
-	struct routes		 waitq;
+	struct scheduler	 sched;
 	struct poller		*poller;
 	struct pool		*pool;
 	struct httpd		*httpd;

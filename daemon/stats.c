@@ -4,7 +4,7 @@
  * Threads: stats_count() runs on workers (API and git requests) and the
  * loop (polls); it walks the cluster list and grows a cluster's counts
  * under stats.lock. Everything else runs on the loop, which alone links
- * new clusters into the list (under the lock) and alone touches busy,
+ * new clusters into the list (under the lock) and alone touches
  * poll_failures and poll_error.
  */
 #include <stddef.h>

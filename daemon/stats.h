@@ -77,7 +77,6 @@ struct stats_reqcount {
 struct stats_cluster {
 	TAILQ_ENTRY(stats_cluster) entry;
 	char			*name;
-	int			 busy;		/* jobs holding a slot (loop) */
 	int			 poll_failures;	/* in a row (loop) */
 	char			*poll_error;	/* loop */
 	struct stats_reqcount	*counts;	/* under stats.lock */

@@ -44,7 +44,7 @@ status_route_json(struct route *r)
 	free(dir);
 	live = cJSON_AddObjectToObject(o, "live");
 	cJSON_AddBoolToObject(live, "job", r->job != NULL);
-	cJSON_AddBoolToObject(live, "waiting_for_slot", r->queued);
+	cJSON_AddBoolToObject(live, "waiting_for_slot", r->sr->queued);
 	if (r->have_head)
 		cJSON_AddStringToObject(live, "source_head", r->head);
 	else
@@ -58,9 +58,10 @@ status_route_json(struct route *r)
 	} else
 		cJSON_AddNullToObject(live, "last_poll");
 	cJSON_AddNumberToObject(live, "next_poll_in_ms",
-	    r->next_poll_ms > now && evtimer_pending(r->timer, NULL) ?
-	    (double)(r->next_poll_ms - now) : 0);
-	cJSON_AddNumberToObject(live, "poll_failures", (double)r->failures);
+	    r->sr->next_poll_ms > now && evtimer_pending(r->timer, NULL) ?
+	    (double)(r->sr->next_poll_ms - now) : 0);
+	cJSON_AddNumberToObject(live, "poll_failures",
+	    (double)r->sr->poll_failures);
 	if (r->poll_error != NULL) {
 		cJSON_AddStringToObject(live, "poll_error", r->poll_error);
 		cJSON_AddBoolToObject(live, "poll_error_permanent",
@@ -106,7 +107,7 @@ status_notify(struct server *s)
 		if (r->removed)
 			continue;
 		n++;
-		if (r->failed_commit != NULL || r->failures > 0)
+		if (r->failed_commit != NULL || r->sr->poll_failures > 0)
 			failing++;
 		if (r->job != NULL)
 			busy++;

@@ -138,7 +138,7 @@ START_TEST(test_add_while_counting)
 	stats_init(&st);
 	a = stats_cluster(&st, "a");
 	b = stats_cluster(&st, "b");
-	a->busy = 1;
+	a->poll_failures = 1;
 	count_start(t, c, &st, &stop);
 	for (i = 0; i < 64; i++) {
 		snprintf(name, sizeof name, "c%d", i);
@@ -149,7 +149,7 @@ START_TEST(test_add_while_counting)
 	n = count_join(t, c);
 	ck_assert_ptr_eq(stats_cluster(&st, "a"), a);
 	ck_assert_ptr_eq(stats_cluster(&st, "b"), b);
-	ck_assert_int_eq(a->busy, 1);
+	ck_assert_int_eq(a->poll_failures, 1);
 	for (i = 0; i < 64; i++) {
 		snprintf(name, sizeof name, "c%d", i);
 		ck_assert_ptr_eq(stats_cluster(&st, name), added[i]);
