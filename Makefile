@@ -51,7 +51,7 @@ TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/runner.o \
 	   $(BUILD)/tests/unit/testutil.o $(BUILD)/tests/fakes/testhttp.o
 BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
-.PHONY: all deps check unit integration asan lint format clean install \
+.PHONY: all deps check unit integration asan tsan lint format clean install \
 	demo bench help testbins
 .DEFAULT_GOAL := all
 
@@ -120,6 +120,28 @@ asan:
 	AP_BINDIR=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    python3 tests/run.py --unit build-asan/check_algopromote
+
+# ThreadSanitizer over the unit suites and the daemon's integration tests.
+# Every process writes its reports to build-tsan/tsan.PID: any such file
+# fails the run, whatever the test that started the process concluded.
+# tests/tsan.supp holds what is proven not ours, each with its reason.
+TSAN_OPTS = halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
+	    suppressions=$(CURDIR)/tests/tsan.supp \
+	    log_path=$(CURDIR)/build-tsan/tsan
+tsan:
+	@sh packaging/deps.sh tsan
+	@$(MAKE) --no-print-directory BUILD=build-tsan OUT=build-tsan \
+	    OPT='-O1 -g' HARDEN= HARDEN_LD= TESTHOOKS=-DAP_TESTHOOKS \
+	    SANFLAGS='-fsanitize=thread -fno-omit-frame-pointer' \
+	    all build-tsan/check_algopromote
+	@rm -f build-tsan/tsan.*
+	@AP_BINDIR=build-tsan TSAN_OPTIONS='$(strip $(TSAN_OPTS))' \
+	    python3 tests/run.py --unit build-tsan/check_algopromote \
+	    -k 'integration/test_daemon'; rv=$$?; \
+	if ls build-tsan/tsan.* >/dev/null 2>&1; then \
+		cat build-tsan/tsan.*; \
+		echo "tsan: ThreadSanitizer reports above"; exit 1; \
+	fi; exit $$rv
 
 lint:
 	@sh packaging/deps.sh lint

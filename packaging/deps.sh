@@ -25,6 +25,11 @@ for arg in "$@"; do
 		done
 		PKGS="$PKGS clang-tidy clang-format mandoc";;
 	asan)	PKGS="$PKGS libclang-rt-14-dev";;
+	# gcc's ThreadSanitizer runtime. On Debian 12, gcc-12 pulls it in
+	# (gcc-12 -> libgcc-12-dev -> libtsan2); checked and named anyway.
+	tsan)	[ -e "$(cc -print-file-name=libtsan.so 2>/dev/null)" ] ||
+			need=1
+		PKGS="$PKGS libtsan2";;
 	esac
 done
 [ $need -eq 0 ] && exit 0
