@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,16 @@
 #include "xmalloc.h"
 
 static volatile sig_atomic_t	 stop_flag;
-static volatile int		 cancel_flag;
+/* Read by the workers of --once: an atomic, lock-free so that the
+ * signal handler may store it. */
+static atomic_int			 cancel_flag;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
 
 static void
 on_stop_signal(int sig)
 {
 	stop_flag = sig;
-	cancel_flag = 1;
+	atomic_store(&cancel_flag, 1);
 }
 
 /*

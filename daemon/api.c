@@ -237,7 +237,7 @@ api_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 {
 	struct api_client	*c = arg;
 
-	return c->cancel != NULL && *c->cancel != 0;
+	return c->cancel != NULL && atomic_load(c->cancel) != 0;
 }
 
 
@@ -335,7 +335,7 @@ api_call(struct api_client *c, const char *method, const char *path,
 	api_error_reset(err);
 	free(c->detail);
 	c->detail = NULL;
-	if (c->cancel != NULL && *c->cancel != 0) {
+	if (c->cancel != NULL && atomic_load(c->cancel) != 0) {
 		err->cancelled = 1;
 		api_fail(err, "%s %s: cancelled", method, path);
 		return -1;
@@ -565,7 +565,7 @@ api_client_set_observer(struct api_client *c, void (*fn)(void *, long),
 }
 
 void
-api_client_set_cancel(struct api_client *c, const volatile int *cancel)
+api_client_set_cancel(struct api_client *c, const atomic_int *cancel)
 {
 	c->cancel = cancel;
 }

@@ -3,6 +3,7 @@
 #ifndef API_H
 #define API_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,7 +80,7 @@ int	 api_client_new(struct api_client **out, const char *base_url,
 void	 api_client_free(struct api_client *);
 /* Checked about once a second during a transfer (and before it starts);
  * non-zero aborts the request with err->cancelled set. NULL: none. */
-void	 api_client_set_cancel(struct api_client *, const volatile int *cancel);
+void	 api_client_set_cancel(struct api_client *, const atomic_int *cancel);
 /* fn(arg, status) after every request: the HTTP status, 0 when none
  * came (metrics). NULL: none. */
 void	 api_client_set_observer(struct api_client *,

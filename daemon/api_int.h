@@ -3,6 +3,7 @@
 #ifndef API_INT_H
 #define API_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -17,7 +18,7 @@ struct api_client {
 	char			*ca_file;
 	int			 capath;	/* also trust HTTPC_CAPATH */
 	long			 timeout_ms;
-	const volatile int	*cancel;
+	const atomic_int	*cancel;
 	void			(*observe)(void *, long);
 	void			*observe_arg;
 	struct curl_slist	*hdrs;		/* Authorization, Accept */

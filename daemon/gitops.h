@@ -12,6 +12,7 @@
  * they share.
  */
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <git2.h>
@@ -38,7 +39,7 @@ struct gitops_remote {
 	const char	*user;	/* key owner: basic-auth user */
 	const char	*key;	/* API key: basic-auth password */
 	uint64_t	 timeout_ms; /* connect and per read/write */
-	const volatile int *cancel; /* non-zero: abort soon; or NULL */
+	const atomic_int *cancel; /* non-zero: abort soon; or NULL */
 };
 
 /*

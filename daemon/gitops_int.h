@@ -3,6 +3,7 @@
 #ifndef GITOPS_INT_H
 #define GITOPS_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <git2.h>
@@ -36,7 +37,7 @@ void		 gitops_stream_unregister(void);
  * without a host and gitops_stream_end() must still be called.
  */
 int		 gitops_stream_begin(uint64_t timeout_ms,
-		    const volatile int *cancel, const char *host,
+		    const atomic_int *cancel, const char *host,
 		    const char *port);
 void		 gitops_stream_end(void);
 

@@ -27,7 +27,7 @@ gitops_has_userinfo(const char *url)
 int
 gitops_op_cancelled(struct gitops_op *op)
 {
-	if (op->r->cancel != NULL && *op->r->cancel != 0)
+	if (op->r->cancel != NULL && atomic_load(op->r->cancel) != 0)
 		op->cancelled = 1;
 	return op->cancelled;
 }
@@ -179,7 +179,7 @@ gitops_op_begin(struct gitops_op *op, const struct gitops_remote *r,
 		free(op->url);
 		return -1;
 	}
-	if (r->cancel != NULL && *r->cancel != 0) {
+	if (r->cancel != NULL && atomic_load(r->cancel) != 0) {
 		*cause = xprintf("%s %s: cancelled", what, op->url);
 		free(op->url);
 		return -1;

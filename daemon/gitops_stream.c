@@ -38,7 +38,7 @@
  * would take the Authorization header along.
  */
 static __thread uint64_t		 gitops_tls_timeout;
-static __thread const volatile int	*gitops_tls_cancel;
+static __thread const atomic_int	*gitops_tls_cancel;
 static __thread char			 gitops_tls_err[256];
 static __thread char			 gitops_tls_host[256];
 static __thread char			 gitops_tls_port[16];
@@ -49,7 +49,7 @@ struct gitops_stream {
 	char			*port;
 	int			 fd;
 	uint64_t		 timeout_ms;
-	const volatile int	*cancel;
+	const atomic_int	*cancel;
 };
 
 enum gitops_wait {
@@ -73,7 +73,7 @@ gitops_stream_error(const char *fmt, ...)
 static int
 gitops_stream_cancelled(const struct gitops_stream *st)
 {
-	return st->cancel != NULL && *st->cancel != 0;
+	return st->cancel != NULL && atomic_load(st->cancel) != 0;
 }
 
 /* Polls fd for events in short slices until ready, the timeout passes
@@ -388,7 +388,7 @@ gitops_stream_unregister(void)
 }
 
 int
-gitops_stream_begin(uint64_t timeout_ms, const volatile int *cancel,
+gitops_stream_begin(uint64_t timeout_ms, const atomic_int *cancel,
     const char *host, const char *port)
 {
 	gitops_tls_timeout = timeout_ms != 0 ? timeout_ms :

@@ -3,6 +3,7 @@
 #ifndef PROMOTE_H
 #define PROMOTE_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -19,7 +20,7 @@ enum promote_result {
 struct promote_opts {
 	int			 dry_run;
 	FILE			*report;	/* --dry-run output */
-	const volatile int	*cancel;	/* may be NULL */
+	const atomic_int	*cancel;	/* may be NULL */
 	/* Called on the worker thread after each state change is on disk;
 	 * may be NULL. */
 	void			(*progress)(void *arg, int phase);

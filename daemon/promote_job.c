@@ -92,7 +92,7 @@ promote_job_observe_git(struct promote_job *j, const struct config_cluster *c,
 int
 promote_job_cancelled(struct promote_job *j)
 {
-	return j->opts->cancel != NULL && *j->opts->cancel;
+	return j->opts->cancel != NULL && atomic_load(j->opts->cancel) != 0;
 }
 
 void
@@ -148,7 +148,7 @@ promote_job_vars(const struct promote_job *j)
 
 static void
 promote_job_remote(struct gitops_remote *r, const char *url,
-    const struct config_cluster *c, const volatile int *cancel)
+    const struct config_cluster *c, const atomic_int *cancel)
 {
 	r->url = url;
 	r->user = c->key_owner;

@@ -237,10 +237,7 @@ route_job_submit(struct route *r)
 	j->cref->refs++;
 	j->pair = r->pair;
 	j->dest = r->dest;
-	/* XXX promote_opts.cancel is still a const volatile int * (an
-	 * atomic_int has an int's size and representation here); this cast
-	 * goes when promote.h, api.h and gitops.h take a const atomic_int *. */
-	j->opts.cancel = (const volatile int *)(uintptr_t)&s->cancel;
+	j->opts.cancel = &s->cancel;
 	j->opts.progress = route_job_progress;
 	j->opts.progress_arg = j;
 	j->opts.observe = route_job_observe;

@@ -40,7 +40,7 @@ static struct {
 	size_t				 nseen;
 	struct testhttp_delayed		**delayed;	/* server thread */
 	size_t				 ndelayed;
-	volatile int			 cancel;
+	atomic_int			 cancel;
 } srv;
 
 /* For the suites whose libcurl clients talk to servers here, as an
@@ -230,7 +230,7 @@ testhttp_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (r->flags & TESTHTTP_CANCEL)
-		srv.cancel = 1;
+		atomic_store(&srv.cancel, 1);
 	if (r->delay_ms == 0) {
 		testhttp_reply(req, r);
 		return;
@@ -352,7 +352,7 @@ testhttp_seen(size_t i)
 }
 
 /* The flag a TESTHTTP_CANCEL route sets, for a client to watch. */
-const volatile int *
+const atomic_int *
 testhttp_cancelled(void)
 {
 	return &srv.cancel;

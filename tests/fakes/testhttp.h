@@ -3,6 +3,7 @@
 #ifndef TESTHTTP_H
 #define TESTHTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #define TESTHTTP_CHUNKED	0x1	/* no Content-Length; growing pieces */
@@ -45,6 +46,6 @@ int	 testhttp_port(void);
 char	*testhttp_url(const char *path);
 size_t	 testhttp_nseen(void);
 const struct testhttp_seen *testhttp_seen(size_t i);
-const volatile int *testhttp_cancelled(void);
+const atomic_int *testhttp_cancelled(void);
 
 #endif

@@ -1116,7 +1116,7 @@ END_TEST
 
 START_TEST(test_cancel_before_start)
 {
-	volatile int		 cancel = 1;
+	atomic_int		 cancel = 1;
 	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, head;
@@ -1225,7 +1225,7 @@ END_TEST
 struct canceller {
 	int		 lfd;
 	int		 cfd;
-	volatile int	*flag;
+	atomic_int	*flag;
 };
 
 /* Cancels the operation as soon as it has connected. */
@@ -1235,13 +1235,13 @@ canceller_run(void *arg)
 	struct canceller	*c = arg;
 
 	c->cfd = accept(c->lfd, NULL, NULL);
-	*c->flag = 1;
+	atomic_store(c->flag, 1);
 	return NULL;
 }
 
 START_TEST(test_cancel_while_waiting)
 {
-	volatile int		 cancel = 0;
+	atomic_int		 cancel = 0;
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 20000,
 	    &cancel };
 	struct canceller	 c;
@@ -1263,7 +1263,7 @@ START_TEST(test_cancel_while_waiting)
 	    &cause), -1);
 	took = monotime_ms() - start;
 	pthread_join(t, NULL);
-	ck_assert_int_eq(cancel, 1);
+	ck_assert_int_eq(atomic_load(&cancel), 1);
 	/* Far below the 20 s timeout: a slice or two after the flag. */
 	ck_assert_msg(took < 3000, "took %llu ms", (unsigned long long)took);
 	ck_assert_msg(strstr(cause, "cancelled") != NULL, "%s", cause);
