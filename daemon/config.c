@@ -29,7 +29,7 @@ config_dirs(struct cf *cf)
 		    ".");
 	else {
 		cf->dir_abs = cf->dir_show != NULL ?
-		    cfyaml_path_join(cwd, cf->dir_show) : xstrdup(cwd);
+		    config_yaml_path_join(cwd, cf->dir_show) : xstrdup(cwd);
 		free(cwd);
 	}
 	if ((creds = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
@@ -101,7 +101,7 @@ config_syntax(struct cf *cf, yaml_parser_t *parser, const char *buf, size_t len)
 				m.column++;
 		}
 	}
-	cfdiag_mark(cf, &m, "syntax error: %s", parser->problem != NULL ?
+	config_diag_mark(cf, &m, "syntax error: %s", parser->problem != NULL ?
 	    parser->problem : "unknown problem");
 }
 
@@ -125,15 +125,15 @@ config_load(struct config **out, const char *path, int flags, char **errors)
 	cf.flags = flags;
 	cf.c = xcalloc(1, sizeof *cf.c);
 	cf.c->path = xstrdup(path);
-	cfschema_builtin(cf.c, &cf.defaults);
+	config_schema_builtin(cf.c, &cf.defaults);
 	config_dirs(&cf);
 
 	if (config_read(path, CF_MAX_FILE, &buf, &len, &what) == -1) {
 		if (what != NULL)
-			cfdiag_err(&cf, NULL, NULL, "%s: %s", what,
+			config_diag_err(&cf, NULL, NULL, "%s: %s", what,
 			    strerror(errno));
 		else
-			cfdiag_err(&cf, NULL, NULL, "larger than %d bytes",
+			config_diag_err(&cf, NULL, NULL, "larger than %d bytes",
 			    CF_MAX_FILE);
 		goto done;
 	}
@@ -149,34 +149,34 @@ config_load(struct config **out, const char *path, int flags, char **errors)
 	yaml_parser_delete(&parser);
 	loaded = 1;
 	if ((root = yaml_document_get_root_node(&cf.doc)) == NULL ||
-	    cfyaml_null(root)) {
-		cfdiag_mark(&cf, &top, "empty configuration");
+	    config_yaml_null(root)) {
+		config_diag_mark(&cf, &top, "empty configuration");
 		goto done;
 	}
 	if (root->type != YAML_MAPPING_NODE) {
-		cfdiag_err(&cf, root, NULL, "the configuration must be a "
+		config_diag_err(&cf, root, NULL, "the configuration must be a "
 		    "mapping");
 		goto done;
 	}
 	seen = xcalloc((size_t)(cf.doc.nodes.top - cf.doc.nodes.start), 1);
-	cfyaml_scan(&cf, root, seen, 0);
+	config_yaml_scan(&cf, root, seen, 0);
 	free(seen);
-	cfschema_top(&cf, root);
-	cfcluster_all(&cf, root);
-	cfschema_defaults(&cf, root);
-	cfpair_all(&cf, root);
+	config_schema_top(&cf, root);
+	config_cluster_all(&cf, root);
+	config_schema_defaults(&cf, root);
+	config_pair_all(&cf, root);
 done:
 	if (loaded)
 		yaml_document_delete(&cf.doc);
 	free(buf);
-	*errors = cfdiag_format(&cf);
-	cfdiag_clear(&cf);
+	*errors = config_diag_format(&cf);
+	config_diag_clear(&cf);
 	if (cf.pos != NULL) {
 		for (i = 0; i < cf.c->npairs; i++)
 			free(cf.pos[i].dests);
 		free(cf.pos);
 	}
-	cfschema_policy_clear(&cf.defaults);
+	config_schema_policy_clear(&cf.defaults);
 	free(cf.dir_abs);
 	free(cf.dir_show);
 	free(cf.creds);
@@ -204,7 +204,8 @@ config_algo_parse(const struct config *c, const char *spec,
 	char	*causes[3];
 	size_t	 n, i;
 
-	if ((n = cfpair_algo_parse(c, spec, "algorithm", out, causes)) == 0)
+	if ((n = config_pair_algo_parse(c, spec, "algorithm", out,
+	    causes)) == 0)
 		return 0;
 	*cause = causes[0];
 	for (i = 1; i < n; i++)
@@ -243,7 +244,7 @@ config_free(struct config *c)
 		for (j = 0; j < pr->ndests; j++)
 			config_algo_clear(&pr->dests[j]);
 		free(pr->dests);
-		cfschema_policy_clear(&pr->policy);
+		config_schema_policy_clear(&pr->policy);
 	}
 	free(c->pairs);
 	free(c->path);
@@ -301,17 +302,17 @@ config_name(const char *const *names, unsigned int i)
 const char *
 config_vtype_name(enum config_vtype v)
 {
-	return config_name(cfschema_vtype_names, (unsigned int)v);
+	return config_name(config_schema_vtype_names, (unsigned int)v);
 }
 
 const char *
 config_track_name(enum config_track t)
 {
-	return config_name(cfschema_track_names, (unsigned int)t);
+	return config_name(config_schema_track_names, (unsigned int)t);
 }
 
 const char *
 config_approval_name(enum config_approval a)
 {
-	return config_name(cfschema_approval_names, (unsigned int)a);
+	return config_name(config_schema_approval_names, (unsigned int)a);
 }

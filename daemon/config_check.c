@@ -10,7 +10,7 @@
 #include "xmalloc.h"
 
 /* One destination, for the checks across pairs. */
-struct cfcheck_dest {
+struct config_check_dest {
 	const struct config_algo *a;
 	size_t			  pair;
 	size_t			  dest;
@@ -18,7 +18,7 @@ struct cfcheck_dest {
 
 /* Algorithmia's names do not tell case apart. */
 static int
-cfcheck_algocmp(const struct config_algo *x, const struct config_algo *y)
+config_check_algocmp(const struct config_algo *x, const struct config_algo *y)
 {
 	int	 r;
 
@@ -30,27 +30,27 @@ cfcheck_algocmp(const struct config_algo *x, const struct config_algo *y)
 }
 
 static int
-cfcheck_destcmp(const void *a, const void *b)
+config_check_destcmp(const void *a, const void *b)
 {
-	const struct cfcheck_dest *x = a, *y = b;
+	const struct config_check_dest *x = a, *y = b;
 	int		 r;
 
-	if ((r = cfcheck_algocmp(x->a, y->a)) != 0)
+	if ((r = config_check_algocmp(x->a, y->a)) != 0)
 		return r;
 	if (x->pair != y->pair)
 		return x->pair < y->pair ? -1 : 1;
 	return x->dest < y->dest ? -1 : x->dest > y->dest;
 }
 
-struct cfcheck_name {
+struct config_check_name {
 	const char	*name;
 	size_t		 pair;
 };
 
 static int
-cfcheck_namecmp(const void *a, const void *b)
+config_check_namecmp(const void *a, const void *b)
 {
-	const struct cfcheck_name *x = a, *y = b;
+	const struct config_check_name *x = a, *y = b;
 	int		 r;
 
 	if ((r = strcmp(x->name, y->name)) != 0)
@@ -59,13 +59,13 @@ cfcheck_namecmp(const void *a, const void *b)
 }
 
 static size_t
-cfcheck_line(const yaml_node_t *n)
+config_check_line(const yaml_node_t *n)
 {
 	return n->start_mark.line + 1;
 }
 
 static const char *
-cfcheck_label(struct cf *cf, size_t i, char *buf, size_t len)
+config_check_label(struct cf *cf, size_t i, char *buf, size_t len)
 {
 	if (cf->c->pairs[i].name != NULL)
 		return cf->c->pairs[i].name;
@@ -75,19 +75,19 @@ cfcheck_label(struct cf *cf, size_t i, char *buf, size_t len)
 
 /* The pair that feeds algorithm a, or SIZE_MAX. */
 static size_t
-cfcheck_feeder(const struct cfcheck_dest *d, size_t nd,
+config_check_feeder(const struct config_check_dest *d, size_t nd,
     const struct config_algo *a)
 {
 	size_t	 lo = 0, hi = nd, mid;
 
 	while (lo < hi) {	/* the first entry not below a */
 		mid = lo + (hi - lo) / 2;
-		if (cfcheck_algocmp(d[mid].a, a) < 0)
+		if (config_check_algocmp(d[mid].a, a) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < nd && cfcheck_algocmp(d[lo].a, a) == 0)
+	if (lo < nd && config_check_algocmp(d[lo].a, a) == 0)
 		return d[lo].pair;
 	return SIZE_MAX;
 }
@@ -98,10 +98,10 @@ cfcheck_feeder(const struct cfcheck_dest *d, size_t nd,
  * feeder, so next[] is a function and its cycles are the loops.
  */
 static void
-cfcheck_loops(struct cf *cf, const struct cfcheck_dest *d, size_t nd)
+config_check_loops(struct cf *cf, const struct config_check_dest *d, size_t nd)
 {
 	struct config		*c = cf->c;
-	struct cfdiag_buf	 b = { NULL, 0, 0 };
+	struct config_diag_buf	 b = { NULL, 0, 0 };
 	size_t			*next, *ring, i, j, k, top, n, len;
 	unsigned char		*state;
 	const char		*l;
@@ -111,7 +111,7 @@ cfcheck_loops(struct cf *cf, const struct cfcheck_dest *d, size_t nd)
 	state = xcalloc(c->npairs, 1);
 	for (i = 0; i < c->npairs; i++)
 		next[i] = cf->pos[i].source != NULL ?
-		    cfcheck_feeder(d, nd, &c->pairs[i].source) : SIZE_MAX;
+		    config_check_feeder(d, nd, &c->pairs[i].source) : SIZE_MAX;
 	for (i = 0; i < c->npairs; i++) {
 		for (j = i; j != SIZE_MAX && state[j] == 0; j = next[j])
 			state[j] = 1;	/* on this walk */
@@ -131,17 +131,18 @@ cfcheck_loops(struct cf *cf, const struct cfcheck_dest *d, size_t nd)
 				n = next[n];
 			} while (n != top);
 			b.len = 0;
-			cfdiag_put(&b, "", 0);
+			config_diag_put(&b, "", 0);
 			for (k = len + 1; k-- > 0;) {
-				l = cfcheck_label(cf, ring[k % len], tmp,
+				l = config_check_label(cf, ring[k % len], tmp,
 				    sizeof tmp);
-				cfdiag_put(&b, l, strlen(l));
+				config_diag_put(&b, l, strlen(l));
 				if (k != 0)
-					cfdiag_put(&b, " -> ", 4);
+					config_diag_put(&b, " -> ", 4);
 			}
-			cfdiag_err(cf, cf->pos[top].source, NULL, "pair %s: "
-			    "promotions form a loop: %s", cfdiag_quote(q,
-			    cfcheck_label(cf, top, tmp, sizeof tmp)), b.s);
+			config_diag_err(cf, cf->pos[top].source, NULL,
+			    "pair %s: "
+			    "promotions form a loop: %s", config_diag_quote(q,
+			    config_check_label(cf, top, tmp, sizeof tmp)), b.s);
 			free(ring);
 		}
 		for (j = i; j != SIZE_MAX && state[j] == 1; j = next[j])
@@ -153,12 +154,12 @@ cfcheck_loops(struct cf *cf, const struct cfcheck_dest *d, size_t nd)
 }
 
 void
-cfcheck_cross(struct cf *cf)
+config_check_cross(struct cf *cf)
 {
 	struct config		*c = cf->c;
 	struct config_pair	*pr;
-	struct cfcheck_name	*names;
-	struct cfcheck_dest	*d;
+	struct config_check_name	*names;
+	struct config_check_dest	*d;
 	yaml_node_t		*at, *was;
 	size_t			 i, j, nn = 0, nd = 0, first;
 	char			 q[CF_QLEN], o[CF_QLEN], f[CF_QLEN], l[32];
@@ -171,16 +172,17 @@ cfcheck_cross(struct cf *cf)
 		}
 		nd += c->pairs[i].ndests;
 	}
-	qsort(names, nn, sizeof *names, cfcheck_namecmp);
+	qsort(names, nn, sizeof *names, config_check_namecmp);
 	for (i = 1, first = 0; i < nn; i++) {
 		if (strcmp(names[i].name, names[first].name) != 0) {
 			first = i;
 			continue;
 		}
-		cfdiag_err(cf, cf->pos[names[i].pair].name, NULL, "duplicate "
+		config_diag_err(cf, cf->pos[names[i].pair].name, NULL,
+		    "duplicate "
 		    "pair name %s (first at line %zu)",
-		    cfdiag_quote(q, names[i].name),
-		    cfcheck_line(cf->pos[names[first].pair].name));
+		    config_diag_quote(q, names[i].name),
+		    config_check_line(cf->pos[names[first].pair].name));
 	}
 	free(names);
 
@@ -188,13 +190,14 @@ cfcheck_cross(struct cf *cf)
 	nd = 0;
 	for (i = 0; i < c->npairs; i++) {
 		pr = &c->pairs[i];
-		cfdiag_quote(o, cfcheck_label(cf, i, l, sizeof l));
+		config_diag_quote(o, config_check_label(cf, i, l, sizeof l));
 		for (j = 0; j < pr->ndests; j++) {
 			if (cf->pos[i].source != NULL &&
-			    cfcheck_algocmp(&pr->dests[j], &pr->source) == 0) {
-				cfdiag_err(cf, cf->pos[i].dests[j], NULL,
+			    config_check_algocmp(&pr->dests[j],
+			    &pr->source) == 0) {
+				config_diag_err(cf, cf->pos[i].dests[j], NULL,
 				    "pair %s: destination %s is the pair's own "
-				    "source", o, cfdiag_quote(q,
+				    "source", o, config_diag_quote(q,
 				    pr->dests[j].full));
 				continue;
 			}
@@ -203,26 +206,31 @@ cfcheck_cross(struct cf *cf)
 			d[nd++].dest = j;
 		}
 	}
-	qsort(d, nd, sizeof *d, cfcheck_destcmp);
+	qsort(d, nd, sizeof *d, config_check_destcmp);
 	for (i = 1, first = 0; i < nd; i++) {
-		if (cfcheck_algocmp(d[i].a, d[first].a) != 0) {
+		if (config_check_algocmp(d[i].a, d[first].a) != 0) {
 			first = i;
 			continue;
 		}
 		at = cf->pos[d[i].pair].dests[d[i].dest];
 		was = cf->pos[d[first].pair].dests[d[first].dest];
-		cfdiag_quote(o, cfcheck_label(cf, d[i].pair, l, sizeof l));
-		cfdiag_quote(q, d[i].a->full);
+		config_diag_quote(o, config_check_label(cf, d[i].pair, l,
+		    sizeof l));
+		config_diag_quote(q, d[i].a->full);
 		if (d[i].pair == d[first].pair) {
-			cfdiag_err(cf, at, NULL, "pair %s: destination %s is "
+			config_diag_err(cf, at, NULL,
+			    "pair %s: destination %s is "
 			    "listed twice (first at line %zu)", o, q,
-			    cfcheck_line(was));
+			    config_check_line(was));
 			continue;
 		}
-		cfdiag_quote(f, cfcheck_label(cf, d[first].pair, l, sizeof l));
-		cfdiag_err(cf, at, NULL, "pair %s: destination %s is already "
-		    "fed by pair %s (line %zu)", o, q, f, cfcheck_line(was));
+		config_diag_quote(f, config_check_label(cf, d[first].pair, l,
+		    sizeof l));
+		config_diag_err(cf, at, NULL,
+		    "pair %s: destination %s is already "
+		    "fed by pair %s (line %zu)", o, q, f, config_check_line(
+		    was));
 	}
-	cfcheck_loops(cf, d, nd);
+	config_check_loops(cf, d, nd);
 	free(d);
 }

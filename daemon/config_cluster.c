@@ -11,7 +11,7 @@
 
 /* The words for what url_split() found wrong with a cluster's URL. The
  * checks run in the order: user, host, query or fragment, the rest. */
-static const char *const cfcluster_url_errors[] = {
+static const char *const config_cluster_url_errors[] = {
 	[URL_SYNTAX] = "is not a URL",
 	[URL_NO_HOST] = "has no host",
 	[URL_HOST] = "has a bad host",
@@ -20,7 +20,7 @@ static const char *const cfcluster_url_errors[] = {
 
 /* s without its trailing '/', none of which is in the authority. */
 static size_t
-cfcluster_trim(const char *s, size_t n, size_t authority)
+config_cluster_trim(const char *s, size_t n, size_t authority)
 {
 	while (n > authority && s[n - 1] == '/')
 		n--;
@@ -29,7 +29,7 @@ cfcluster_trim(const char *s, size_t n, size_t authority)
 
 /* http(s)://host[:port][/prefix], without user, query or "/v1". */
 static char *
-cfcluster_url(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_cluster_url(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key)
 {
 	struct url	 u;
@@ -38,43 +38,45 @@ cfcluster_url(struct cf *cf, const yaml_node_t *v, const char *obj,
 	size_t		 n, auth;
 	int		 bad;
 
-	if (cfyaml_string(cf, v, obj, key, 0, &s) != 1)
+	if (config_yaml_string(cf, v, obj, key, 0, &s) != 1)
 		return NULL;
 	for (p = s; *p != '\0'; p++) {
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-			cfdiag_err(cf, v, obj, "%s must be plain ASCII "
+			config_diag_err(cf, v, obj, "%s must be plain ASCII "
 			    "without spaces", key);
 			return NULL;
 		}
 	}
 	if (strncasecmp(s, "https://", 8) != 0 &&
 	    strncasecmp(s, "http://", 7) != 0) {
-		cfdiag_err(cf, v, obj, "%s must start with http:// or "
+		config_diag_err(cf, v, obj, "%s must start with http:// or "
 		    "https://", key);
 		return NULL;
 	}
 	bad = url_split(&u, s, &cause) == -1;
 	free(cause);
 	if (u.has_userinfo)
-		cfdiag_err(cf, v, obj, "%s must not contain a user or "
+		config_diag_err(cf, v, obj, "%s must not contain a user or "
 		    "password: keys never live in the configuration", key);
 	else if (u.has_query && !(bad && u.error == URL_NO_HOST))
-		cfdiag_err(cf, v, obj, "%s must not have a query or fragment",
+		config_diag_err(cf, v, obj,
+		    "%s must not have a query or fragment",
 		    key);
 	else if (bad)
-		cfdiag_err(cf, v, obj, "%s %s", key,
-		    cfcluster_url_errors[u.error]);
+		config_diag_err(cf, v, obj, "%s %s", key,
+		    config_cluster_url_errors[u.error]);
 	bad |= u.has_userinfo || u.has_query;
 	url_clear(&u);
 	if (bad)
 		return NULL;
 	/* Without a user, the authority holds no '/'. */
 	auth = (size_t)(strstr(s, "://") + 3 - s);
-	n = cfcluster_trim(s, strlen(s), auth);
+	n = config_cluster_trim(s, strlen(s), auth);
 	if (n >= auth + 3 && strncmp(s + n - 3, "/v1", 3) == 0) {
-		url = xstrndup(s, cfcluster_trim(s, n - 3, auth));
-		cfdiag_err(cf, v, obj, "%s must not end in /v1 (the client "
-		    "adds it): write %s", key, cfdiag_quote(q, url));
+		url = xstrndup(s, config_cluster_trim(s, n - 3, auth));
+		config_diag_err(cf, v, obj,
+		    "%s must not end in /v1 (the client "
+		    "adds it): write %s", key, config_diag_quote(q, url));
 		free(url);
 		return NULL;
 	}
@@ -83,7 +85,7 @@ cfcluster_url(struct cf *cf, const yaml_node_t *v, const char *obj,
 
 /* The git URL when none is given: host api.X becomes git.X. */
 static char *
-cfcluster_git_default(const char *api)
+config_cluster_git_default(const char *api)
 {
 	const char	*host = strstr(api, "://") + 3;
 
@@ -93,59 +95,63 @@ cfcluster_git_default(const char *api)
 }
 
 static void
-cfcluster_parse(struct cf *cf, struct config_cluster *cl,
+config_cluster_parse(struct cf *cf, struct config_cluster *cl,
     const yaml_node_t *m)
 {
 	yaml_node_t	*v, *f, *e;
 	const char	*s;
 	char		 obj[CF_QLEN + 16], q[CF_QLEN];
 
-	snprintf(obj, sizeof obj, "cluster %s", cfdiag_quote(q, cl->name));
+	snprintf(obj, sizeof obj, "cluster %s", config_diag_quote(q, cl->name));
 	if (m->type != YAML_MAPPING_NODE) {
-		cfdiag_err(cf, m, NULL, "%s must be a mapping", obj);
+		config_diag_err(cf, m, NULL, "%s must be a mapping", obj);
 		return;
 	}
-	cfschema_keys(cf, m, obj, "", cfschema_cluster_keys, NULL);
-	if ((v = cfyaml_get(cf, m, "api", NULL)) == NULL)
-		cfdiag_err(cf, m, obj, "missing required key \"api\"");
+	config_schema_keys(cf, m, obj, "", config_schema_cluster_keys, NULL);
+	if ((v = config_yaml_get(cf, m, "api", NULL)) == NULL)
+		config_diag_err(cf, m, obj, "missing required key \"api\"");
 	else
-		cl->api = cfcluster_url(cf, v, obj, "api");
-	if ((v = cfyaml_get(cf, m, "git", NULL)) != NULL && !cfyaml_null(v))
-		cl->git = cfcluster_url(cf, v, obj, "git");
+		cl->api = config_cluster_url(cf, v, obj, "api");
+	if ((v = config_yaml_get(cf, m, "git", NULL)) != NULL &&
+	    !config_yaml_null(v))
+		cl->git = config_cluster_url(cf, v, obj, "git");
 	else if (cl->api != NULL)
-		cl->git = cfcluster_git_default(cl->api);
-	if ((v = cfyaml_get(cf, m, "key_owner", NULL)) == NULL)
-		cfdiag_err(cf, m, obj, "missing required key \"key_owner\"");
-	else if (cfyaml_string(cf, v, obj, "key_owner", 0, &s) == 1) {
-		if (!cfschema_algo_name_ok(s))
-			cfdiag_err(cf, v, obj, "key_owner %s: use letters, "
+		cl->git = config_cluster_git_default(cl->api);
+	if ((v = config_yaml_get(cf, m, "key_owner", NULL)) == NULL)
+		config_diag_err(cf, m, obj,
+		    "missing required key \"key_owner\"");
+	else if (config_yaml_string(cf, v, obj, "key_owner", 0, &s) == 1) {
+		if (!config_schema_algo_name_ok(s))
+			config_diag_err(cf, v, obj,
+			    "key_owner %s: use letters, "
 			    "digits and underscores, starting with a letter",
-			    cfdiag_quote(q, s));
+			    config_diag_quote(q, s));
 		else
 			cl->key_owner = xstrdup(s);
 	}
-	if ((v = cfyaml_get(cf, m, "ca_file", NULL)) != NULL)
-		cfsecret_ca_file(cf, cl, v, obj);
-	if ((v = cfyaml_get(cf, m, "timeout", NULL)) != NULL)
-		cfyaml_duration(cf, v, obj, "timeout", 0, &cl->timeout_ms);
-	if ((v = cfyaml_get(cf, m, "max_parallel", NULL)) != NULL)
-		cfyaml_int(cf, v, obj, "max_parallel", 1, CF_MAX_INT,
+	if ((v = config_yaml_get(cf, m, "ca_file", NULL)) != NULL)
+		config_secret_ca_file(cf, cl, v, obj);
+	if ((v = config_yaml_get(cf, m, "timeout", NULL)) != NULL)
+		config_yaml_duration(cf, v, obj, "timeout", 0, &cl->timeout_ms);
+	if ((v = config_yaml_get(cf, m, "max_parallel", NULL)) != NULL)
+		config_yaml_int(cf, v, obj, "max_parallel", 1, CF_MAX_INT,
 		    &cl->max_parallel);
 
-	if (cfyaml_either(cf, m, obj, "api_key_file", "api_key_env", &f,
+	if (config_yaml_either(cf, m, obj, "api_key_file", "api_key_env", &f,
 	    &e) == -1)
 		return;
 	if (f == NULL && e == NULL)
-		cfdiag_err(cf, m, obj, "set exactly one of api_key_file and "
+		config_diag_err(cf, m, obj,
+		    "set exactly one of api_key_file and "
 		    "api_key_env");
 	else if (f != NULL)
-		cfsecret_key_file(cf, cl, f, obj);
+		config_secret_key_file(cf, cl, f, obj);
 	else
-		cfsecret_key_env(cf, cl, e, obj);
+		config_secret_key_env(cf, cl, e, obj);
 }
 
 void
-cfcluster_all(struct cf *cf, const yaml_node_t *root)
+config_cluster_all(struct cf *cf, const yaml_node_t *root)
 {
 	struct config		*c = cf->c;
 	struct config_cluster	*cl;
@@ -154,38 +160,40 @@ cfcluster_all(struct cf *cf, const yaml_node_t *root)
 	const char		*name;
 	char			 q[CF_QLEN];
 
-	if ((v = cfyaml_get(cf, root, "clusters", NULL)) == NULL) {
-		cfdiag_err(cf, root, NULL, "missing required key \"clusters\"");
+	if ((v = config_yaml_get(cf, root, "clusters", NULL)) == NULL) {
+		config_diag_err(cf, root, NULL,
+		    "missing required key \"clusters\"");
 		return;
 	}
-	if (!cfyaml_null(v) && v->type != YAML_MAPPING_NODE) {
-		cfdiag_err(cf, v, NULL, "clusters must be a mapping");
+	if (!config_yaml_null(v) && v->type != YAML_MAPPING_NODE) {
+		config_diag_err(cf, v, NULL, "clusters must be a mapping");
 		return;
 	}
-	if (cfyaml_size(v) == 0) {
-		cfdiag_err(cf, v, NULL, "clusters must name at least one "
+	if (config_yaml_size(v) == 0) {
+		config_diag_err(cf, v, NULL, "clusters must name at least one "
 		    "cluster");
 		return;
 	}
-	c->clusters = xcalloc(cfyaml_size(v), sizeof *c->clusters);
+	c->clusters = xcalloc(config_yaml_size(v), sizeof *c->clusters);
 	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
 	    p++) {
-		k = cfyaml_node(cf, p->key);
-		m = cfyaml_node(cf, p->value);
+		k = config_yaml_node(cf, p->key);
+		m = config_yaml_node(cf, p->value);
 		if (k == NULL || m == NULL || k->type != YAML_SCALAR_NODE)
-			continue;	/* reported by cfyaml_scan() */
-		name = cfyaml_text(k);
-		if (cfschema_is_apikey(name) ||
+			continue;	/* reported by config_yaml_scan() */
+		name = config_yaml_text(k);
+		if (config_schema_is_apikey(name) ||
 		    config_cluster_find(c, name) != NULL)
-			continue;	/* reported by cfyaml_scan() */
-		if (!cfschema_name_ok(name, "-_"))
-			cfdiag_err(cf, k, NULL, "cluster name %s: use letters, "
+			continue;	/* reported by config_yaml_scan() */
+		if (!config_schema_name_ok(name, "-_"))
+			config_diag_err(cf, k, NULL,
+			    "cluster name %s: use letters, "
 			    "digits, '-' and '_' (at most %d)",
-			    cfdiag_quote(q, name), CF_MAX_NAME);
+			    config_diag_quote(q, name), CF_MAX_NAME);
 		cl = &c->clusters[c->nclusters++];
 		cl->name = xstrdup(name);
 		cl->line = (int)k->start_mark.line + 1;
-		cfschema_cluster_builtin(cl);
-		cfcluster_parse(cf, cl, m);
+		config_schema_cluster_builtin(cl);
+		config_cluster_parse(cf, cl, m);
 	}
 }

@@ -11,10 +11,10 @@
 #include "xmalloc.h"
 
 static void
-cfdiag_vadd(struct cf *cf, const yaml_mark_t *m, int warning,
+config_diag_vadd(struct cf *cf, const yaml_mark_t *m, int warning,
     const char *obj, const char *fmt, va_list ap)
 {
-	struct cfdiag_entry	*e;
+	struct config_diag_entry	*e;
 	char			*msg;
 
 	xvasprintf(&msg, fmt, ap);
@@ -38,42 +38,43 @@ cfdiag_vadd(struct cf *cf, const yaml_mark_t *m, int warning,
 }
 
 void
-cfdiag_err(struct cf *cf, const yaml_node_t *at, const char *obj,
+config_diag_err(struct cf *cf, const yaml_node_t *at, const char *obj,
     const char *fmt, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	cfdiag_vadd(cf, at != NULL ? &at->start_mark : NULL, 0, obj, fmt, ap);
+	config_diag_vadd(cf, at != NULL ? &at->start_mark : NULL, 0, obj, fmt,
+	    ap);
 	va_end(ap);
 }
 
 void
-cfdiag_mark(struct cf *cf, const yaml_mark_t *m, const char *fmt, ...)
+config_diag_mark(struct cf *cf, const yaml_mark_t *m, const char *fmt, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	cfdiag_vadd(cf, m, 0, NULL, fmt, ap);
+	config_diag_vadd(cf, m, 0, NULL, fmt, ap);
 	va_end(ap);
 }
 
 /* Key material that is not there: a warning when only checking. */
 void
-cfdiag_absent(struct cf *cf, const yaml_node_t *at, const char *obj,
+config_diag_absent(struct cf *cf, const yaml_node_t *at, const char *obj,
     const char *fmt, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	cfdiag_vadd(cf, &at->start_mark,
+	config_diag_vadd(cf, &at->start_mark,
 	    (cf->flags & CONFIG_LOAD_CHECK) != 0, obj, fmt, ap);
 	va_end(ap);
 }
 
 /* s as "s" for a message: escaped, and cut short when long. */
 const char *
-cfdiag_quote(char *buf, const char *s)
+config_diag_quote(char *buf, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t		 o = 0;
@@ -110,9 +111,9 @@ cfdiag_quote(char *buf, const char *s)
 }
 
 static int
-cfdiag_cmp(const void *a, const void *b)
+config_diag_cmp(const void *a, const void *b)
 {
-	const struct cfdiag_entry *x = a, *y = b;
+	const struct config_diag_entry *x = a, *y = b;
 
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
@@ -122,7 +123,7 @@ cfdiag_cmp(const void *a, const void *b)
 }
 
 void
-cfdiag_put(struct cfdiag_buf *b, const char *s, size_t n)
+config_diag_put(struct config_diag_buf *b, const char *s, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		while (b->len + n + 1 > b->cap)
@@ -136,10 +137,10 @@ cfdiag_put(struct cfdiag_buf *b, const char *s, size_t n)
 
 /* Every problem, one line each, in document order. */
 char *
-cfdiag_format(struct cf *cf)
+config_diag_format(struct cf *cf)
 {
-	struct cfdiag_buf	 b = { NULL, 0, 0 };
-	struct cfdiag_entry	*e;
+	struct config_diag_buf	 b = { NULL, 0, 0 };
+	struct config_diag_entry	*e;
 	const char		*p;
 	char			 tmp[64];
 	size_t			 i;
@@ -147,34 +148,34 @@ cfdiag_format(struct cf *cf)
 
 	if (cf->nerrs == 0)
 		return NULL;
-	qsort(cf->errs, cf->nerrs, sizeof *cf->errs, cfdiag_cmp);
+	qsort(cf->errs, cf->nerrs, sizeof *cf->errs, config_diag_cmp);
 	for (i = 0; i < cf->nerrs; i++) {
 		e = &cf->errs[i];
-		cfdiag_put(&b, cf->path, strlen(cf->path));
+		config_diag_put(&b, cf->path, strlen(cf->path));
 		if (e->line != 0) {
 			n = snprintf(tmp, sizeof tmp, ":%zu:%zu", e->line,
 			    e->col);
-			cfdiag_put(&b, tmp, (size_t)n);
+			config_diag_put(&b, tmp, (size_t)n);
 		}
-		cfdiag_put(&b, ": ", 2);
+		config_diag_put(&b, ": ", 2);
 		if (e->warning)
-			cfdiag_put(&b, "warning: ", 9);
+			config_diag_put(&b, "warning: ", 9);
 		/* One line per problem, whatever text a value brought. */
 		for (p = e->text; *p != '\0'; p++) {
 			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
 				n = snprintf(tmp, sizeof tmp, *p == '\n' ?
 				    "\\n" : "\\x%02x", (unsigned char)*p);
-				cfdiag_put(&b, tmp, (size_t)n);
+				config_diag_put(&b, tmp, (size_t)n);
 			} else
-				cfdiag_put(&b, p, 1);
+				config_diag_put(&b, p, 1);
 		}
-		cfdiag_put(&b, "\n", 1);
+		config_diag_put(&b, "\n", 1);
 	}
 	return b.s;
 }
 
 void
-cfdiag_clear(struct cf *cf)
+config_diag_clear(struct cf *cf)
 {
 	size_t	 i;
 
@@ -187,7 +188,7 @@ cfdiag_clear(struct cf *cf)
 
 /* Edit distance, ignoring case; SIZE_MAX for long words. */
 static size_t
-cfdiag_distance(const char *a, const char *b)
+config_diag_distance(const char *a, const char *b)
 {
 	size_t	 row[CF_MAX_NAME + 1], la, lb, i, j, prev, keep, best;
 
@@ -216,7 +217,7 @@ cfdiag_distance(const char *a, const char *b)
 
 /* One word begins the other ("warn", "warning"), ignoring case. */
 static int
-cfdiag_prefix(const char *a, const char *b)
+config_diag_prefix(const char *a, const char *b)
 {
 	size_t	 la = strlen(a), lb = strlen(b);
 
@@ -227,7 +228,8 @@ cfdiag_prefix(const char *a, const char *b)
 
 /* The closest word of two NULL-terminated lists, if close enough. */
 const char *
-cfdiag_suggest(const char *word, const char *const *a, const char *const *b)
+config_diag_suggest(const char *word, const char *const *a,
+    const char *const *b)
 {
 	const char *const *lists[2] = { a, b };
 	const char	*best = NULL;
@@ -236,8 +238,8 @@ cfdiag_suggest(const char *word, const char *const *a, const char *const *b)
 	limit = len / 3 > 2 ? len / 3 : 2;
 	for (i = 0; i < 2; i++) {
 		for (; lists[i] != NULL && *lists[i] != NULL; lists[i]++) {
-			d = cfdiag_distance(word, *lists[i]);
-			if (d > 1 && cfdiag_prefix(word, *lists[i]))
+			d = config_diag_distance(word, *lists[i]);
+			if (d > 1 && config_diag_prefix(word, *lists[i]))
 				d = 1;
 			if (d < bestd) {
 				bestd = d;
@@ -252,15 +254,15 @@ cfdiag_suggest(const char *word, const char *const *a, const char *const *b)
 
 /* "a, b, c" from a NULL-terminated list. */
 char *
-cfdiag_join(const char *const *w)
+config_diag_join(const char *const *w)
 {
-	struct cfdiag_buf	 b = { NULL, 0, 0 };
+	struct config_diag_buf	 b = { NULL, 0, 0 };
 
-	cfdiag_put(&b, "", 0);
+	config_diag_put(&b, "", 0);
 	for (; *w != NULL; w++) {
 		if (b.len != 0)
-			cfdiag_put(&b, ", ", 2);
-		cfdiag_put(&b, *w, strlen(*w));
+			config_diag_put(&b, ", ", 2);
+		config_diag_put(&b, *w, strlen(*w));
 	}
 	return b.s;
 }

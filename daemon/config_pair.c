@@ -11,7 +11,8 @@
 
 /* Fills causes[] (up to 3) and returns how many; 0: *out is filled. */
 size_t
-cfpair_algo_parse(const struct config *c, const char *spec, const char *what,
+config_pair_algo_parse(const struct config *c, const char *spec,
+    const char *what,
     struct config_algo *out, char **causes)
 {
 	struct config_cluster	*cl;
@@ -27,31 +28,31 @@ cfpair_algo_parse(const struct config *c, const char *spec, const char *what,
 	if (p2 == NULL || strchr(p2 + 1, '/') != NULL || p1 == spec ||
 	    p2 == p1 + 1 || p2[1] == '\0') {
 		causes[0] = xprintf("%s %s must be CLUSTER/OWNER/ALGO", what,
-		    cfdiag_quote(q, spec));
+		    config_diag_quote(q, spec));
 		return 1;
 	}
 	cluster = xstrndup(spec, (size_t)(p1 - spec));
 	owner = xstrndup(p1 + 1, (size_t)(p2 - p1 - 1));
 	name = xstrdup(p2 + 1);
-	cfdiag_quote(q2, spec);
+	config_diag_quote(q2, spec);
 	if ((cl = config_cluster_find(c, cluster)) == NULL) {
 		names = xcalloc(c->nclusters + 1, sizeof *names);
 		for (i = 0; i < c->nclusters; i++)
 			names[i] = c->clusters[i].name;
-		all = cfdiag_join(names);
+		all = config_diag_join(names);
 		causes[n++] = xprintf("unknown cluster %s (clusters: %s)",
-		    cfdiag_quote(q, cluster), all);
+		    config_diag_quote(q, cluster), all);
 		free(all);
 		free(names);
 	}
-	if (!cfschema_algo_name_ok(owner))
+	if (!config_schema_algo_name_ok(owner))
 		causes[n++] = xprintf("owner name %s in %s: use letters, "
 		    "digits and underscores, starting with a letter",
-		    cfdiag_quote(q, owner), q2);
-	if (!cfschema_algo_name_ok(name))
+		    config_diag_quote(q, owner), q2);
+	if (!config_schema_algo_name_ok(name))
 		causes[n++] = xprintf("algorithm name %s in %s: use letters, "
 		    "digits and underscores, starting with a letter",
-		    cfdiag_quote(q, name), q2);
+		    config_diag_quote(q, name), q2);
 	free(cluster);
 	if (n != 0) {
 		free(owner);
@@ -66,21 +67,21 @@ cfpair_algo_parse(const struct config *c, const char *spec, const char *what,
 }
 
 static int
-cfpair_algo(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_pair_algo(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *what, struct config_algo *out)
 {
 	const char	*s;
 	char		*causes[3];
 	size_t		 n, i;
 
-	if (cfyaml_string(cf, v, obj, what, 0, &s) != 1)
+	if (config_yaml_string(cf, v, obj, what, 0, &s) != 1)
 		return -1;
 	if (cf->c->nclusters == 0)
 		return -1;	/* the clusters are reported broken */
-	if ((n = cfpair_algo_parse(cf->c, s, what, out, causes)) == 0)
+	if ((n = config_pair_algo_parse(cf->c, s, what, out, causes)) == 0)
 		return 0;
 	for (i = 0; i < n; i++) {
-		cfdiag_err(cf, v, obj, "%s", causes[i]);
+		config_diag_err(cf, v, obj, "%s", causes[i]);
 		free(causes[i]);
 	}
 	return -1;
@@ -90,35 +91,39 @@ cfpair_algo(struct cf *cf, const yaml_node_t *v, const char *obj,
 
 /* "destination: ALGO" or "destinations: [ALGO, ...]". */
 static void
-cfpair_dests(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
+config_pair_dests(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
     const yaml_node_t *m, const char *obj)
 {
 	yaml_node_item_t	*it;
 	yaml_node_t		*d1, *d2, *item;
 
-	if (cfyaml_either(cf, m, obj, "destination", "destinations", &d1,
+	if (config_yaml_either(cf, m, obj, "destination", "destinations", &d1,
 	    &d2) == -1)
 		return;
 	if (d1 == NULL && d2 == NULL)
-		cfdiag_err(cf, m, obj, "missing required key \"destination\" "
+		config_diag_err(cf, m, obj,
+		    "missing required key \"destination\" "
 		    "(or \"destinations\")");
 	else if (d1 != NULL) {
 		pr->dests = xcalloc(1, sizeof *pr->dests);
 		pos->dests = xcalloc(1, sizeof(yaml_node_t *));
-		if (cfpair_algo(cf, d1, obj, "destination", &pr->dests[0]) == 0)
+		if (config_pair_algo(cf, d1, obj, "destination",
+		    &pr->dests[0]) == 0)
 			pos->dests[pr->ndests++] = d1;
-	} else if (!cfyaml_null(d2) && d2->type != YAML_SEQUENCE_NODE)
-		cfdiag_err(cf, d2, obj, "destinations must be a list");
-	else if (cfyaml_size(d2) == 0)
-		cfdiag_err(cf, d2, obj, "destinations must list at least one "
+	} else if (!config_yaml_null(d2) && d2->type != YAML_SEQUENCE_NODE)
+		config_diag_err(cf, d2, obj, "destinations must be a list");
+	else if (config_yaml_size(d2) == 0)
+		config_diag_err(cf, d2, obj,
+		    "destinations must list at least one "
 		    "algorithm");
 	else {
-		pr->dests = xcalloc(cfyaml_size(d2), sizeof *pr->dests);
-		pos->dests = xcalloc(cfyaml_size(d2), sizeof(yaml_node_t *));
+		pr->dests = xcalloc(config_yaml_size(d2), sizeof *pr->dests);
+		pos->dests = xcalloc(config_yaml_size(d2), sizeof(
+		    yaml_node_t *));
 		for (it = d2->data.sequence.items.start;
 		    it < d2->data.sequence.items.top; it++) {
-			if ((item = cfyaml_node(cf, *it)) != NULL &&
-			    cfpair_algo(cf, item, obj, "destination",
+			if ((item = config_yaml_node(cf, *it)) != NULL &&
+			    config_pair_algo(cf, item, obj, "destination",
 			    &pr->dests[pr->ndests]) == 0)
 				pos->dests[pr->ndests++] = item;
 		}
@@ -126,7 +131,7 @@ cfpair_dests(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
 }
 
 static void
-cfpair_parse(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
+config_pair_parse(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
     const yaml_node_t *m, size_t idx)
 {
 	yaml_node_t	*v;
@@ -134,72 +139,79 @@ cfpair_parse(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
 	char		 obj[CF_QLEN + 16], q[CF_QLEN];
 
 	pr->line = (int)m->start_mark.line + 1;
-	cfschema_policy_copy(&pr->policy, &cf->defaults);
+	config_schema_policy_copy(&pr->policy, &cf->defaults);
 	snprintf(obj, sizeof obj, "pair #%zu", idx);
-	if ((v = cfyaml_get(cf, m, "name", NULL)) == NULL)
-		cfdiag_err(cf, m, obj, "missing required key \"name\"");
-	else if (cfyaml_string(cf, v, obj, "name", 0, &s) == 1) {
-		snprintf(obj, sizeof obj, "pair %s", cfdiag_quote(q, s));
+	if ((v = config_yaml_get(cf, m, "name", NULL)) == NULL)
+		config_diag_err(cf, m, obj, "missing required key \"name\"");
+	else if (config_yaml_string(cf, v, obj, "name", 0, &s) == 1) {
+		snprintf(obj, sizeof obj, "pair %s", config_diag_quote(q, s));
 		if (strlen(s) > CF_MAX_NAME)
-			cfdiag_err(cf, v, obj, "name is longer than %d "
+			config_diag_err(cf, v, obj, "name is longer than %d "
 			    "characters", CF_MAX_NAME);
-		else if (!cfschema_name_ok(s, "._-"))
-			cfdiag_err(cf, v, obj, "name must use letters, digits, "
+		else if (!config_schema_name_ok(s, "._-"))
+			config_diag_err(cf, v, obj,
+			    "name must use letters, digits, "
 			    "'.', '-' and '_'");
 		else {
 			pr->name = xstrdup(s);
 			pos->name = v;
 		}
 	}
-	cfschema_keys(cf, m, obj, "", cfschema_pair_keys, cfschema_policy_keys);
+	config_schema_keys(cf, m, obj, "", config_schema_pair_keys,
+	    config_schema_policy_keys);
 
-	if ((v = cfyaml_get(cf, m, "source", NULL)) == NULL)
-		cfdiag_err(cf, m, obj, "missing required key \"source\"");
-	else if (cfpair_algo(cf, v, obj, "source", &pr->source) == 0)
+	if ((v = config_yaml_get(cf, m, "source", NULL)) == NULL)
+		config_diag_err(cf, m, obj, "missing required key \"source\"");
+	else if (config_pair_algo(cf, v, obj, "source", &pr->source) == 0)
 		pos->source = v;
 
-	cfpair_dests(cf, pr, pos, m, obj);
-	cfschema_policy(cf, m, obj, &pr->policy);
-	if ((v = cfyaml_get(cf, m, "poll_interval", NULL)) != NULL)
-		cfyaml_duration(cf, v, obj, "poll_interval", CONFIG_MIN_POLL_MS,
+	config_pair_dests(cf, pr, pos, m, obj);
+	config_schema_policy(cf, m, obj, &pr->policy);
+	if ((v = config_yaml_get(cf, m, "poll_interval", NULL)) != NULL)
+		config_yaml_duration(cf, v, obj, "poll_interval",
+		    CONFIG_MIN_POLL_MS,
 		    &pr->policy.poll_ms);
 }
 
 void
-cfpair_all(struct cf *cf, const yaml_node_t *root)
+config_pair_all(struct cf *cf, const yaml_node_t *root)
 {
 	struct config		*c = cf->c;
 	yaml_node_item_t	*it;
 	yaml_node_t		*v, *m;
 	size_t			 i;
 
-	if ((v = cfyaml_get(cf, root, "pairs", NULL)) == NULL) {
-		cfdiag_err(cf, root, NULL, "missing required key \"pairs\"");
+	if ((v = config_yaml_get(cf, root, "pairs", NULL)) == NULL) {
+		config_diag_err(cf, root, NULL,
+		    "missing required key \"pairs\"");
 		return;
 	}
-	if (!cfyaml_null(v) && v->type != YAML_SEQUENCE_NODE) {
-		cfdiag_err(cf, v, NULL, "pairs must be a list");
+	if (!config_yaml_null(v) && v->type != YAML_SEQUENCE_NODE) {
+		config_diag_err(cf, v, NULL, "pairs must be a list");
 		return;
 	}
-	if (cfyaml_size(v) == 0) {
-		cfdiag_err(cf, v, NULL, "pairs must list at least one pair");
+	if (config_yaml_size(v) == 0) {
+		config_diag_err(cf, v, NULL,
+		    "pairs must list at least one pair");
 		return;
 	}
-	c->pairs = xcalloc(cfyaml_size(v), sizeof *c->pairs);
-	cf->pos = xcalloc(cfyaml_size(v), sizeof *cf->pos);
+	c->pairs = xcalloc(config_yaml_size(v), sizeof *c->pairs);
+	cf->pos = xcalloc(config_yaml_size(v), sizeof *cf->pos);
 	for (i = 0, it = v->data.sequence.items.start;
 	    it < v->data.sequence.items.top; it++, i++) {
-		if ((m = cfyaml_node(cf, *it)) == NULL)
+		if ((m = config_yaml_node(cf, *it)) == NULL)
 			continue;
 		if (m->type != YAML_MAPPING_NODE) {
-			cfdiag_err(cf, m, NULL, "pair #%zu must be a mapping",
+			config_diag_err(cf, m, NULL,
+			    "pair #%zu must be a mapping",
 			    i + 1);
 			continue;
 		}
-		cfpair_parse(cf, &c->pairs[c->npairs], &cf->pos[c->npairs], m,
+		config_pair_parse(cf, &c->pairs[c->npairs], &cf->pos[c->npairs],
+		    m,
 		    i + 1);
 		c->npairs++;
 	}
 	if (c->npairs != 0)
-		cfcheck_cross(cf);
+		config_check_cross(cf);
 }

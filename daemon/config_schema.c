@@ -37,90 +37,90 @@
 #define DEF_FROM_SOURCE		1
 #define DEF_JSON		"{}"
 
-static const char *const cfschema_top_keys[] = {
+static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
 	"listen", "control_socket", "clusters", "defaults", "pairs", NULL
 };
-const char *const cfschema_cluster_keys[] = {
+const char *const config_schema_cluster_keys[] = {
 	"api", "git", "key_owner", "api_key_file", "api_key_env", "ca_file",
 	"timeout", "max_parallel", NULL
 };
-const char *const cfschema_policy_keys[] = {
+const char *const config_schema_policy_keys[] = {
 	"track", "branch", "version_type", "build_timeout", "approval",
 	"commit_message", "release_notes", "author", "preserve", "exclude",
 	"create", "reconcile_interval", NULL
 };
-static const char *const cfschema_create_keys[] = {
+static const char *const config_schema_create_keys[] = {
 	"from_source", "details", "settings", NULL
 };
-const char *const cfschema_pair_keys[] = {
+const char *const config_schema_pair_keys[] = {
 	"name", "source", "destination", "destinations", "poll_interval", NULL
 };
 
-const char *const cfschema_level_names[] = {	/* by LOG_LEVEL_* */
+const char *const config_schema_level_names[] = {	/* by LOG_LEVEL_* */
 	"error", "warn", "info", "debug", NULL
 };
-const char *const cfschema_track_names[] = { "commits", "versions", NULL };
-const char *const cfschema_vtype_names[] = {
+const char *const config_schema_track_names[] = { "commits", "versions", NULL };
+const char *const config_schema_vtype_names[] = {
 	"major", "minor", "revision", NULL
 };
-const char *const cfschema_approval_names[] = { "auto", "manual", NULL };
+const char *const config_schema_approval_names[] = { "auto", "manual", NULL };
 
 /* Names and words. */
 
 static int
-cfschema_isalpha(int ch)
+config_schema_isalpha(int ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
 static int
-cfschema_isalnum(int ch)
+config_schema_isalnum(int ch)
 {
-	return cfschema_isalpha(ch) || (ch >= '0' && ch <= '9');
+	return config_schema_isalpha(ch) || (ch >= '0' && ch <= '9');
 }
 
 /* A letter (or '_' when lead is set), then letters, digits and '_'. */
 static int
-cfschema_word_ok(const char *s, int lead)
+config_schema_word_ok(const char *s, int lead)
 {
-	if (!cfschema_isalpha((unsigned char)*s) && !(lead && *s == '_'))
+	if (!config_schema_isalpha((unsigned char)*s) && !(lead && *s == '_'))
 		return 0;
 	for (s++; *s != '\0'; s++)
-		if (!cfschema_isalnum((unsigned char)*s) && *s != '_')
+		if (!config_schema_isalnum((unsigned char)*s) && *s != '_')
 			return 0;
 	return 1;
 }
 
 /* Algorithmia's rule for user, organization and algorithm names. */
 int
-cfschema_algo_name_ok(const char *s)
+config_schema_algo_name_ok(const char *s)
 {
-	return cfschema_word_ok(s, 0);
+	return config_schema_word_ok(s, 0);
 }
 
 /* Letters, digits and the characters in extra; 1..CF_MAX_NAME long. */
 int
-cfschema_name_ok(const char *s, const char *extra)
+config_schema_name_ok(const char *s, const char *extra)
 {
 	size_t	 n;
 
 	for (n = 0; s[n] != '\0'; n++)
-		if (!cfschema_isalnum((unsigned char)s[n]) &&
+		if (!config_schema_isalnum((unsigned char)s[n]) &&
 		    strchr(extra, s[n]) == NULL)
 			return 0;
 	return n > 0 && n <= CF_MAX_NAME;
 }
 
 int
-cfschema_env_name_ok(const char *s)
+config_schema_env_name_ok(const char *s)
 {
-	return cfschema_word_ok(s, 1);
+	return config_schema_word_ok(s, 1);
 }
 
 /* "api_key", "apiKey", "API-KEY": a key written into the file. */
 int
-cfschema_is_apikey(const char *s)
+config_schema_is_apikey(const char *s)
 {
 	const char	*want = "apikey";
 
@@ -135,7 +135,7 @@ cfschema_is_apikey(const char *s)
 }
 
 static int
-cfschema_in(const char *s, const char *const *list)
+config_schema_in(const char *s, const char *const *list)
 {
 	for (; list != NULL && *list != NULL; list++)
 		if (strcmp(s, *list) == 0)
@@ -145,7 +145,7 @@ cfschema_in(const char *s, const char *const *list)
 
 /* Reports every key of m that is not in k1 or k2. */
 void
-cfschema_keys(struct cf *cf, const yaml_node_t *m, const char *obj,
+config_schema_keys(struct cf *cf, const yaml_node_t *m, const char *obj,
     const char *prefix, const char *const *k1, const char *const *k2)
 {
 	yaml_node_pair_t	*p;
@@ -155,39 +155,43 @@ cfschema_keys(struct cf *cf, const yaml_node_t *m, const char *obj,
 
 	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
 	    p++) {
-		k = cfyaml_node(cf, p->key);
+		k = config_yaml_node(cf, p->key);
 		if (k == NULL || k->type != YAML_SCALAR_NODE)
-			continue;	/* reported by cfyaml_scan() */
-		name = cfyaml_text(k);
-		if (cfschema_in(name, k1) || cfschema_in(name, k2) ||
-		    cfschema_is_apikey(name))
+			continue;	/* reported by config_yaml_scan() */
+		name = config_yaml_text(k);
+		if (config_schema_in(name, k1) || config_schema_in(name, k2) ||
+		    config_schema_is_apikey(name))
 			continue;
 		if (strcmp(name, "<<") == 0) {
-			cfdiag_err(cf, k, obj, "merge keys (\"<<\") are not "
+			config_diag_err(cf, k, obj,
+			    "merge keys (\"<<\") are not "
 			    "supported: settings shared by pairs belong in "
 			    "defaults");
 			continue;
 		}
-		if (k1 == cfschema_policy_keys && k2 == NULL &&
+		if (k1 == config_schema_policy_keys && k2 == NULL &&
 		    strcmp(name, "poll_interval") == 0) {
-			cfdiag_err(cf, k, obj, "poll_interval is set at the "
+			config_diag_err(cf, k, obj,
+			    "poll_interval is set at the "
 			    "top level, not in defaults");
 			continue;
 		}
 		full = xprintf("%s%s", prefix, name);
-		if ((sug = cfdiag_suggest(name, k1, k2)) != NULL)
-			cfdiag_err(cf, k, obj, "unknown key %s (did you mean "
-			    "\"%s%s\"?)", cfdiag_quote(q, full), prefix, sug);
+		if ((sug = config_diag_suggest(name, k1, k2)) != NULL)
+			config_diag_err(cf, k, obj,
+			    "unknown key %s (did you mean "
+			    "\"%s%s\"?)", config_diag_quote(q, full), prefix,
+			    sug);
 		else
-			cfdiag_err(cf, k, obj, "unknown key %s",
-			    cfdiag_quote(q, full));
+			config_diag_err(cf, k, obj, "unknown key %s",
+			    config_diag_quote(q, full));
 		free(full);
 	}
 }
 
 /* A cluster's built-in defaults. */
 void
-cfschema_cluster_builtin(struct config_cluster *cl)
+config_schema_cluster_builtin(struct config_cluster *cl)
 {
 	cl->timeout_ms = DEF_TIMEOUT_MS;
 	cl->max_parallel = DEF_MAX_PARALLEL;
@@ -195,7 +199,7 @@ cfschema_cluster_builtin(struct config_cluster *cl)
 
 /* The built-in defaults of everything but clusters (see DEF_*). */
 void
-cfschema_builtin(struct config *c, struct config_policy *p)
+config_schema_builtin(struct config *c, struct config_policy *p)
 {
 	const char	*env;
 
@@ -206,7 +210,7 @@ cfschema_builtin(struct config *c, struct config_policy *p)
 	if ((env = getenv("RUNTIME_DIRECTORY")) != NULL && *env == '/') {
 		char *dir = xstrndup(env, strcspn(env, ":"));
 
-		c->control_socket = cfyaml_path_join(dir, DEF_SOCKET_NAME);
+		c->control_socket = config_yaml_path_join(dir, DEF_SOCKET_NAME);
 		free(dir);
 	} else
 		c->control_socket = xstrdup(DEF_SOCKET);
@@ -226,8 +230,8 @@ cfschema_builtin(struct config *c, struct config_policy *p)
 	p->release_notes = xstrdup(DEF_RELEASE_NOTES);
 	p->author_name = xstrdup(DEF_AUTHOR_NAME);
 	p->author_email = xstrdup(DEF_AUTHOR_EMAIL);
-	p->preserve = cfyaml_strv_dup(NULL);
-	p->exclude = cfyaml_strv_dup(NULL);
+	p->preserve = config_yaml_strv_dup(NULL);
+	p->exclude = config_yaml_strv_dup(NULL);
 	p->create.from_source = DEF_FROM_SOURCE;
 	p->create.details_json = xstrdup(DEF_JSON);
 	p->create.settings_json = xstrdup(DEF_JSON);
@@ -235,7 +239,7 @@ cfschema_builtin(struct config *c, struct config_policy *p)
 }
 
 void
-cfschema_policy_copy(struct config_policy *dst,
+config_schema_policy_copy(struct config_policy *dst,
     const struct config_policy *src)
 {
 	*dst = *src;
@@ -244,22 +248,22 @@ cfschema_policy_copy(struct config_policy *dst,
 	dst->release_notes = xstrdup(src->release_notes);
 	dst->author_name = xstrdup(src->author_name);
 	dst->author_email = xstrdup(src->author_email);
-	dst->preserve = cfyaml_strv_dup(src->preserve);
-	dst->exclude = cfyaml_strv_dup(src->exclude);
+	dst->preserve = config_yaml_strv_dup(src->preserve);
+	dst->exclude = config_yaml_strv_dup(src->exclude);
 	dst->create.details_json = xstrdup(src->create.details_json);
 	dst->create.settings_json = xstrdup(src->create.settings_json);
 }
 
 void
-cfschema_policy_clear(struct config_policy *p)
+config_schema_policy_clear(struct config_policy *p)
 {
 	free(p->branch);
 	free(p->commit_message);
 	free(p->release_notes);
 	free(p->author_name);
 	free(p->author_email);
-	cfyaml_strv_free(p->preserve);
-	cfyaml_strv_free(p->exclude);
+	config_yaml_strv_free(p->preserve);
+	config_yaml_strv_free(p->exclude);
 	free(p->create.details_json);
 	free(p->create.settings_json);
 	memset(p, 0, sizeof *p);
@@ -267,7 +271,7 @@ cfschema_policy_clear(struct config_policy *p)
 
 /* git check-ref-format's rules for a branch name. */
 static int
-cfschema_branch_ok(const char *b)
+config_schema_branch_ok(const char *b)
 {
 	size_t	 n = strlen(b);
 
@@ -288,7 +292,7 @@ cfschema_branch_ok(const char *b)
 
 /* "Name <email>" into its two parts. */
 static int
-cfschema_author(const char *s, char **name, char **email)
+config_schema_author(const char *s, char **name, char **email)
 {
 	const char	*lt, *gt, *end;
 
@@ -315,7 +319,7 @@ cfschema_author(const char *s, char **name, char **email)
 }
 
 static void
-cfschema_json_object(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_schema_json_object(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, char **slot)
 {
 	size_t	 budget = CF_JSON_NODES;
@@ -323,58 +327,60 @@ cfschema_json_object(struct cf *cf, const yaml_node_t *v, const char *obj,
 	char	*text;
 	int	 why = 0;
 
-	if (cfyaml_null(v)) {
-		cfyaml_set(slot, DEF_JSON);
+	if (config_yaml_null(v)) {
+		config_yaml_set(slot, DEF_JSON);
 		return;
 	}
 	if (v->type != YAML_MAPPING_NODE) {
-		cfdiag_err(cf, v, obj, "%s must be a mapping", key);
+		config_diag_err(cf, v, obj, "%s must be a mapping", key);
 		return;
 	}
-	if ((j = cfyaml_json(cf, v, 0, &budget, &why)) == NULL) {
+	if ((j = config_yaml_json(cf, v, 0, &budget, &why)) == NULL) {
 		if (why == 1)
-			cfdiag_err(cf, v, obj, "%s is nested more than %d "
+			config_diag_err(cf, v, obj, "%s is nested more than %d "
 			    "levels deep", key, CF_JSON_DEPTH);
 		else
-			cfdiag_err(cf, v, obj, "%s holds more than %d values",
+			config_diag_err(cf, v, obj,
+			    "%s holds more than %d values",
 			    key, CF_JSON_NODES);
 		return;
 	}
 	if ((text = cJSON_PrintUnformatted(j)) == NULL)
 		fatalx("cJSON: out of memory");
-	cfyaml_set(slot, text);
+	config_yaml_set(slot, text);
 	cJSON_free(text);
 	cJSON_Delete(j);
 }
 
 static void
-cfschema_create(struct cf *cf, const yaml_node_t *m, const char *obj,
+config_schema_create(struct cf *cf, const yaml_node_t *m, const char *obj,
     struct config_create *cr)
 {
 	yaml_node_t	*v;
 	int		 b;
 
-	if (cfyaml_null(m))
+	if (config_yaml_null(m))
 		return;
 	if (m->type != YAML_MAPPING_NODE) {
-		cfdiag_err(cf, m, obj, "create must be a mapping");
+		config_diag_err(cf, m, obj, "create must be a mapping");
 		return;
 	}
-	cfschema_keys(cf, m, obj, "create.", cfschema_create_keys, NULL);
-	if ((v = cfyaml_get(cf, m, "from_source", NULL)) != NULL &&
-	    cfyaml_bool(cf, v, obj, "create.from_source", &b) == 1)
+	config_schema_keys(cf, m, obj, "create.", config_schema_create_keys,
+	    NULL);
+	if ((v = config_yaml_get(cf, m, "from_source", NULL)) != NULL &&
+	    config_yaml_bool(cf, v, obj, "create.from_source", &b) == 1)
 		cr->from_source = b;
-	if ((v = cfyaml_get(cf, m, "details", NULL)) != NULL)
-		cfschema_json_object(cf, v, obj, "create.details",
+	if ((v = config_yaml_get(cf, m, "details", NULL)) != NULL)
+		config_schema_json_object(cf, v, obj, "create.details",
 		    &cr->details_json);
-	if ((v = cfyaml_get(cf, m, "settings", NULL)) != NULL)
-		cfschema_json_object(cf, v, obj, "create.settings",
+	if ((v = config_yaml_get(cf, m, "settings", NULL)) != NULL)
+		config_schema_json_object(cf, v, obj, "create.settings",
 		    &cr->settings_json);
 }
 
 /* The policy keys of m over pol (already a copy of its parent). */
 void
-cfschema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
+config_schema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
     struct config_policy *pol)
 {
 	yaml_node_t	*v;
@@ -382,46 +388,50 @@ cfschema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 	char		*name, *email, q[CF_QLEN];
 	int		 i;
 
-	if ((v = cfyaml_get(cf, m, "track", NULL)) != NULL &&
-	    cfyaml_enum(cf, v, obj, "track", cfschema_track_names, &i) == 1)
+	if ((v = config_yaml_get(cf, m, "track", NULL)) != NULL &&
+	    config_yaml_enum(cf, v, obj, "track", config_schema_track_names,
+	    &i) == 1)
 		pol->track = (enum config_track)i;
-	if ((v = cfyaml_get(cf, m, "branch", NULL)) != NULL &&
-	    cfyaml_string(cf, v, obj, "branch", 0, &s) == 1) {
-		if (!cfschema_branch_ok(s))
-			cfdiag_err(cf, v, obj, "branch %s is not a valid git "
-			    "branch name", cfdiag_quote(q, s));
+	if ((v = config_yaml_get(cf, m, "branch", NULL)) != NULL &&
+	    config_yaml_string(cf, v, obj, "branch", 0, &s) == 1) {
+		if (!config_schema_branch_ok(s))
+			config_diag_err(cf, v, obj,
+			    "branch %s is not a valid git "
+			    "branch name", config_diag_quote(q, s));
 		else
-			cfyaml_set(&pol->branch, s);
+			config_yaml_set(&pol->branch, s);
 	}
-	if ((v = cfyaml_get(cf, m, "version_type", NULL)) != NULL &&
-	    cfyaml_enum(cf, v, obj, "version_type", cfschema_vtype_names,
+	if ((v = config_yaml_get(cf, m, "version_type", NULL)) != NULL &&
+	    config_yaml_enum(cf, v, obj, "version_type",
+	    config_schema_vtype_names,
 	    &i) == 1)
 		pol->version_type = (enum config_vtype)i;
-	if ((v = cfyaml_get(cf, m, "build_timeout", NULL)) != NULL)
-		cfyaml_duration(cf, v, obj, "build_timeout", 0,
+	if ((v = config_yaml_get(cf, m, "build_timeout", NULL)) != NULL)
+		config_yaml_duration(cf, v, obj, "build_timeout", 0,
 		    &pol->build_timeout_ms);
-	if ((v = cfyaml_get(cf, m, "reconcile_interval", NULL)) != NULL) {
-		if (v->type == YAML_SCALAR_NODE && !cfyaml_null(v) &&
-		    strcmp(cfyaml_text(v), "off") == 0)
+	if ((v = config_yaml_get(cf, m, "reconcile_interval", NULL)) != NULL) {
+		if (v->type == YAML_SCALAR_NODE && !config_yaml_null(v) &&
+		    strcmp(config_yaml_text(v), "off") == 0)
 			pol->reconcile_ms = 0;
 		else
-			cfyaml_duration(cf, v, obj, "reconcile_interval",
+			config_yaml_duration(cf, v, obj, "reconcile_interval",
 			    CONFIG_MIN_POLL_MS, &pol->reconcile_ms);
 	}
-	if ((v = cfyaml_get(cf, m, "approval", NULL)) != NULL &&
-	    cfyaml_enum(cf, v, obj, "approval", cfschema_approval_names,
+	if ((v = config_yaml_get(cf, m, "approval", NULL)) != NULL &&
+	    config_yaml_enum(cf, v, obj, "approval",
+	    config_schema_approval_names,
 	    &i) == 1)
 		pol->approval = (enum config_approval)i;
-	if ((v = cfyaml_get(cf, m, "commit_message", NULL)) != NULL)
-		cfyaml_template(cf, v, obj, "commit_message", 0,
+	if ((v = config_yaml_get(cf, m, "commit_message", NULL)) != NULL)
+		config_yaml_template(cf, v, obj, "commit_message", 0,
 		    &pol->commit_message);
-	if ((v = cfyaml_get(cf, m, "release_notes", NULL)) != NULL)
-		cfyaml_template(cf, v, obj, "release_notes", CF_EMPTY,
+	if ((v = config_yaml_get(cf, m, "release_notes", NULL)) != NULL)
+		config_yaml_template(cf, v, obj, "release_notes", CF_EMPTY,
 		    &pol->release_notes);
-	if ((v = cfyaml_get(cf, m, "author", NULL)) != NULL &&
-	    cfyaml_string(cf, v, obj, "author", 0, &s) == 1) {
-		if (cfschema_author(s, &name, &email) == -1)
-			cfdiag_err(cf, v, obj, "author must look like "
+	if ((v = config_yaml_get(cf, m, "author", NULL)) != NULL &&
+	    config_yaml_string(cf, v, obj, "author", 0, &s) == 1) {
+		if (config_schema_author(s, &name, &email) == -1)
+			config_diag_err(cf, v, obj, "author must look like "
 			    "\"Name <email>\"");
 		else {
 			free(pol->author_name);
@@ -430,12 +440,12 @@ cfschema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 			pol->author_email = email;
 		}
 	}
-	if ((v = cfyaml_get(cf, m, "preserve", NULL)) != NULL)
-		cfyaml_globs(cf, v, obj, "preserve", &pol->preserve);
-	if ((v = cfyaml_get(cf, m, "exclude", NULL)) != NULL)
-		cfyaml_globs(cf, v, obj, "exclude", &pol->exclude);
-	if ((v = cfyaml_get(cf, m, "create", NULL)) != NULL)
-		cfschema_create(cf, v, obj, &pol->create);
+	if ((v = config_yaml_get(cf, m, "preserve", NULL)) != NULL)
+		config_yaml_globs(cf, v, obj, "preserve", &pol->preserve);
+	if ((v = config_yaml_get(cf, m, "exclude", NULL)) != NULL)
+		config_yaml_globs(cf, v, obj, "exclude", &pol->exclude);
+	if ((v = config_yaml_get(cf, m, "create", NULL)) != NULL)
+		config_schema_create(cf, v, obj, &pol->create);
 }
 
 /* The top level. */
@@ -443,7 +453,7 @@ cfschema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 /* "host:port" or "[v6]:port" (url.c reads it), port 0 for any free port
  * (logged at start; tests use it). */
 static int
-cfschema_listen(struct cf *cf, const yaml_node_t *v, const char *s)
+config_schema_listen(struct cf *cf, const yaml_node_t *v, const char *s)
 {
 	char			*host;
 	int			 port, v6;
@@ -454,16 +464,18 @@ cfschema_listen(struct cf *cf, const yaml_node_t *v, const char *s)
 	if (e == URL_LISTEN_OK)
 		return 0;
 	if (e == URL_LISTEN_RANGE)
-		cfdiag_err(cf, v, NULL, "listen port must be between 0 and "
+		config_diag_err(cf, v, NULL,
+		    "listen port must be between 0 and "
 		    "65535");
 	else
-		cfdiag_err(cf, v, NULL, "listen must be HOST:PORT (such as "
+		config_diag_err(cf, v, NULL,
+		    "listen must be HOST:PORT (such as "
 		    DEF_LISTEN ") or off");
 	return -1;
 }
 
 void
-cfschema_top(struct cf *cf, const yaml_node_t *root)
+config_schema_top(struct cf *cf, const yaml_node_t *root)
 {
 	struct config		*c = cf->c;
 	struct sockaddr_un	 sun;
@@ -472,31 +484,34 @@ cfschema_top(struct cf *cf, const yaml_node_t *root)
 	char			*sock = NULL;
 	int			 i;
 
-	cfschema_keys(cf, root, NULL, "", cfschema_top_keys, NULL);
-	if ((v = cfyaml_get(cf, root, "state_dir", NULL)) != NULL)
-		cfyaml_abspath(cf, v, "state_dir", 0, &c->state_dir);
-	if ((v = cfyaml_get(cf, root, "log_level", NULL)) != NULL &&
-	    cfyaml_enum(cf, v, NULL, "log_level", cfschema_level_names,
+	config_schema_keys(cf, root, NULL, "", config_schema_top_keys, NULL);
+	if ((v = config_yaml_get(cf, root, "state_dir", NULL)) != NULL)
+		config_yaml_abspath(cf, v, "state_dir", 0, &c->state_dir);
+	if ((v = config_yaml_get(cf, root, "log_level", NULL)) != NULL &&
+	    config_yaml_enum(cf, v, NULL, "log_level",
+	    config_schema_level_names,
 	    &i) == 1)
-		c->log_level = log_level_parse(cfschema_level_names[i]);
-	if ((v = cfyaml_get(cf, root, "log_file", NULL)) != NULL)
-		cfyaml_abspath(cf, v, "log_file", CF_OPTIONAL, &c->log_file);
-	if ((v = cfyaml_get(cf, root, "workers", NULL)) != NULL)
-		cfyaml_int(cf, v, NULL, "workers", 1, CF_MAX_INT, &c->workers);
-	if ((v = cfyaml_get(cf, root, "poll_interval", NULL)) != NULL)
-		cfyaml_duration(cf, v, NULL, "poll_interval",
+		c->log_level = log_level_parse(config_schema_level_names[i]);
+	if ((v = config_yaml_get(cf, root, "log_file", NULL)) != NULL)
+		config_yaml_abspath(cf, v, "log_file", CF_OPTIONAL,
+		    &c->log_file);
+	if ((v = config_yaml_get(cf, root, "workers", NULL)) != NULL)
+		config_yaml_int(cf, v, NULL, "workers", 1, CF_MAX_INT,
+		    &c->workers);
+	if ((v = config_yaml_get(cf, root, "poll_interval", NULL)) != NULL)
+		config_yaml_duration(cf, v, NULL, "poll_interval",
 		    CONFIG_MIN_POLL_MS, &c->poll_ms);
-	if ((v = cfyaml_get(cf, root, "listen", NULL)) != NULL &&
-	    cfyaml_string(cf, v, NULL, "listen", 0, &s) == 1) {
+	if ((v = config_yaml_get(cf, root, "listen", NULL)) != NULL &&
+	    config_yaml_string(cf, v, NULL, "listen", 0, &s) == 1) {
 		if (strcmp(s, "off") == 0)
-			cfyaml_set(&c->listen, NULL);
-		else if (cfschema_listen(cf, v, s) == 0)
-			cfyaml_set(&c->listen, s);
+			config_yaml_set(&c->listen, NULL);
+		else if (config_schema_listen(cf, v, s) == 0)
+			config_yaml_set(&c->listen, s);
 	}
-	if ((v = cfyaml_get(cf, root, "control_socket", NULL)) != NULL &&
-	    cfyaml_abspath(cf, v, "control_socket", 0, &sock) == 1) {
+	if ((v = config_yaml_get(cf, root, "control_socket", NULL)) != NULL &&
+	    config_yaml_abspath(cf, v, "control_socket", 0, &sock) == 1) {
 		if (strlen(sock) >= sizeof sun.sun_path) {
-			cfdiag_err(cf, v, NULL, "control_socket is longer "
+			config_diag_err(cf, v, NULL, "control_socket is longer "
 			    "than %zu bytes", sizeof sun.sun_path - 1);
 			free(sock);
 		} else {
@@ -507,18 +522,19 @@ cfschema_top(struct cf *cf, const yaml_node_t *root)
 }
 
 void
-cfschema_defaults(struct cf *cf, const yaml_node_t *root)
+config_schema_defaults(struct cf *cf, const yaml_node_t *root)
 {
 	yaml_node_t	*v;
 
 	cf->defaults.poll_ms = cf->c->poll_ms;
-	if ((v = cfyaml_get(cf, root, "defaults", NULL)) == NULL ||
-	    cfyaml_null(v))
+	if ((v = config_yaml_get(cf, root, "defaults", NULL)) == NULL ||
+	    config_yaml_null(v))
 		return;
 	if (v->type != YAML_MAPPING_NODE) {
-		cfdiag_err(cf, v, NULL, "defaults must be a mapping");
+		config_diag_err(cf, v, NULL, "defaults must be a mapping");
 		return;
 	}
-	cfschema_keys(cf, v, "defaults", "", cfschema_policy_keys, NULL);
-	cfschema_policy(cf, v, "defaults", &cf->defaults);
+	config_schema_keys(cf, v, "defaults", "", config_schema_policy_keys,
+	    NULL);
+	config_schema_policy(cf, v, "defaults", &cf->defaults);
 }

@@ -20,26 +20,26 @@
  * configuration's path was.
  */
 static void
-cfsecret_resolve(struct cf *cf, const char *name, int creds, char **abs,
+config_secret_resolve(struct cf *cf, const char *name, int creds, char **abs,
     char **show)
 {
 	if (name[0] == '/') {
 		*abs = xstrdup(name);
 		*show = xstrdup(name);
 	} else if (creds && cf->creds != NULL) {
-		*abs = cfyaml_path_join(cf->creds, name);
+		*abs = config_yaml_path_join(cf->creds, name);
 		*show = xstrdup(*abs);
 	} else {
-		*abs = cfyaml_path_join(cf->dir_abs, name);
+		*abs = config_yaml_path_join(cf->dir_abs, name);
 		*show = cf->dir_show != NULL ?
-		    cfyaml_path_join(cf->dir_show, name) : xstrdup(name);
+		    config_yaml_path_join(cf->dir_show, name) : xstrdup(name);
 	}
 }
 
 /* The key's length without trailing whitespace; 0 when it has none,
  * SIZE_MAX when what is left is not one printable ASCII word. */
 static size_t
-cfsecret_len(const char *buf, size_t len)
+config_secret_len(const char *buf, size_t len)
 {
 	size_t	 i;
 
@@ -53,7 +53,7 @@ cfsecret_len(const char *buf, size_t len)
 }
 
 static void
-cfsecret_set(struct config_cluster *cl, const char *key, size_t len)
+config_secret_set(struct config_cluster *cl, const char *key, size_t len)
 {
 	cl->api_key = xstrndup(key, len);
 	redact_add(cl->api_key);
@@ -63,25 +63,25 @@ cfsecret_set(struct config_cluster *cl, const char *key, size_t len)
 
 /* The key in buf (n bytes, from what) becomes cl's, if it is one. */
 static void
-cfsecret_take(struct cf *cf, struct config_cluster *cl,
+config_secret_take(struct cf *cf, struct config_cluster *cl,
     const yaml_node_t *v, const char *obj, const char *what,
     const char *buf, size_t n)
 {
 	size_t	 len;
 
-	if ((len = cfsecret_len(buf, n)) == 0)
-		cfdiag_err(cf, v, obj, "%s is empty", what);
+	if ((len = config_secret_len(buf, n)) == 0)
+		config_diag_err(cf, v, obj, "%s is empty", what);
 	else if (len == SIZE_MAX)
-		cfdiag_err(cf, v, obj, "%s: the key contains whitespace, "
+		config_diag_err(cf, v, obj, "%s: the key contains whitespace, "
 		    "control or non-ASCII characters", what);
 	else
-		cfsecret_set(cl, buf, len);
+		config_secret_set(cl, buf, len);
 }
 
 /* path opened for reading, or -1 reported: a file that is not there (or
  * not ours to read) is only a warning when checking. */
 static int
-cfsecret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_secret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *what, const char *path, const char *quoted)
 {
 	int	 fd;
@@ -90,16 +90,18 @@ cfsecret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
 	if (fd != -1)
 		return fd;
 	if (errno == ENOENT || errno == ENOTDIR || errno == EACCES)
-		cfdiag_absent(cf, v, obj, "cannot read %s %s: %s", what, quoted,
+		config_diag_absent(cf, v, obj, "cannot read %s %s: %s", what,
+		    quoted,
 		    strerror(errno));
 	else
-		cfdiag_err(cf, v, obj, "cannot read %s %s: %s", what, quoted,
+		config_diag_err(cf, v, obj, "cannot read %s %s: %s", what,
+		    quoted,
 		    strerror(errno));
 	return -1;
 }
 
 void
-cfsecret_key_file(struct cf *cf, struct config_cluster *cl,
+config_secret_key_file(struct cf *cf, struct config_cluster *cl,
     const yaml_node_t *v, const char *obj)
 {
 	struct stat	 sb;
@@ -109,29 +111,31 @@ cfsecret_key_file(struct cf *cf, struct config_cluster *cl,
 	ssize_t		 r;
 	int		 fd, increds = 0;
 
-	if (cfyaml_string(cf, v, obj, "api_key_file", 0, &s) != 1)
+	if (config_yaml_string(cf, v, obj, "api_key_file", 0, &s) != 1)
 		return;
-	cfsecret_resolve(cf, s, 1, &cl->api_key_file, &show);
-	cfdiag_quote(q, show);
+	config_secret_resolve(cf, s, 1, &cl->api_key_file, &show);
+	config_diag_quote(q, show);
 	if (cf->creds != NULL) {
 		len = strlen(cf->creds);
 		increds = strncmp(cl->api_key_file, cf->creds, len) == 0 &&
 		    cl->api_key_file[len] == '/';
 	}
-	if ((fd = cfsecret_open(cf, v, obj, "key file", cl->api_key_file,
+	if ((fd = config_secret_open(cf, v, obj, "key file", cl->api_key_file,
 	    q)) == -1)
 		goto out;
 	if (fstat(fd, &sb) == -1) {
-		cfdiag_err(cf, v, obj, "cannot read key file %s: %s", q,
+		config_diag_err(cf, v, obj, "cannot read key file %s: %s", q,
 		    strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		cfdiag_err(cf, v, obj, "key file %s is not a regular file", q);
+		config_diag_err(cf, v, obj, "key file %s is not a regular file",
+		    q);
 		goto out;
 	}
 	if (!increds && (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-		cfdiag_err(cf, v, obj, "key file %s is readable by group or "
+		config_diag_err(cf, v, obj,
+		    "key file %s is readable by group or "
 		    "others (chmod 600)", q);
 		goto out;
 	}
@@ -139,7 +143,8 @@ cfsecret_key_file(struct cf *cf, struct config_cluster *cl,
 		if ((r = read(fd, buf + n, sizeof buf - 1 - n)) == -1) {
 			if (errno == EINTR)
 				continue;
-			cfdiag_err(cf, v, obj, "cannot read key file %s: %s", q,
+			config_diag_err(cf, v, obj,
+			    "cannot read key file %s: %s", q,
 			    strerror(errno));
 			goto out;
 		}
@@ -148,11 +153,12 @@ cfsecret_key_file(struct cf *cf, struct config_cluster *cl,
 		n += (size_t)r;
 	}
 	if (n > CF_MAX_KEY)
-		cfdiag_err(cf, v, obj, "key file %s is larger than %d bytes", q,
+		config_diag_err(cf, v, obj,
+		    "key file %s is larger than %d bytes", q,
 		    CF_MAX_KEY);
 	else {
 		what = xprintf("key file %s", q);
-		cfsecret_take(cf, cl, v, obj, what, buf, n);
+		config_secret_take(cf, cl, v, obj, what, buf, n);
 		free(what);
 	}
 out:
@@ -163,35 +169,35 @@ out:
 }
 
 void
-cfsecret_key_env(struct cf *cf, struct config_cluster *cl,
+config_secret_key_env(struct cf *cf, struct config_cluster *cl,
     const yaml_node_t *v, const char *obj)
 {
 	const char	*s, *val;
 	char		*what, q[CF_QLEN];
 
-	if (cfyaml_string(cf, v, obj, "api_key_env", 0, &s) != 1)
+	if (config_yaml_string(cf, v, obj, "api_key_env", 0, &s) != 1)
 		return;
-	if (!cfschema_env_name_ok(s)) {
-		cfdiag_err(cf, v, obj, "api_key_env %s is not a valid "
-		    "environment variable name", cfdiag_quote(q, s));
+	if (!config_schema_env_name_ok(s)) {
+		config_diag_err(cf, v, obj, "api_key_env %s is not a valid "
+		    "environment variable name", config_diag_quote(q, s));
 		return;
 	}
 	cl->api_key_env = xstrdup(s);
 	if ((val = getenv(s)) == NULL)
-		cfdiag_absent(cf, v, obj, "environment variable %s is not "
+		config_diag_absent(cf, v, obj, "environment variable %s is not "
 		    "set", s);
 	else if (strlen(val) > CF_MAX_KEY)
-		cfdiag_err(cf, v, obj, "environment variable %s is longer "
+		config_diag_err(cf, v, obj, "environment variable %s is longer "
 		    "than %d bytes", s, CF_MAX_KEY);
 	else {
 		what = xprintf("environment variable %s", s);
-		cfsecret_take(cf, cl, v, obj, what, val, strlen(val));
+		config_secret_take(cf, cl, v, obj, what, val, strlen(val));
 		free(what);
 	}
 }
 
 void
-cfsecret_ca_file(struct cf *cf, struct config_cluster *cl,
+config_secret_ca_file(struct cf *cf, struct config_cluster *cl,
     const yaml_node_t *v, const char *obj)
 {
 	struct stat	 sb;
@@ -199,14 +205,15 @@ cfsecret_ca_file(struct cf *cf, struct config_cluster *cl,
 	char		*show = NULL, q[CF_QLEN];
 	int		 fd;
 
-	if (cfyaml_string(cf, v, obj, "ca_file", CF_OPTIONAL, &s) != 1)
+	if (config_yaml_string(cf, v, obj, "ca_file", CF_OPTIONAL, &s) != 1)
 		return;
-	cfsecret_resolve(cf, s, 0, &cl->ca_file, &show);
-	cfdiag_quote(q, show);
-	if ((fd = cfsecret_open(cf, v, obj, "ca_file", cl->ca_file, q)) !=
+	config_secret_resolve(cf, s, 0, &cl->ca_file, &show);
+	config_diag_quote(q, show);
+	if ((fd = config_secret_open(cf, v, obj, "ca_file", cl->ca_file, q)) !=
 	    -1) {
 		if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
-			cfdiag_err(cf, v, obj, "ca_file %s is not a regular "
+			config_diag_err(cf, v, obj,
+			    "ca_file %s is not a regular "
 			    "file", q);
 		close(fd);
 	}

@@ -11,7 +11,7 @@
 #include "xmalloc.h"
 
 char *
-cfyaml_path_join(const char *dir, const char *name)
+config_yaml_path_join(const char *dir, const char *name)
 {
 	size_t	 n = strlen(dir);
 
@@ -23,33 +23,33 @@ cfyaml_path_join(const char *dir, const char *name)
 /* YAML nodes. */
 
 yaml_node_t *
-cfyaml_node(struct cf *cf, int id)
+config_yaml_node(struct cf *cf, int id)
 {
 	return yaml_document_get_node(&cf->doc, id);
 }
 
 const char *
-cfyaml_text(const yaml_node_t *n)
+config_yaml_text(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
 
 /* Plain "", "~" and "null": YAML's null, "not set". */
 int
-cfyaml_null(const yaml_node_t *n)
+config_yaml_null(const yaml_node_t *n)
 {
 	const char	*s;
 
 	if (n->type != YAML_SCALAR_NODE ||
 	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return 0;
-	s = cfyaml_text(n);
+	s = config_yaml_text(n);
 	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
 	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
 size_t
-cfyaml_size(const yaml_node_t *n)
+config_yaml_size(const yaml_node_t *n)
 {
 	if (n->type == YAML_MAPPING_NODE)
 		return (size_t)(n->data.mapping.pairs.top -
@@ -63,23 +63,24 @@ cfyaml_size(const yaml_node_t *n)
 /* The values of keys a and b of m, at most one of them set: both is
  * reported (at the later key) and gives -1. */
 int
-cfyaml_either(struct cf *cf, const yaml_node_t *m, const char *obj,
+config_yaml_either(struct cf *cf, const yaml_node_t *m, const char *obj,
     const char *a, const char *b, yaml_node_t **va, yaml_node_t **vb)
 {
 	yaml_node_t	*ka = NULL, *kb = NULL;
 
-	*va = cfyaml_get(cf, m, a, &ka);
-	*vb = cfyaml_get(cf, m, b, &kb);
+	*va = config_yaml_get(cf, m, a, &ka);
+	*vb = config_yaml_get(cf, m, b, &kb);
 	if (*va == NULL || *vb == NULL)
 		return 0;
-	cfdiag_err(cf, ka->start_mark.index > kb->start_mark.index ? ka : kb,
+	config_diag_err(cf,
+	    ka->start_mark.index > kb->start_mark.index ? ka : kb,
 	    obj, "set exactly one of %s and %s", a, b);
 	return -1;
 }
 
 /* The value of key in mapping m (its first occurrence), or NULL. */
 yaml_node_t *
-cfyaml_get(struct cf *cf, const yaml_node_t *m, const char *key,
+config_yaml_get(struct cf *cf, const yaml_node_t *m, const char *key,
     yaml_node_t **keynode)
 {
 	yaml_node_pair_t	*p;
@@ -87,39 +88,39 @@ cfyaml_get(struct cf *cf, const yaml_node_t *m, const char *key,
 
 	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
 	    p++) {
-		k = cfyaml_node(cf, p->key);
+		k = config_yaml_node(cf, p->key);
 		if (k != NULL && k->type == YAML_SCALAR_NODE &&
-		    strcmp(cfyaml_text(k), key) == 0) {
+		    strcmp(config_yaml_text(k), key) == 0) {
 			if (keynode != NULL)
 				*keynode = k;
-			return cfyaml_node(cf, p->value);
+			return config_yaml_node(cf, p->value);
 		}
 	}
 	return NULL;
 }
 
 int
-cfyaml_string(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_string(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, int flags, const char **out)
 {
 	const char	*s;
 	size_t		 i, len;
 
 	if (v->type != YAML_SCALAR_NODE) {
-		cfdiag_err(cf, v, obj, "%s must be a string", key);
+		config_diag_err(cf, v, obj, "%s must be a string", key);
 		return -1;
 	}
-	if (cfyaml_null(v)) {
+	if (config_yaml_null(v)) {
 		if (flags & CF_EMPTY) {
 			*out = "";
 			return 1;
 		}
 		if (flags & CF_OPTIONAL)
 			return 0;
-		cfdiag_err(cf, v, obj, "%s must not be empty", key);
+		config_diag_err(cf, v, obj, "%s must not be empty", key);
 		return -1;
 	}
-	s = cfyaml_text(v);
+	s = config_yaml_text(v);
 	len = v->data.scalar.length;
 	for (i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -127,13 +128,14 @@ cfyaml_string(struct cf *cf, const yaml_node_t *v, const char *obj,
 		if ((flags & CF_TEXT) && (ch == '\n' || ch == '\t'))
 			continue;
 		if (ch < 0x20 || ch == 0x7f) {
-			cfdiag_err(cf, v, obj, "%s must not contain control "
+			config_diag_err(cf, v, obj,
+			    "%s must not contain control "
 			    "characters", key);
 			return -1;
 		}
 	}
 	if (len == 0 && !(flags & CF_EMPTY)) {
-		cfdiag_err(cf, v, obj, "%s must not be empty", key);
+		config_diag_err(cf, v, obj, "%s must not be empty", key);
 		return -1;
 	}
 	*out = s;
@@ -141,7 +143,7 @@ cfyaml_string(struct cf *cf, const yaml_node_t *v, const char *obj,
 }
 
 int
-cfyaml_int(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_int(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, int lo, int hi, int *out)
 {
 	const char	*s;
@@ -150,7 +152,7 @@ cfyaml_int(struct cf *cf, const yaml_node_t *v, const char *obj,
 	if (v->type != YAML_SCALAR_NODE ||
 	    v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		goto bad;
-	s = cfyaml_text(v);
+	s = config_yaml_text(v);
 	if (*s == '\0' || (s[0] == '0' && s[1] != '\0') || strlen(s) > 6)
 		goto bad;
 	for (; *s != '\0'; s++) {
@@ -163,20 +165,20 @@ cfyaml_int(struct cf *cf, const yaml_node_t *v, const char *obj,
 	*out = n;
 	return 1;
 bad:
-	cfdiag_err(cf, v, obj, "%s must be an integer between %d and %d",
+	config_diag_err(cf, v, obj, "%s must be an integer between %d and %d",
 	    key, lo, hi);
 	return -1;
 }
 
 int
-cfyaml_bool(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_bool(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, int *out)
 {
 	const char	*s;
 
 	if (v->type == YAML_SCALAR_NODE &&
 	    v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-		s = cfyaml_text(v);
+		s = config_yaml_text(v);
 		if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0) {
 			*out = 1;
 			return 1;
@@ -186,35 +188,35 @@ cfyaml_bool(struct cf *cf, const yaml_node_t *v, const char *obj,
 			return 1;
 		}
 	}
-	cfdiag_err(cf, v, obj, "%s must be true or false", key);
+	config_diag_err(cf, v, obj, "%s must be true or false", key);
 	return -1;
 }
 
 /* A duration of at least min_ms, or more than 0 when min_ms is 0. */
 int
-cfyaml_duration(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_duration(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, uint64_t min_ms, uint64_t *out)
 {
 	uint64_t	 ms;
 	char		*cause = NULL, buf[32];
 
-	if (v->type != YAML_SCALAR_NODE || cfyaml_null(v)) {
-		cfdiag_err(cf, v, obj, "%s must be a duration such as 30s",
+	if (v->type != YAML_SCALAR_NODE || config_yaml_null(v)) {
+		config_diag_err(cf, v, obj, "%s must be a duration such as 30s",
 		    key);
 		return -1;
 	}
-	if (duration_parse(cfyaml_text(v), &ms, &cause) == -1) {
-		cfdiag_err(cf, v, obj, "%s: %s", key, cause);
+	if (duration_parse(config_yaml_text(v), &ms, &cause) == -1) {
+		config_diag_err(cf, v, obj, "%s: %s", key, cause);
 		free(cause);
 		return -1;
 	}
 	if (min_ms == 0 && ms == 0) {
-		cfdiag_err(cf, v, obj, "%s must be longer than 0s", key);
+		config_diag_err(cf, v, obj, "%s must be longer than 0s", key);
 		return -1;
 	}
 	if (ms < min_ms) {
 		duration_format(min_ms, buf, sizeof buf);
-		cfdiag_err(cf, v, obj, "%s must be at least %s", key, buf);
+		config_diag_err(cf, v, obj, "%s must be at least %s", key, buf);
 		return -1;
 	}
 	*out = ms;
@@ -222,7 +224,7 @@ cfyaml_duration(struct cf *cf, const yaml_node_t *v, const char *obj,
 }
 
 int
-cfyaml_enum(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_enum(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, const char *const *names, int *out)
 {
 	const char	*sug = NULL;
@@ -231,26 +233,27 @@ cfyaml_enum(struct cf *cf, const yaml_node_t *v, const char *obj,
 
 	if (v->type == YAML_SCALAR_NODE) {
 		for (i = 0; names[i] != NULL; i++) {
-			if (strcmp(cfyaml_text(v), names[i]) == 0) {
+			if (strcmp(config_yaml_text(v), names[i]) == 0) {
 				*out = i;
 				return 1;
 			}
 		}
-		sug = cfdiag_suggest(cfyaml_text(v), names, NULL);
+		sug = config_diag_suggest(config_yaml_text(v), names, NULL);
 	}
-	all = cfdiag_join(names);
+	all = config_diag_join(names);
 	if (sug != NULL)
-		cfdiag_err(cf, v, obj, "%s must be one of: %s (did you mean "
+		config_diag_err(cf, v, obj,
+		    "%s must be one of: %s (did you mean "
 		    "\"%s\"?)", key, all, sug);
 	else
-		cfdiag_err(cf, v, obj, "%s must be one of: %s", key, all);
+		config_diag_err(cf, v, obj, "%s must be one of: %s", key, all);
 	free(all);
 	return -1;
 }
 
 /* Replaces *slot with a copy of s. */
 void
-cfyaml_set(char **slot, const char *s)
+config_yaml_set(char **slot, const char *s)
 {
 	free(*slot);
 	*slot = s != NULL ? xstrdup(s) : NULL;
@@ -258,17 +261,19 @@ cfyaml_set(char **slot, const char *s)
 
 /* An absolute path with no trailing '/' (other than "/" itself). */
 int
-cfyaml_abspath(struct cf *cf, const yaml_node_t *v, const char *key, int flags,
+config_yaml_abspath(struct cf *cf, const yaml_node_t *v, const char *key,
+    int flags,
     char **slot)
 {
 	const char	*s;
 	size_t		 n;
 	int		 rv;
 
-	if ((rv = cfyaml_string(cf, v, NULL, key, flags, &s)) != 1)
+	if ((rv = config_yaml_string(cf, v, NULL, key, flags, &s)) != 1)
 		return rv;
 	if (s[0] != '/') {
-		cfdiag_err(cf, v, NULL, "%s must be an absolute path", key);
+		config_diag_err(cf, v, NULL, "%s must be an absolute path",
+		    key);
 		return -1;
 	}
 	n = strlen(s);
@@ -281,7 +286,7 @@ cfyaml_abspath(struct cf *cf, const yaml_node_t *v, const char *key, int flags,
 
 /* The pre-pass: keys that are not strings, duplicate keys, API keys. */
 
-struct cfyaml_key {
+struct config_yaml_key {
 	const char	*s;
 	size_t		 len;
 	size_t		 i;
@@ -289,9 +294,9 @@ struct cfyaml_key {
 };
 
 static int
-cfyaml_keycmp(const void *a, const void *b)
+config_yaml_keycmp(const void *a, const void *b)
 {
-	const struct cfyaml_key *x = a, *y = b;
+	const struct config_yaml_key *x = a, *y = b;
 	int		 r;
 
 	r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
@@ -303,38 +308,40 @@ cfyaml_keycmp(const void *a, const void *b)
 }
 
 static void
-cfyaml_scan_keys(struct cf *cf, const yaml_node_t *m)
+config_yaml_scan_keys(struct cf *cf, const yaml_node_t *m)
 {
 	yaml_node_pair_t	*p;
 	yaml_node_t		*k;
-	struct cfyaml_key	*keys;
+	struct config_yaml_key	*keys;
 	size_t			 n = 0, i, first = 0;
 	char			 q[CF_QLEN];
 
-	keys = xreallocarray(NULL, cfyaml_size(m) + 1, sizeof *keys);
+	keys = xreallocarray(NULL, config_yaml_size(m) + 1, sizeof *keys);
 	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
 	    p++) {
-		if ((k = cfyaml_node(cf, p->key)) == NULL)
+		if ((k = config_yaml_node(cf, p->key)) == NULL)
 			continue;
 		if (k->type != YAML_SCALAR_NODE) {
-			cfdiag_err(cf, k, NULL, "keys must be strings");
+			config_diag_err(cf, k, NULL, "keys must be strings");
 			continue;
 		}
-		if (cfschema_is_apikey(cfyaml_text(k)))
-			cfdiag_err(cf, k, NULL, "api keys never live in the "
+		if (config_schema_is_apikey(config_yaml_text(k)))
+			config_diag_err(cf, k, NULL,
+			    "api keys never live in the "
 			    "configuration: use api_key_file or api_key_env");
-		keys[n].s = cfyaml_text(k);
+		keys[n].s = config_yaml_text(k);
 		keys[n].len = k->data.scalar.length;
 		keys[n].i = n;
 		keys[n].n = k;
 		n++;
 	}
-	qsort(keys, n, sizeof *keys, cfyaml_keycmp);
+	qsort(keys, n, sizeof *keys, config_yaml_keycmp);
 	for (i = 1; i < n; i++) {
 		if (keys[i].len == keys[first].len &&
 		    memcmp(keys[i].s, keys[first].s, keys[i].len) == 0)
-			cfdiag_err(cf, keys[i].n, NULL, "duplicate key %s "
-			    "(first at line %zu)", cfdiag_quote(q, keys[i].s),
+			config_diag_err(cf, keys[i].n, NULL, "duplicate key %s "
+			    "(first at line %zu)", config_diag_quote(q,
+			    keys[i].s),
 			    keys[first].n->start_mark.line + 1);
 		else
 			first = i;
@@ -343,7 +350,7 @@ cfyaml_scan_keys(struct cf *cf, const yaml_node_t *m)
 }
 
 void
-cfyaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
+config_yaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
 {
 	yaml_node_item_t	*it;
 	yaml_node_pair_t	*p;
@@ -355,7 +362,8 @@ cfyaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
 	seen[idx] = 1;
 	if (depth > CF_MAX_DEPTH) {
 		if (!cf->toodeep)
-			cfdiag_err(cf, n, NULL, "nested more than %d levels "
+			config_diag_err(cf, n, NULL,
+			    "nested more than %d levels "
 			    "deep", CF_MAX_DEPTH);
 		cf->toodeep = 1;
 		return;
@@ -363,21 +371,21 @@ cfyaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
 	if (n->type == YAML_SEQUENCE_NODE) {
 		for (it = n->data.sequence.items.start;
 		    it < n->data.sequence.items.top; it++)
-			if ((child = cfyaml_node(cf, *it)) != NULL)
-				cfyaml_scan(cf, child, seen, depth + 1);
+			if ((child = config_yaml_node(cf, *it)) != NULL)
+				config_yaml_scan(cf, child, seen, depth + 1);
 	} else if (n->type == YAML_MAPPING_NODE) {
-		cfyaml_scan_keys(cf, n);
+		config_yaml_scan_keys(cf, n);
 		for (p = n->data.mapping.pairs.start;
 		    p < n->data.mapping.pairs.top; p++)
-			if ((child = cfyaml_node(cf, p->value)) != NULL)
-				cfyaml_scan(cf, child, seen, depth + 1);
+			if ((child = config_yaml_node(cf, p->value)) != NULL)
+				config_yaml_scan(cf, child, seen, depth + 1);
 	}
 }
 
 /* NULL-terminated lists of strings. */
 
 char **
-cfyaml_strv_dup(char *const *v)
+config_yaml_strv_dup(char *const *v)
 {
 	char	**out;
 	size_t	  n, i;
@@ -391,7 +399,7 @@ cfyaml_strv_dup(char *const *v)
 }
 
 void
-cfyaml_strv_free(char **v)
+config_yaml_strv_free(char **v)
 {
 	size_t	 i;
 
@@ -401,26 +409,26 @@ cfyaml_strv_free(char **v)
 }
 
 int
-cfyaml_template(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_template(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, int flags, char **slot)
 {
 	const char	*s;
 	char		*cause = NULL;
 
-	if (cfyaml_string(cf, v, obj, key, CF_TEXT | flags, &s) != 1)
+	if (config_yaml_string(cf, v, obj, key, CF_TEXT | flags, &s) != 1)
 		return -1;
 	if (template_check(s, &cause) == -1) {
-		cfdiag_err(cf, v, obj, "%s: %s", key, cause);
+		config_diag_err(cf, v, obj, "%s: %s", key, cause);
 		free(cause);
 		return -1;
 	}
-	cfyaml_set(slot, s);
+	config_yaml_set(slot, s);
 	return 1;
 }
 
 /* A list of globs (see treeglob.h); null is the empty list. */
 void
-cfyaml_globs(struct cf *cf, const yaml_node_t *v, const char *obj,
+config_yaml_globs(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *key, char ***slot)
 {
 	yaml_node_item_t	*it;
@@ -430,25 +438,27 @@ cfyaml_globs(struct cf *cf, const yaml_node_t *v, const char *obj,
 	size_t			 n = 0;
 	int			 bad = 0;
 
-	if (!cfyaml_null(v) && v->type != YAML_SEQUENCE_NODE) {
-		cfdiag_err(cf, v, obj, "%s must be a list of globs", key);
+	if (!config_yaml_null(v) && v->type != YAML_SEQUENCE_NODE) {
+		config_diag_err(cf, v, obj, "%s must be a list of globs", key);
 		return;
 	}
-	out = xcalloc(cfyaml_size(v) + 1, sizeof *out);
+	out = xcalloc(config_yaml_size(v) + 1, sizeof *out);
 	if (v->type == YAML_SEQUENCE_NODE) {
 		for (it = v->data.sequence.items.start;
 		    it < v->data.sequence.items.top; it++) {
-			if ((g = cfyaml_node(cf, *it)) == NULL)
+			if ((g = config_yaml_node(cf, *it)) == NULL)
 				continue;
 			if (g->type != YAML_SCALAR_NODE) {
-				cfdiag_err(cf, g, obj, "%s must be a list of "
+				config_diag_err(cf, g, obj,
+				    "%s must be a list of "
 				    "globs", key);
 				bad = 1;
-			} else if (cfyaml_string(cf, g, obj, key, CF_EMPTY,
+			} else if (config_yaml_string(cf, g, obj, key, CF_EMPTY,
 			    &s) != 1)
 				bad = 1;
 			else if (treeglob_valid(s, &cause) == -1) {
-				cfdiag_err(cf, g, obj, "%s: %s", key, cause);
+				config_diag_err(cf, g, obj, "%s: %s", key,
+				    cause);
 				free(cause);
 				cause = NULL;
 				bad = 1;
@@ -457,15 +467,15 @@ cfyaml_globs(struct cf *cf, const yaml_node_t *v, const char *obj,
 		}
 	}
 	if (bad) {
-		cfyaml_strv_free(out);
+		config_yaml_strv_free(out);
 		return;
 	}
-	cfyaml_strv_free(*slot);
+	config_yaml_strv_free(*slot);
 	*slot = out;
 }
 
 static cJSON *
-cfyaml_cj(cJSON *j)
+config_yaml_cj(cJSON *j)
 {
 	if (j == NULL)
 		fatalx("cJSON: out of memory");
@@ -473,20 +483,20 @@ cfyaml_cj(cJSON *j)
 }
 
 static cJSON *
-cfyaml_json_scalar(const yaml_node_t *n)
+config_yaml_json_scalar(const yaml_node_t *n)
 {
-	const char	*s = cfyaml_text(n), *p;
+	const char	*s = config_yaml_text(n), *p;
 	size_t		 digits = 0;
 	int		 dot = 0;
 
 	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return cfyaml_cj(cJSON_CreateString(s));
-	if (cfyaml_null(n))
-		return cfyaml_cj(cJSON_CreateNull());
+		return config_yaml_cj(cJSON_CreateString(s));
+	if (config_yaml_null(n))
+		return config_yaml_cj(cJSON_CreateNull());
 	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
-		return cfyaml_cj(cJSON_CreateTrue());
+		return config_yaml_cj(cJSON_CreateTrue());
 	if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
-		return cfyaml_cj(cJSON_CreateFalse());
+		return config_yaml_cj(cJSON_CreateFalse());
 	/* -?D+ or -?D+.D+, exact in a double (15 digits). */
 	for (p = *s == '-' ? s + 1 : s; *p != '\0'; p++) {
 		if (*p >= '0' && *p <= '9')
@@ -497,13 +507,13 @@ cfyaml_json_scalar(const yaml_node_t *n)
 			break;
 	}
 	if (*p == '\0' && digits > 0 && digits <= 15)
-		return cfyaml_cj(cJSON_CreateNumber(strtod(s, NULL)));
-	return cfyaml_cj(cJSON_CreateString(s));
+		return config_yaml_cj(cJSON_CreateNumber(strtod(s, NULL)));
+	return config_yaml_cj(cJSON_CreateString(s));
 }
 
 /* YAML to JSON; NULL with *why set: 1 too deep, 2 too large. */
 cJSON *
-cfyaml_json(struct cf *cf, const yaml_node_t *n, int depth, size_t *budget,
+config_yaml_json(struct cf *cf, const yaml_node_t *n, int depth, size_t *budget,
     int *why)
 {
 	yaml_node_item_t	*it;
@@ -522,14 +532,15 @@ cfyaml_json(struct cf *cf, const yaml_node_t *n, int depth, size_t *budget,
 	(*budget)--;
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
-		return cfyaml_json_scalar(n);
+		return config_yaml_json_scalar(n);
 	case YAML_SEQUENCE_NODE:
-		j = cfyaml_cj(cJSON_CreateArray());
+		j = config_yaml_cj(cJSON_CreateArray());
 		for (it = n->data.sequence.items.start;
 		    it < n->data.sequence.items.top; it++) {
-			if ((child = cfyaml_node(cf, *it)) == NULL)
+			if ((child = config_yaml_node(cf, *it)) == NULL)
 				continue;
-			if ((sub = cfyaml_json(cf, child, depth + 1, budget,
+			if ((sub = config_yaml_json(cf, child, depth + 1,
+			    budget,
 			    why)) == NULL) {
 				cJSON_Delete(j);
 				return NULL;
@@ -538,23 +549,24 @@ cfyaml_json(struct cf *cf, const yaml_node_t *n, int depth, size_t *budget,
 		}
 		return j;
 	case YAML_MAPPING_NODE:
-		j = cfyaml_cj(cJSON_CreateObject());
+		j = config_yaml_cj(cJSON_CreateObject());
 		for (p = n->data.mapping.pairs.start;
 		    p < n->data.mapping.pairs.top; p++) {
-			k = cfyaml_node(cf, p->key);
-			child = cfyaml_node(cf, p->value);
+			k = config_yaml_node(cf, p->key);
+			child = config_yaml_node(cf, p->value);
 			if (k == NULL || k->type != YAML_SCALAR_NODE ||
 			    child == NULL)
-				continue;	/* reported by cfyaml_scan() */
-			if ((sub = cfyaml_json(cf, child, depth + 1, budget,
+				continue;	/* reported by config_yaml_scan() */
+			if ((sub = config_yaml_json(cf, child, depth + 1,
+			    budget,
 			    why)) == NULL) {
 				cJSON_Delete(j);
 				return NULL;
 			}
-			cJSON_AddItemToObject(j, cfyaml_text(k), sub);
+			cJSON_AddItemToObject(j, config_yaml_text(k), sub);
 		}
 		return j;
 	default:
-		return cfyaml_cj(cJSON_CreateNull());
+		return config_yaml_cj(cJSON_CreateNull());
 	}
 }
