@@ -58,7 +58,7 @@ BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 all: $(BINS)
 
 help:
-	@echo "targets: all testbins check asan lint format install demo bench clean"
+	@echo "targets: all testbins check asan tsan lint format install demo bench clean"
 
 deps:
 	@sh packaging/deps.sh
@@ -176,6 +176,6 @@ install: all
 	install -m 0644 config/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
 
 clean:
-	rm -rf build build-asan algopromoted algopromotectl
+	rm -rf build build-asan build-tsan algopromoted algopromotectl
 
 -include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d)

@@ -124,6 +124,62 @@ run_once(const struct config *conf, int dryrun)
 	return t.failed > 0 || stop_flag != 0 ? 1 : 0;
 }
 
+/* The configuration is good: log as it says, take the state_dir lock,
+ * start the libraries, then promote once or serve. Frees conf. */
+static int
+run(struct config *conf, const char *path, int verbose, int once,
+    int dryrun)
+{
+	struct sigaction sa;
+	char		*cause = NULL;
+	int		 lockfd, rv, level;
+
+	level = conf->log_level + verbose;
+	log_set_level(level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	if (conf->log_file != NULL &&
+	    log_open_file(conf->log_file, &cause) == -1) {
+		log_errx("log_file: %s", cause);
+		free(cause);
+		config_free(conf);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(libevent_log);
+	if (once) {
+		/* The loop owns signals otherwise. */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_stop_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	if ((lockfd = lock_state_dir(conf->state_dir)) == -1) {
+		config_free(conf);
+		return 1;
+	}
+	if (notify_init() == -1)
+		log_warn("NOTIFY_SOCKET");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
+	if (gitops_init() == -1)
+		fatalx("libgit2 initialisation failed");
+	if (trust_ca_files(conf) == -1)
+		rv = 1;
+	else if (once)
+		rv = run_once(conf, dryrun);
+	else {
+		rv = server_run(conf, path, verbose);	/* frees conf */
+		conf = NULL;
+	}
+	config_free(conf);
+	gitops_shutdown();
+	curl_global_cleanup();
+	notify_close();
+	close(lockfd);
+	log_close();
+	return rv;
+}
+
 static void __attribute__((noreturn))
 usage(int status)
 {
@@ -152,10 +208,8 @@ main(int argc, char **argv)
 	};
 	const char	*path = CONFIG_DEFAULT_PATH;
 	struct config	*conf;
-	struct sigaction sa;
-	char		*errors = NULL, *cause = NULL;
+	char		*errors = NULL;
 	int		 ch, checkonly = 0, verbose = 0, once = 0, dryrun = 0;
-	int		 lockfd, rv, level;
 
 	log_init(LOG_LEVEL_INFO);
 	while ((ch = getopt_long(argc, argv, "f:nvVh", longopts, NULL)) != -1) {
@@ -205,48 +259,5 @@ main(int argc, char **argv)
 		config_free(conf);
 		return 0;
 	}
-	level = conf->log_level + verbose;
-	log_set_level(level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
-	if (conf->log_file != NULL &&
-	    log_open_file(conf->log_file, &cause) == -1) {
-		log_errx("log_file: %s", cause);
-		free(cause);
-		config_free(conf);
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	event_set_log_callback(libevent_log);
-	if (once || dryrun) {
-		/* The loop owns signals otherwise. */
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_stop_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-	}
-	if ((lockfd = lock_state_dir(conf->state_dir)) == -1) {
-		config_free(conf);
-		return 1;
-	}
-	if (notify_init() == -1)
-		log_warn("NOTIFY_SOCKET");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("curl_global_init failed");
-	if (gitops_init() == -1)
-		fatalx("libgit2 initialisation failed");
-	if (trust_ca_files(conf) == -1)
-		rv = 1;
-	else if (once || dryrun)
-		rv = run_once(conf, dryrun);
-	else {
-		rv = server_run(conf, path, verbose);	/* frees conf */
-		conf = NULL;
-	}
-	config_free(conf);
-	gitops_shutdown();
-	curl_global_cleanup();
-	notify_close();
-	close(lockfd);
-	log_close();
-	return rv;
+	return run(conf, path, verbose, once || dryrun, dryrun);
 }
