@@ -403,8 +403,7 @@ config_schema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 	}
 	if ((v = config_yaml_get(cf, m, "version_type", NULL)) != NULL &&
 	    config_yaml_enum(cf, v, obj, "version_type",
-	    config_schema_vtype_names,
-	    &i) == 1)
+	    config_schema_vtype_names, &i) == 1)
 		pol->version_type = (enum config_vtype)i;
 	if ((v = config_yaml_get(cf, m, "build_timeout", NULL)) != NULL)
 		config_yaml_duration(cf, v, obj, "build_timeout", 0,
@@ -419,8 +418,7 @@ config_schema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 	}
 	if ((v = config_yaml_get(cf, m, "approval", NULL)) != NULL &&
 	    config_yaml_enum(cf, v, obj, "approval",
-	    config_schema_approval_names,
-	    &i) == 1)
+	    config_schema_approval_names, &i) == 1)
 		pol->approval = (enum config_approval)i;
 	if ((v = config_yaml_get(cf, m, "commit_message", NULL)) != NULL)
 		config_yaml_template(cf, v, obj, "commit_message", 0,
@@ -489,8 +487,7 @@ config_schema_top(struct cf *cf, const yaml_node_t *root)
 		config_yaml_abspath(cf, v, "state_dir", 0, &c->state_dir);
 	if ((v = config_yaml_get(cf, root, "log_level", NULL)) != NULL &&
 	    config_yaml_enum(cf, v, NULL, "log_level",
-	    config_schema_level_names,
-	    &i) == 1)
+	    config_schema_level_names, &i) == 1)
 		c->log_level = log_level_parse(config_schema_level_names[i]);
 	if ((v = config_yaml_get(cf, root, "log_file", NULL)) != NULL)
 		config_yaml_abspath(cf, v, "log_file", CF_OPTIONAL,
