@@ -265,6 +265,33 @@ url_authority(const char *s)
 	return out;
 }
 
+char *
+url_query_param(const char *s, const char *name)
+{
+	const char	*q;
+	char		*raw, *dec, *out = NULL;
+	size_t		 n, len = strlen(name);
+	int		 declen;
+
+	q = s + strcspn(s, "?#");	/* a '?' in the fragment is not one */
+	if (*q != '?')
+		return NULL;
+	for (q++; *q != '\0' && *q != '#'; q += n + (q[n] == '&')) {
+		n = strcspn(q, "&#");
+		if (n <= len || strncmp(q, name, len) != 0 || q[len] != '=')
+			continue;
+		raw = xstrndup(q + len + 1, n - len - 1);
+		dec = curl_easy_unescape(NULL, raw, 0, &declen);
+		if (dec != NULL && declen > 0 &&
+		    memchr(dec, '\0', (size_t)declen) == NULL)
+			out = xstrdup(dec);
+		curl_free(dec);
+		free(raw);
+		break;
+	}
+	return out;
+}
+
 /* The port of a listen address: digits only, at most 5 of them. */
 static enum url_listen_error
 url_listen_port(const char *p, int *port)

@@ -39,6 +39,11 @@ void	 url_clear(struct url *);
 /* "scheme://host:port" of s (host bracketed when IPv6), or NULL. */
 char	*url_authority(const char *s);
 
+/* The value of query parameter name in s (absolute or relative: what
+ * follows a '?' before any '#', up to '#'), %-decoded; NULL when absent, empty
+ * or holding a NUL. */
+char	*url_query_param(const char *s, const char *name);
+
 /* A listen address: "HOST:PORT" or "[IPv6]:PORT", port 0 to 65535 (0:
  * any free port). Error kinds let each caller word its own message. The
  * checks run in this order: the form, brackets, host, then the port. */

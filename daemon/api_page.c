@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include "api_int.h"
+#include "url.h"
 #include "xmalloc.h"
 
 void
@@ -19,34 +20,6 @@ api_pager_free(struct api_pager *p)
 	free(p->seen);
 	free(p->marker);
 	free(p->path);
-}
-
-/* The "marker" query parameter of a next_link URL, or NULL. */
-static char *
-api_link_marker(struct api_client *c, const char *link)
-{
-	const char	*q, *v;
-	char		*raw, *dec, *out = NULL;
-	size_t		 n;
-	int		 declen;
-
-	if ((q = strchr(link, '?')) == NULL)
-		return NULL;
-	for (q++; *q != '\0' && *q != '#'; q += n + (q[n] == '&')) {
-		n = strcspn(q, "&#");
-		if (n <= 7 || strncmp(q, "marker=", 7) != 0)
-			continue;
-		v = q + 7;
-		raw = xstrndup(v, n - 7);
-		dec = curl_easy_unescape(c->curl, raw, 0, &declen);
-		if (dec != NULL && declen > 0 &&
-		    memchr(dec, '\0', (size_t)declen) == NULL)
-			out = xstrdup(dec);
-		curl_free(dec);
-		free(raw);
-		break;
-	}
-	return out;
 }
 
 /*
@@ -108,7 +81,7 @@ api_pager_next(struct api_client *c, struct api_pager *p, cJSON **page,
 	if (cJSON_IsString(m) && m->valuestring[0] != '\0')
 		next = xstrdup(m->valuestring);
 	else if ((link = api_json_string(*page, "next_link")) != NULL &&
-	    (next = api_link_marker(c, link)) == NULL) {
+	    (next = url_query_param(link, "marker")) == NULL) {
 		api_fail(err, "GET %s: next_link has no marker", p->path);
 		goto bad;
 	}

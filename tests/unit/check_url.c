@@ -360,6 +360,31 @@ START_TEST(test_listen_errors)
 }
 END_TEST
 
+START_TEST(test_query_param)
+{
+	char	*v;
+
+	v = url_query_param("/v1/algorithms/a/b/versions?limit=50&marker="
+	    "abc%2Bd%2F%3D&x=1", "marker");
+	ck_assert_str_eq(v, "abc+d/=");
+	free(v);
+	v = url_query_param("https://h/v1/x?marker=m1#marker=m2", "marker");
+	ck_assert_str_eq(v, "m1");
+	free(v);
+	/* The first one counts; a longer name is not a match. */
+	v = url_query_param("?markers=no&marker=yes&marker=again", "marker");
+	ck_assert_str_eq(v, "yes");
+	free(v);
+	ck_assert_ptr_null(url_query_param("https://h/x", "marker"));
+	ck_assert_ptr_null(url_query_param("https://h/x?marker=", "marker"));
+	ck_assert_ptr_null(url_query_param("https://h/x?marker", "marker"));
+	ck_assert_ptr_null(url_query_param("https://h/x#?marker=a",
+	    "marker"));
+	ck_assert_ptr_null(url_query_param("/x?marker=a%00b", "marker"));
+	ck_assert_ptr_null(url_query_param("/x?other=1", "marker"));
+}
+END_TEST
+
 Suite *
 url_suite(void)
 {
@@ -379,6 +404,7 @@ url_suite(void)
 	tcase_add_test(tc, test_authority);
 	tcase_add_test(tc, test_listen_ok);
 	tcase_add_test(tc, test_listen_errors);
+	tcase_add_test(tc, test_query_param);
 	suite_add_tcase(s, tc);
 	return s;
 }
