@@ -74,8 +74,9 @@ url_encode_userinfo(const char *s, const char *a, size_t n)
 	o += a - s;
 	for (i = 0; i < n; i++) {
 		if (a[i] == '/') {
-			memcpy(o, "%2F", 3);
-			o += 3;
+			*o++ = '%';
+			*o++ = '2';
+			*o++ = 'F';
 		} else
 			*o++ = a[i];
 	}

@@ -201,7 +201,7 @@ api_body_detail(struct api_client *c, long status, int *code)
 	size_t		 i;
 
 	*code = 0;
-	if (c->resp.len == 0)
+	if (c->resp.len == 0 || c->resp.body == NULL)
 		return xstrdup(api_reason_or(status));
 	if ((j = cJSON_ParseWithLength(c->resp.body, c->resp.len)) != NULL) {
 		raw = api_json_detail(j, code);
