@@ -178,4 +178,4 @@ install: all
 clean:
 	rm -rf build build-asan build-tsan algopromoted algopromotectl
 
--include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d)
+-include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) $(MAINS:%.c=$(BUILD)/%.d)
