@@ -146,16 +146,21 @@ load_route(const struct config *conf, const struct config_pair *p,
 }
 
 static void
-print_status_row(const struct state_route *st)
+print_status_row(const struct state_route *st, const char *polled,
+    const char *poll_error)
 {
-	char	*sc, *t;
+	char	*sc, *t, *err = NULL;
 
 	sc = short_commit(st->last_source_commit);
 	t = when(st->last_time);
-	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %s\n", st->pair,
+	/* A failing poll is news too: the promotion's error comes first. */
+	if (st->error == NULL && poll_error != NULL)
+		err = xprintf("poll: %s", poll_error);
+	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %-20s %s\n", st->pair,
 	    st->destination, state_phase_name(st->phase),
 	    sc, dash(st->last_source_version), dash(st->last_dest_version), t,
-	    dash(st->error));
+	    dash(polled), err != NULL ? err : dash(st->error));
+	free(err);
 	free(sc);
 	free(t);
 }
@@ -163,16 +168,16 @@ print_status_row(const struct state_route *st)
 static void
 print_status_header(void)
 {
-	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %s\n", "PAIR",
+	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %-20s %s\n", "PAIR",
 	    "DESTINATION", "PHASE", "SOURCE", "SRC-VER", "DST-VER", "WHEN",
-	    "ERROR");
+	    "POLLED", "ERROR");
 }
 
 /* The daemon's live view: its routes array, as /status serves it. */
 static int
 status_live(const cJSON *reply)
 {
-	const cJSON		*routes, *o;
+	const cJSON		*routes, *o, *live;
 	struct state_route	 st;
 	char			*cause = NULL, *text;
 
@@ -192,7 +197,11 @@ status_live(const cJSON *reply)
 			free(cause);
 			return 1;
 		}
-		print_status_row(&st);
+		live = cJSON_GetObjectItemCaseSensitive(o, "live");
+		print_status_row(&st, cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(live, "last_poll")),
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(live,
+		    "poll_error")));
 		state_route_clear(&st);
 	}
 	return 0;
@@ -234,7 +243,7 @@ cmd_status(const struct config *conf)
 				cJSON_AddItemToArray(arr,
 				    state_route_to_json(&st));
 			else
-				print_status_row(&st);
+				print_status_row(&st, NULL, NULL);
 			state_route_clear(&st);
 			free(dir);
 		}

@@ -9,6 +9,8 @@
 #define CONFIG_DEFAULT_PATH	"/etc/algopromoted/algopromoted.yaml"
 #define CONFIG_DEFAULT_STATE	"/var/lib/algopromoted"
 #define CONFIG_MIN_POLL_MS	5000
+#define CONFIG_MIN_RETRY_MS	1000	/* retry_min, retry_budget */
+#define CONFIG_MAX_RETRIES	100
 
 /* config_load() flags. */
 #define CONFIG_LOAD_CHECK	0x1	/* -n: missing key material (and a
@@ -43,6 +45,8 @@ struct config_cluster {
 	char		*ca_file;	/* absolute path, or NULL */
 	uint64_t	 timeout_ms;
 	int		 max_parallel;
+	int		 retries;	/* tries of one request in a job */
+	uint64_t	 retry_budget_ms;	/* and their time, per step */
 	int		 line;		/* where it was defined, for messages */
 };
 
@@ -95,6 +99,7 @@ struct config {
 	char			*log_file;	/* or NULL: stderr */
 	int			 workers;
 	uint64_t		 poll_ms;
+	uint64_t		 retry_min_ms;	/* a failed job's first backoff */
 	char			*listen;	/* "host:port" or NULL when off */
 	char			*control_socket;
 	struct config_cluster	*clusters;

@@ -136,6 +136,12 @@ config_cluster_parse(struct cf *cf, struct config_cluster *cl,
 	if ((v = config_yaml_get(cf, m, "max_parallel", NULL)) != NULL)
 		config_yaml_int(cf, v, obj, "max_parallel", 1, CF_MAX_INT,
 		    &cl->max_parallel);
+	if ((v = config_yaml_get(cf, m, "retries", NULL)) != NULL)
+		config_yaml_int(cf, v, obj, "retries", 1, CONFIG_MAX_RETRIES,
+		    &cl->retries);
+	if ((v = config_yaml_get(cf, m, "retry_budget", NULL)) != NULL)
+		config_yaml_duration(cf, v, obj, "retry_budget",
+		    CONFIG_MIN_RETRY_MS, &cl->retry_budget_ms);
 
 	if (config_yaml_either(cf, m, obj, "api_key_file", "api_key_env", &f,
 	    &e) == -1)

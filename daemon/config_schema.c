@@ -24,6 +24,9 @@
 #define DEF_SOCKET		"/run/algopromoted/" DEF_SOCKET_NAME
 #define DEF_TIMEOUT_MS		(30 * 1000)
 #define DEF_MAX_PARALLEL	4
+#define DEF_RETRIES		5
+#define DEF_RETRY_BUDGET_MS	(2 * 60 * 1000)
+#define DEF_RETRY_MIN_MS	(5 * 1000)
 #define DEF_TRACK		CONFIG_TRACK_COMMITS
 #define DEF_BRANCH		"master"
 #define DEF_VTYPE		CONFIG_VTYPE_MINOR
@@ -39,11 +42,11 @@
 
 static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
-	"listen", "control_socket", "clusters", "defaults", "pairs", NULL
+	"retry_min", "listen", "control_socket", "clusters", "defaults", "pairs", NULL
 };
 const char *const config_schema_cluster_keys[] = {
 	"api", "git", "key_owner", "api_key_file", "api_key_env", "ca_file",
-	"timeout", "max_parallel", NULL
+	"timeout", "max_parallel", "retries", "retry_budget", NULL
 };
 const char *const config_schema_policy_keys[] = {
 	"track", "branch", "version_type", "build_timeout", "approval",
@@ -195,6 +198,8 @@ config_schema_cluster_builtin(struct config_cluster *cl)
 {
 	cl->timeout_ms = DEF_TIMEOUT_MS;
 	cl->max_parallel = DEF_MAX_PARALLEL;
+	cl->retries = DEF_RETRIES;
+	cl->retry_budget_ms = DEF_RETRY_BUDGET_MS;
 }
 
 /* The built-in defaults of everything but clusters (see DEF_*). */
@@ -218,6 +223,7 @@ config_schema_builtin(struct config *c, struct config_policy *p)
 	c->log_file = NULL;
 	c->workers = DEF_WORKERS;
 	c->poll_ms = DEF_POLL_MS;
+	c->retry_min_ms = DEF_RETRY_MIN_MS;
 	c->listen = xstrdup(DEF_LISTEN);
 
 	p->track = DEF_TRACK;
@@ -498,6 +504,9 @@ config_schema_top(struct cf *cf, const yaml_node_t *root)
 	if ((v = config_yaml_get(cf, root, "poll_interval", NULL)) != NULL)
 		config_yaml_duration(cf, v, NULL, "poll_interval",
 		    CONFIG_MIN_POLL_MS, &c->poll_ms);
+	if ((v = config_yaml_get(cf, root, "retry_min", NULL)) != NULL)
+		config_yaml_duration(cf, v, NULL, "retry_min",
+		    CONFIG_MIN_RETRY_MS, &c->retry_min_ms);
 	if ((v = config_yaml_get(cf, root, "listen", NULL)) != NULL &&
 	    config_yaml_string(cf, v, NULL, "listen", 0, &s) == 1) {
 		if (strcmp(s, "off") == 0)

@@ -302,9 +302,9 @@ route_job_done(struct pool_job *pj)
 	uint64_t		 bstart = atomic_load(&j->build_start_ms);
 	uint64_t		 bms = atomic_load(&j->build_ms);
 
-	/* A failed job backs off, doubling from the poll interval. */
+	/* A failed job backs off: retry_min, doubling to the cap. */
 	scheduler_finish(&s->sched, r->sr, result == PROMOTE_FAILED &&
-	    !s->stopping, r->pair->policy.poll_ms, monotime_ms());
+	    !s->stopping, s->cref->conf->retry_min_ms, monotime_ms());
 	r->job = NULL;
 	r->stats.promotions[result]++;
 	metrics_histo_observe(&r->stats.promotion_seconds,
@@ -355,7 +355,9 @@ route_polled(const struct poller_result *res, void *arg)
 	r->last_poll = (int64_t)time(NULL);
 	metrics_histo_observe(&r->stats.poll_seconds,
 	    (double)res->elapsed_ms / 1000.0);
-	stats_count(&s->stats, cluster, "git", res->status);
+	/* A versions poll asks the API; a commits poll asks git. */
+	stats_count(&s->stats, cluster, r->pair->policy.track ==
+	    CONFIG_TRACK_COMMITS ? "git" : "api", res->status);
 	c = stats_cluster(&s->stats, cluster);
 	next = scheduler_polled(&s->sched, r->sr, res->ok,
 	    r->pair->policy.poll_ms, res->retry_after_ms, monotime_ms());

@@ -224,8 +224,9 @@ scheduler_start(struct scheduler *s, struct scheduler_route *r)
 	return SCHEDULER_STARTED;
 }
 
-/* A job ended: its slots are free; a failed one backs off, doubling from
- * base_ms, and a good one clears the backoff. */
+/* A job ended: its slots are free; a failed one backs off base_ms (the
+ * first failure in a row), then twice that, and so on to the cap; a good
+ * one clears the backoff. */
 void
 scheduler_finish(struct scheduler *s, struct scheduler_route *r, int failed,
 		 uint64_t base_ms, uint64_t now)
@@ -238,7 +239,7 @@ scheduler_finish(struct scheduler *s, struct scheduler_route *r, int failed,
 	if (failed) {
 		r->job_failures++;
 		r->retry_at_ms =
-		    now + scheduler_backoff(base_ms, r->job_failures, -1,
+		    now + scheduler_backoff(base_ms, r->job_failures - 1, -1,
 					    scheduler_random(s));
 	} else
 		scheduler_clear_backoff(r);

@@ -280,6 +280,11 @@ class Health(DaemonTest):
             st = json.loads(env.ctl("--json", "status").stdout)[1]
             self.assertIn("503", st["live"]["poll_error"])
             self.assertFalse(st["live"]["poll_error_permanent"])
+            # The table says so too: when it polled, and the poll's error.
+            row = [line for line in env.ctl("status").stdout.splitlines()
+                   if line.startswith("lab ")][0]
+            self.assertIn(st["live"]["last_poll"], row)
+            self.assertRegex(row, r" poll: .*503")
             # Backing off: 5 s doubled three times, minus jitter.
             self.assertGreater(st["live"]["next_poll_in_ms"], 30000)
             code, body = d.http("/healthz")
@@ -341,6 +346,31 @@ class Health(DaemonTest):
                              kind="git", status="200"), polls + 1)
         self.assertEqual(d.http("/nothing")[0], 404)
 
+    def test_versions_polls_count_as_api_requests(self):
+        env = self.env
+        env.write_config([dict(PAIR, track="versions")])
+        c1 = env.commit(files={"src/Hello.py": "v1\n"})
+        self.assertEqual(env.publish_source(c1, "major"), "1.0.0")
+        d = self.start()
+        wait_for(lambda: self.versions() == ["0.1.0"], 60, "promotion")
+        wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)[0]["phase"] == "idle",
+                 10, "idle")
+        route = frozenset({"pair": "hello", "destination": "prod/acme/Hello"}.items())
+
+        def counts():
+            m = promcheck.parse(d.http("/metrics")[1])
+            return (m[("algopromoted_route_polls_total", route)],
+                    m.get(("algopromoted_cluster_requests_total", frozenset(
+                        {"cluster": "dev", "kind": "api", "status": "200"}.items())), 0),
+                    m.get(("algopromoted_cluster_requests_total", frozenset(
+                        {"cluster": "dev", "kind": "git", "status": "200"}.items())), 0))
+        before = counts()
+        self.assertEqual(env.ctl("trigger", "hello").returncode, 0)
+        wait_for(lambda: counts()[0] > before[0], 20, "a triggered poll")
+        after = counts()
+        # Up to date: the poll was the only request, to dev's API.
+        self.assertEqual(after[1] - before[1], after[0] - before[0])
+        self.assertEqual(after[2], before[2])
 
 class Shutdown(DaemonTest):
     build_seconds = 4

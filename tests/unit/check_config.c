@@ -242,6 +242,7 @@ START_TEST(test_good_minimal)
 	ck_assert_ptr_null(c->log_file);
 	ck_assert_int_eq(c->workers, 4);
 	ck_assert_uint_eq(c->poll_ms, 60000);
+	ck_assert_uint_eq(c->retry_min_ms, 5000);
 	ck_assert_str_eq(c->listen, "127.0.0.1:9464");
 	ck_assert_str_eq(c->control_socket, "/run/algopromoted/control.sock");
 
@@ -263,6 +264,8 @@ START_TEST(test_good_minimal)
 	ck_assert_ptr_null(dev->ca_file);
 	ck_assert_uint_eq(dev->timeout_ms, 30000);
 	ck_assert_int_eq(dev->max_parallel, 4);
+	ck_assert_int_eq(dev->retries, 5);
+	ck_assert_uint_eq(dev->retry_budget_ms, 120000);
 	ck_assert_int_eq(dev->line, 4);
 	ck_assert_str_eq(prod->api, "https://api.prod.example.com");
 	ck_assert_str_eq(prod->git, "https://git.prod.example.com");
@@ -522,6 +525,41 @@ url_case(const char *url, const char *want)
 	free(got);
 	free(line);
 }
+
+/* retries and retry_budget per cluster, retry_min at the top level. */
+START_TEST(test_retry_keys)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *errors = NULL, *got;
+
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n"
+	    "    retries: 1\n    retry_budget: 90s\n", "retry_min: 2s\n");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	ck_assert_int_eq(c->clusters[0].retries, 1);
+	ck_assert_uint_eq(c->clusters[0].retry_budget_ms, 90000);
+	ck_assert_uint_eq(c->retry_min_ms, 2000);
+	config_free(c);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+
+	got = load_small("    retries: 0\n", "", NULL);
+	ck_assert_str_eq(got, "cluster \"dev\": retries must be an integer "
+	    "between 1 and 100");
+	free(got);
+	got = load_small("    retries: 101\n", "", NULL);
+	ck_assert_str_eq(got, "cluster \"dev\": retries must be an integer "
+	    "between 1 and 100");
+	free(got);
+	got = load_small("    retry_budget: 500ms\n", "", NULL);
+	ck_assert_str_eq(got, "cluster \"dev\": retry_budget must be at "
+	    "least 1s");
+	free(got);
+	got = load_small("", "retry_min: 0s\n", NULL);
+	ck_assert_str_eq(got, "retry_min must be at least 1s");
+	free(got);
+}
+END_TEST
 
 /* The URL checks take URLs apart through url.c. */
 START_TEST(test_urls)
@@ -869,6 +907,7 @@ config_suite(void)
 	tcase_add_test(tc, test_good_anchors);
 	tcase_add_test(tc, test_urls);
 	tcase_add_test(tc, test_listen_forms);
+	tcase_add_test(tc, test_retry_keys);
 	tcase_add_test(tc, test_env_directories);
 	tcase_add_test(tc, test_credentials_directory);
 	tcase_add_test(tc, test_keys_redacted);
