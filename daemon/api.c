@@ -19,6 +19,7 @@
 #include "httpc.h"
 #include "httpmsg.h"
 #include "log.h"
+#include "monotime.h"
 #include "redact.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -315,23 +316,35 @@ api_http_fail(struct api_client *c, const char *method, const char *path,
 		api_fail(err, "%s %s: %ld %s", method, path, status, c->detail);
 }
 
-/*
- * One request. path starts with "/v1/", already escaped; query (or NULL)
- * too. Returns 0 with *out the JSON of a 2xx answer (caller deletes), or
- * -1 with err filled: no answer, a non-2xx status, a 2xx answer that is
- * no JSON or a JSON object with an "error" member.
- */
-int
-api_call(struct api_client *c, const char *method, const char *path,
-    const char *query, const cJSON *body, cJSON **out, struct api_error *err)
+/* Did the failed transfer leave nothing the server could act on? Refused
+ * or unresolved connections never sent it; neither did one that ended
+ * before curl wrote a byte of the request. */
+static int
+api_unsent(struct api_client *c, CURLcode cc)
 {
-	char		*url, *text = NULL, *snippet;
+	long	 sent = 0;
+
+	if (cc == CURLE_COULDNT_RESOLVE_PROXY ||
+	    cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_CONNECT)
+		return 1;
+	return curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent) ==
+	    CURLE_OK && sent == 0;
+}
+
+/* One try of api_call with the encoded body text (or NULL); *sent is 0
+ * when a failed try cannot have reached the server. */
+static int
+api_once(struct api_client *c, const char *method, const char *path,
+    const char *url, const char *text, cJSON **out, struct api_error *err,
+    int *sent)
+{
+	char		*snippet;
 	CURLcode	 cc;
 	long		 status = 0;
 	cJSON		*j;
 	int		 rv = -1;
 
-	*out = NULL;
+	*sent = 1;
 	api_error_reset(err);
 	free(c->detail);
 	c->detail = NULL;
@@ -340,15 +353,9 @@ api_call(struct api_client *c, const char *method, const char *path,
 		api_fail(err, "%s %s: cancelled", method, path);
 		return -1;
 	}
-	xasprintf(&url, "%s%s%s%s", c->base, path, query != NULL ? "?" : "",
-	    query != NULL ? query : "");
-	if (body != NULL && (text = cJSON_PrintUnformatted(body)) == NULL) {
-		api_fail(err, "%s %s: cannot encode the request", method, path);
-		goto out;
-	}
 	if (api_setup(c, method, url, text) != 0) {
 		api_fail(err, "%s %s: cannot set up the request", method, path);
-		goto out;
+		return -1;
 	}
 	httpc_resp_start(&c->resp);
 	cc = curl_easy_perform(c->curl);
@@ -363,6 +370,7 @@ api_call(struct api_client *c, const char *method, const char *path,
 	if (cc != CURLE_OK) {
 		log_debug("api: %s %s: curl error %d", method, path, (int)cc);
 		api_transport_fail(c, cc, method, path, err);
+		*sent = !api_unsent(c, cc);
 		goto out;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -394,6 +402,74 @@ out:
 	if (c->resp.size > API_BUF_KEEP)
 		httpc_resp_drop(&c->resp);
 	c->resp.len = 0;
+	return rv;
+}
+
+/* The last failure's message, saying how many tries it took and, when the
+ * budget ended them, that. */
+static void
+api_gave_up(struct api_client *c, struct api_error *err, int tries,
+    int budget)
+{
+	char	 last[sizeof err->message];
+
+	if (tries < 2 && !budget)
+		return;
+	memcpy(last, err->message, sizeof last);
+	if (budget)
+		api_fail(err, "%s (%d %s; the next would pass the %.1f s retry "
+		    "budget)", last, tries, tries == 1 ? "try" : "tries",
+		    (double)c->retry_budget_ms / 1000);
+	else
+		api_fail(err, "%s (%d tries)", last, tries);
+}
+
+/*
+ * One request, tried again as api_client_set_retry() allows. path starts
+ * with "/v1/", already escaped; query (or NULL) too. Returns 0 with *out
+ * the JSON of a 2xx answer (caller deletes), or -1 with err filled from
+ * the last try: no answer, a non-2xx status, a 2xx answer that is no JSON
+ * or a JSON object with an "error" member.
+ */
+int
+api_call(struct api_client *c, const char *method, const char *path,
+    const char *query, const cJSON *body, cJSON **out, struct api_error *err)
+{
+	char		*url, *text = NULL;
+	uint64_t	 start = monotime_ms(), wait;
+	int		 n, rv = -1, sent, budget = 0;
+
+	*out = NULL;
+	xasprintf(&url, "%s%s%s%s", c->base, path, query != NULL ? "?" : "",
+	    query != NULL ? query : "");
+	if (body != NULL && (text = cJSON_PrintUnformatted(body)) == NULL) {
+		api_error_reset(err);
+		api_fail(err, "%s %s: cannot encode the request", method, path);
+		goto out;
+	}
+	for (n = 1;; n++) {
+		rv = api_once(c, method, path, url, text, out, err, &sent);
+		if (rv == 0 || n >= c->tries ||
+		    !api_retry_may(method, err, sent))
+			break;
+		wait = api_retry_wait(n, err->retry_after_ms,
+		    api_retry_random());
+		if (monotime_ms() - start + wait > c->retry_budget_ms) {
+			budget = 1;
+			break;
+		}
+		log_info("api: %s; try %d of %d in %.1f s", err->message,
+		    n + 1, c->tries, (double)wait / 1000);
+		if (api_retry_sleep(c->cancel, wait) != 0) {
+			api_error_reset(err);
+			err->cancelled = 1;
+			api_fail(err, "%s %s: cancelled", method, path);
+			goto out;
+		}
+	}
+	if (rv != 0)
+		api_gave_up(c, err, n, budget);
+out:
 	cJSON_free(text);
 	free(url);
 	return rv;
@@ -507,6 +583,7 @@ api_client_new(struct api_client **out, const char *base_url,
 		c->capath = httpc_capath();
 	}
 	c->timeout_ms = timeout_ms > LONG_MAX ? LONG_MAX : (long)timeout_ms;
+	api_client_set_retry(c, 1, 0);
 	httpc_resp_init(&c->resp, API_MAX_RESPONSE, API_RETRY_AFTER_MAX_MS);
 
 	redact_add(key);
@@ -562,6 +639,13 @@ api_client_set_observer(struct api_client *c, void (*fn)(void *, long),
 {
 	c->observe = fn;
 	c->observe_arg = arg;
+}
+
+void
+api_client_set_retry(struct api_client *c, int tries, uint64_t budget_ms)
+{
+	c->tries = tries < 1 ? 1 : tries;
+	c->retry_budget_ms = budget_ms == 0 ? API_RETRY_BUDGET_MS : budget_ms;
 }
 
 void

@@ -14,6 +14,7 @@
 #define API_BUILD_MAX_PAGES	20	/* api_build_find gives up after */
 #define API_VERSION_MAX_PAGES	100	/* version walks fail after */
 #define API_RETRY_AFTER_MAX_MS	86400000L	/* Retry-After is capped */
+#define API_RETRY_BUDGET_MS	120000	/* default budget of one request */
 
 /* Error codes of the Algorithmia API that callers act upon. */
 #define API_CODE_NO_ALGORITHM	1000
@@ -81,6 +82,20 @@ void	 api_client_free(struct api_client *);
 /* Checked about once a second during a transfer (and before it starts);
  * non-zero aborts the request with err->cancelled set. NULL: none. */
 void	 api_client_set_cancel(struct api_client *, const atomic_int *cancel);
+/*
+ * Each request is tried at most tries times (< 1 counts as 1, the default:
+ * no retry), all within budget_ms (0: API_RETRY_BUDGET_MS) from its start.
+ * A transient failure (no answer, 5xx, 429, 408) is tried again after
+ * about 1 s, doubling, +-20% jitter, never sooner than Retry-After; when
+ * the next wait would pass the budget the call fails at once, its message
+ * saying how many tries were made. A GET is repeated on any of them; a
+ * request that changes state only when the server cannot have acted on
+ * it (it was not sent, or answered 429 or 503): other failures of it are
+ * ambiguous and come back at once, transient. Each retry is logged at
+ * info level; the wait ends early when the cancel flag is set.
+ */
+void	 api_client_set_retry(struct api_client *, int tries,
+	    uint64_t budget_ms);
 /* fn(arg, status) after every request: the HTTP status, 0 when none
  * came (metrics). NULL: none. */
 void	 api_client_set_observer(struct api_client *,

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -19,6 +20,8 @@ struct api_client {
 	int			 capath;	/* also trust HTTPC_CAPATH */
 	long			 timeout_ms;
 	const atomic_int	*cancel;
+	int			 tries;		/* per request, >= 1 */
+	uint64_t		 retry_budget_ms;
 	void			(*observe)(void *, long);
 	void			*observe_arg;
 	struct curl_slist	*hdrs;		/* Authorization, Accept */
@@ -62,6 +65,16 @@ char	*api_path(struct api_client *, struct api_error *,
 #define API_PATH(c, err, ...)						\
 	api_path((c), (err), (const char *const []){ __VA_ARGS__ },	\
 	    sizeof((const char *const []){ __VA_ARGS__ }) / sizeof(char *))
+
+/* api_retry.c */
+#define API_RETRY_FIRST_MS	1000	/* the first wait, then doubling */
+#define API_RETRY_SLICE_MS	100	/* cancel is looked at this often */
+
+int	 api_retry_may(const char *method, const struct api_error *,
+	    int sent);
+uint64_t api_retry_wait(int done, long retry_after_ms, uint64_t rnd);
+uint64_t api_retry_random(void);
+int	 api_retry_sleep(const atomic_int *cancel, uint64_t ms);
 
 /* api_page.c */
 int	 api_pager_next(struct api_client *, struct api_pager *, cJSON **page,

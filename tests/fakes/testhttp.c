@@ -15,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 
+#include "monotime.h"
 #include "testhttp.h"
 #include "testutil.h"
 #include "xmalloc.h"
@@ -34,6 +35,7 @@ static struct {
 	int				 port;
 	const struct testhttp_route	*routes;
 	size_t				 nroutes;
+	int				*used;		/* server thread */
 	const char			*ctype;		/* the default */
 	pthread_mutex_t			 lock;		/* seen, nseen */
 	struct testhttp_seen		**seen;
@@ -205,6 +207,7 @@ testhttp_request(struct evhttp_request *req, void *arg)
 
 	method = testhttp_method(evhttp_request_get_command(req));
 	s = xcalloc(1, sizeof *s);
+	s->ms = monotime_ms();
 	s->method = xstrdup(method);
 	s->uri = xstrdup(uri);
 	s->auth = testhttp_header(req, "Authorization");
@@ -223,8 +226,12 @@ testhttp_request(struct evhttp_request *req, void *arg)
 	pthread_mutex_unlock(&srv.lock);
 
 	for (i = 0; i < srv.nroutes && r == NULL; i++)
-		if (testhttp_match(&srv.routes[i], method, uri))
+		if (testhttp_match(&srv.routes[i], method, uri) &&
+		    (srv.routes[i].times == 0 ||
+		    srv.used[i] < srv.routes[i].times)) {
 			r = &srv.routes[i];
+			srv.used[i]++;
+		}
 	if (r == NULL) {
 		testhttp_reply(req, &none);
 		return;
@@ -263,6 +270,7 @@ testhttp_start(const struct testhttp_route *routes, size_t n,
 	pthread_mutex_init(&srv.lock, NULL);
 	srv.routes = routes;
 	srv.nroutes = n;
+	srv.used = xcalloc(n + 1, sizeof *srv.used);
 	srv.ctype = ctype;
 	ck_assert_ptr_nonnull(srv.base = event_base_new());
 	ck_assert_ptr_nonnull(srv.http = evhttp_new(srv.base));
@@ -311,6 +319,7 @@ testhttp_stop(void)
 		free(s);
 	}
 	free(srv.seen);
+	free(srv.used);
 	pthread_mutex_destroy(&srv.lock);
 }
 

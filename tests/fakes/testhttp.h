@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define TESTHTTP_CHUNKED	0x1	/* no Content-Length; growing pieces */
 #define TESTHTTP_CLOSE		0x2	/* Connection: close */
@@ -23,6 +24,8 @@ struct testhttp_route {
 	size_t		 big;		/* a body of this many 'x' instead */
 	int		 delay_ms;	/* answer this much later */
 	int		 flags;		/* TESTHTTP_* */
+	int		 times;		/* answers the first this many
+					 * matches only; 0: every one */
 };
 
 /* One request as the server saw it. */
@@ -35,6 +38,7 @@ struct testhttp_seen {
 	char		*ctype;
 	char		*body;		/* "" when none */
 	int		 port;		/* the client's: one per connection */
+	uint64_t	 ms;		/* monotime_ms() when it came */
 };
 
 void	 testhttp_global_setup(void);

@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "api.h"
+#include "api_int.h"
 #include "monotime.h"
 #include "redact.h"
 #include "testhttp.h"
@@ -1007,23 +1010,31 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/* The URL of a port that was free a moment ago and has no listener: *fd
+ * holds it bound (the caller closes it). */
+static char *
+dead_url(int *fd)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof sin;
+
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(*fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(getsockname(*fd, (struct sockaddr *)&sin, &slen), 0);
+	return xprintf("http://127.0.0.1:%d", ntohs(sin.sin_port));
+}
+
 START_TEST(test_connect_refused)
 {
 	struct api_client	*c = NULL;
 	struct api_error	 err;
-	struct sockaddr_in	 sin;
-	socklen_t		 slen = sizeof sin;
 	char			*url, *cause = NULL;
 	int			 fd;
 
-	/* A port that was free a moment ago and has no listener. */
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
-	url = xprintf("http://127.0.0.1:%d", ntohs(sin.sin_port));
+	url = dead_url(&fd);
 	ck_assert_int_eq(api_client_new(&c, url, KEY, NULL, 2000, &cause), 0);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
 	ck_assert_int_eq(err.status, 0);
@@ -1283,6 +1294,341 @@ START_TEST(test_client_new)
 }
 END_TEST
 
+/* ---- retries ------------------------------------------------------- */
+
+/* A client that tries tries times within budget_ms. */
+static struct api_client *
+retrying(int tries, uint64_t budget_ms)
+{
+	struct api_client	*c = client(5000);
+
+	api_client_set_retry(c, tries, budget_ms);
+	return c;
+}
+
+/* Milliseconds between the server's requests i and i + 1. */
+static uint64_t
+gap_ms(size_t i)
+{
+	return testhttp_seen(i + 1)->ms - testhttp_seen(i)->ms;
+}
+
+START_TEST(test_retry_wait)
+{
+	uint64_t	 ms;
+	int		 i;
+
+	/* 1 s, 2 s, 4 s, +-20%. */
+	ck_assert_uint_eq(api_retry_wait(1, -1, 0), 800);
+	ck_assert_uint_eq(api_retry_wait(1, -1, 400), 1200);
+	ck_assert_uint_eq(api_retry_wait(2, -1, 0), 1600);
+	ck_assert_uint_eq(api_retry_wait(3, -1, 1600), 4800);
+	for (i = 0; i < 1000; i++) {
+		ms = api_retry_wait(1, -1, api_retry_random());
+		ck_assert_uint_ge(ms, 800);
+		ck_assert_uint_le(ms, 1200);
+	}
+	/* Retry-After wins when it is longer, never when shorter. */
+	ck_assert_uint_eq(api_retry_wait(1, 5000, 0), 5000);
+	ck_assert_uint_eq(api_retry_wait(1, 100, 0), 800);
+	ck_assert_uint_eq(api_retry_wait(1, 0, 0), 800);
+	/* No overflow however many tries. */
+	ck_assert_uint_le(api_retry_wait(1000, -1, 0), API_RETRY_AFTER_MAX_MS);
+}
+END_TEST
+
+START_TEST(test_retry_may)
+{
+	struct api_error	 e;
+
+	api_error_reset(&e);
+	e.transient = 1;
+	/* No answer: a GET always, a POST only when it was not sent. */
+	ck_assert_int_eq(api_retry_may("GET", &e, 1), 1);
+	ck_assert_int_eq(api_retry_may("POST", &e, 1), 0);
+	ck_assert_int_eq(api_retry_may("POST", &e, 0), 1);
+	ck_assert_int_eq(api_retry_may("DELETE", &e, 1), 0);
+	e.status = 500;
+	ck_assert_int_eq(api_retry_may("GET", &e, 1), 1);
+	ck_assert_int_eq(api_retry_may("POST", &e, 1), 0);
+	ck_assert_int_eq(api_retry_may("PUT", &e, 1), 0);
+	e.status = 502;
+	ck_assert_int_eq(api_retry_may("PATCH", &e, 1), 0);
+	e.status = 503;
+	ck_assert_int_eq(api_retry_may("POST", &e, 1), 1);
+	e.status = 429;
+	ck_assert_int_eq(api_retry_may("POST", &e, 1), 1);
+	e.cancelled = 1;
+	ck_assert_int_eq(api_retry_may("GET", &e, 1), 0);
+	e.cancelled = 0;
+	e.transient = 0;
+	e.status = 404;
+	ck_assert_int_eq(api_retry_may("GET", &e, 1), 0);
+}
+END_TEST
+
+START_TEST(test_retry_get_500)
+{
+	static const struct testhttp_route r[] = {
+		{ .method = "GET", .uri = "/v1/algorithms/acme/Hello",
+		    .status = 500, .body = "{\"error\":\"oops\"}", .times = 1 },
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 200, NULL,
+		    "{\"name\":\"Hello\"}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(5, 120000);
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), 1);
+	ck_assert_int_eq(err.status, 200);
+	ck_assert_str_eq(err.message, "");
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_uint_ge(gap_ms(0), 750);
+	ck_assert_uint_lt(gap_ms(0), 2000);
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_after_seconds)
+{
+	static const struct testhttp_route r[] = {
+		{ .method = "GET", .uri = "/v1/algorithms/acme/Hello",
+		    .status = 429, .headers = "Retry-After: 1", .times = 1 },
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 200, NULL, "{}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	uint64_t		 start;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(5, 120000);
+	start = monotime_ms();
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), 1);
+	ck_assert_uint_ge(monotime_ms() - start, 1000);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_uint_ge(gap_ms(0), 1000);
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_after_date)
+{
+	struct testhttp_route	 r[2];
+	struct api_client	*c;
+	struct api_error	 err;
+	char			 date[64], hdr[96];
+	struct tm		 tm;
+	time_t			 when = time(NULL) + 2;
+
+	gmtime_r(&when, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(hdr, sizeof hdr, "Retry-After: %s", date);
+	memset(r, 0, sizeof r);
+	r[0].method = r[1].method = "POST";
+	r[0].uri = r[1].uri = "/v1/algorithms/acme";
+	r[0].status = 503;
+	r[0].headers = hdr;
+	r[0].times = 1;
+	r[1].status = 200;
+	r[1].body = "{\"name\":\"x\"}";
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(5, 120000);
+	/* A refused POST is repeated, and not before the date. */
+	ck_assert_int_eq(api_algo_create(c, "acme", "x", NULL, NULL, NULL,
+	    &err), 1);
+	ck_assert_int_ge(time(NULL), when);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_uint_ge(gap_ms(0), 1000);
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_permanent)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/gone", 404, NULL,
+		    "{\"error\":{\"code\":1000,\"message\":\"not found\"}}"),
+		ROUTE("GET", "/v1/algorithms/acme/who", 401, NULL,
+		    "{\"error\":{\"code\":2002,\"message\":\"bad key\"}}"),
+		ROUTE("GET", "/v1/algorithms/acme/no", 403, NULL,
+		    "{\"error\":{\"code\":2001,\"message\":\"not yours\"}}"),
+		ROUTE("GET", "/v1/algorithms/acme/bad", 400, NULL,
+		    "{\"error\":{\"message\":\"bad request\"}}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	uint64_t		 start = monotime_ms();
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(5, 120000);
+	ck_assert_int_eq(api_algo_get(c, "acme", "gone", NULL, &err), 0);
+	ck_assert_uint_eq(testhttp_nseen(), 1);
+	ck_assert_int_eq(api_algo_get(c, "acme", "who", NULL, &err), -1);
+	ck_assert_str_eq(err.message,
+	    "GET /v1/algorithms/acme/who: 401 bad key (code 2002)");
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_int_eq(api_algo_get(c, "acme", "no", NULL, &err), -1);
+	ck_assert_str_eq(err.message,
+	    "GET /v1/algorithms/acme/no: 403 not yours (code 2001)");
+	ck_assert_uint_eq(testhttp_nseen(), 3);
+	ck_assert_int_eq(api_algo_get(c, "acme", "bad", NULL, &err), -1);
+	ck_assert_int_eq(err.transient, 0);
+	ck_assert_uint_eq(testhttp_nseen(), 4);
+	ck_assert_uint_lt(monotime_ms() - start, 700);
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_post_ambiguous)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("POST", "/v1/algorithms/acme", 500, NULL,
+		    "{\"error\":\"oops\"}"),
+		{ .method = "POST", .uri = "/v1/algorithms/acme/x/versions",
+		    .status = 200, .body = "{}", .delay_ms = 3000 },
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	struct api_version	 v = { 0 };
+	uint64_t		 start = monotime_ms();
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = client(300);
+	api_client_set_retry(c, 5, 120000);
+	/* A 500 to a create may have created it: returned at once. */
+	ck_assert_int_eq(api_algo_create(c, "acme", "x", NULL, NULL, NULL,
+	    &err), -1);
+	ck_assert_int_eq(err.status, 500);
+	ck_assert_int_eq(err.transient, 1);
+	ck_assert_str_eq(err.message, "POST /v1/algorithms/acme: 500 oops");
+	ck_assert_uint_eq(testhttp_nseen(), 1);
+	/* So may a publish whose answer timed out. */
+	ck_assert_int_eq(api_publish(c, "acme", "x", "minor", NULL, &v, &err),
+	    -1);
+	ck_assert_int_eq(err.status, 0);
+	ck_assert_int_eq(err.transient, 1);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_uint_lt(monotime_ms() - start, 1500);
+	api_version_clear(&v);
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_budget)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 503, NULL,
+		    "{\"error\":\"busy\"}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	uint64_t		 start, took;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(10, 1500);
+	start = monotime_ms();
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
+	took = monotime_ms() - start;
+	/* About 1 s, then the next wait (about 2 s) would pass 1.5 s. */
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_uint_lt(took, 1500);
+	ck_assert_int_eq(err.status, 503);
+	ck_assert_int_eq(err.transient, 1);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello: 503 "
+	    "busy (2 tries; the next would pass the 1.5 s retry budget)");
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_tries)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 502, NULL,
+		    "{\"error\":\"bad gateway\"}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(2, 120000);
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello: 502 "
+	    "bad gateway (2 tries)");
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+START_TEST(test_retry_connect_refused)
+{
+	struct api_client	*c = NULL;
+	struct api_error	 err;
+	char			*url, *cause = NULL;
+	int			 fd;
+
+	url = dead_url(&fd);
+	ck_assert_int_eq(api_client_new(&c, url, KEY, NULL, 2000, &cause), 0);
+	api_client_set_retry(c, 2, 120000);
+	/* Nothing was sent: even a POST is tried again. */
+	ck_assert_int_eq(api_algo_create(c, "acme", "x", NULL, NULL, NULL,
+	    &err), -1);
+	ck_assert_int_eq(err.transient, 1);
+	ck_assert_ptr_nonnull(strstr(err.message, "(2 tries)"));
+	api_client_free(c);
+	free(url);
+	close(fd);
+}
+END_TEST
+
+static void *
+cancel_later(void *arg)
+{
+	struct timespec	 ts = { 0, 300 * 1000000L };
+
+	nanosleep(&ts, NULL);
+	atomic_store((atomic_int *)arg, 1);
+	return NULL;
+}
+
+START_TEST(test_retry_cancel)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 503,
+		    "Retry-After: 30", "{\"error\":\"busy\"}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	atomic_int		 cancel = 0;
+	pthread_t		 t;
+	uint64_t		 start, took;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(5, 120000);
+	api_client_set_cancel(c, &cancel);
+	start = monotime_ms();
+	ck_assert_int_eq(pthread_create(&t, NULL, cancel_later, &cancel), 0);
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
+	took = monotime_ms() - start;
+	pthread_join(t, NULL);
+	ck_assert_int_eq(err.cancelled, 1);
+	ck_assert_int_eq(err.transient, 0);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello: "
+	    "cancelled");
+	ck_assert_uint_eq(testhttp_nseen(), 1);
+	ck_assert_uint_lt(took, 1000);
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
 Suite *
 api_suite(void)
 {
@@ -1326,6 +1672,23 @@ api_suite(void)
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_redirect_not_followed);
 	tcase_add_test(tc, test_client_new);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("retry");
+	tcase_add_unchecked_fixture(tc, testhttp_global_setup,
+	    testhttp_global_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_retry_wait);
+	tcase_add_test(tc, test_retry_may);
+	tcase_add_test(tc, test_retry_get_500);
+	tcase_add_test(tc, test_retry_after_seconds);
+	tcase_add_test(tc, test_retry_after_date);
+	tcase_add_test(tc, test_retry_permanent);
+	tcase_add_test(tc, test_retry_post_ambiguous);
+	tcase_add_test(tc, test_retry_budget);
+	tcase_add_test(tc, test_retry_tries);
+	tcase_add_test(tc, test_retry_connect_refused);
+	tcase_add_test(tc, test_retry_cancel);
 	suite_add_tcase(s, tc);
 	return s;
 }
