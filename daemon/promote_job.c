@@ -170,6 +170,7 @@ promote_job_api(struct promote_job *j, struct api_client **out,
 		return -1;
 	}
 	api_client_set_cancel(*out, j->opts->cancel);
+	api_client_set_retry(*out, c->retries, c->retry_budget_ms);
 	if (j->opts->observe != NULL) {
 		obs->job = j;
 		obs->cluster = c;

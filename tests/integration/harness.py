@@ -103,6 +103,12 @@ def knob(cluster, method, path, body=None):
     return json.loads(raw) if raw else None
 
 
+def parse_iso(stamp):
+    """The fakecluster's "2022-05-08T22:43:09.050Z" as epoch seconds."""
+    from datetime import datetime
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def await_request(cluster, fragment, timeout=60):
     """Waits until the cluster's request log shows a request whose path
     holds fragment; returns it."""

@@ -6,6 +6,7 @@ binaries, and checks the destination's repository and versions, the state
 files and the logs.
 """
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -356,6 +357,30 @@ class Promote(unittest.TestCase):
         self.assertIn("src/Hello.py", proc.stdout)
         self.assertEqual(env.prod_head(), head)
         self.assertEqual(len(env.prod_versions()), 1)
+
+    def test_transient_api_faults_are_retried_within_the_job(self):
+        env = self.env
+        env.write_config([PAIR])
+        env.commit(files={"src/Hello.py": "v1\n"})
+        knob(env.prod, "POST", "/_reset")
+        # The destination's builds list is busy twice, asking for 1 s.
+        knob(env.prod, "POST", "/_fault",
+             {"method": "GET", "path": r"/v1/algorithms/acme/Hello/builds(\?|$)",
+              "status": 503, "count": 2, "headers": {"Retry-After": "1"}})
+        # One run is enough: the job tries the request again itself.
+        proc = self.once_ok()
+        self.assertIn("try 2 of 5", proc.stderr)
+        self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
+        seen = [r for r in knob(env.prod, "GET", "/_requests")
+                if r["method"] == "GET" and
+                re.search(r"/v1/algorithms/acme/Hello/builds(\?|$)", r["path"])]
+        self.assertEqual([r["status"] for r in seen[:3]], [503, 503, 200])
+        # Never sooner than Retry-After.
+        at = [harness.parse_iso(r["time"]) for r in seen[:3]]
+        self.assertGreaterEqual(at[1] - at[0], 1.0)
+        self.assertGreaterEqual(at[2] - at[1], 1.0)
+        # A push and a publish, once each.
+        self.assertEqual(len(env.version_map("hello")), 1)
 
     def test_concurrent_foreign_push(self):
         env = self.env
