@@ -5,7 +5,8 @@
 
 /*
  * Set-up and errors in gitops.c; the TCP stream in gitops_stream.c; one
- * network operation and its credentials in gitops_op.c; ls, fetch and
+ * network operation, its credentials and which failures are transient
+ * in gitops_op.c; the tries of a step in gitops_retry.c; ls, fetch and
  * push in gitops_remote.c; the mirror in gitops_mirror.c; trees and
  * commits in gitops_tree.c (the algorithmia.conf rewrite: algoconf.c);
  * messages and the diffstat in gitops_msg.c.  gitops_int.h holds what
@@ -33,6 +34,20 @@
  * masked (redact.h; gitops registers user and key there itself).  A url
  * with '@' after the scheme ("https://u:p@host/") is refused.  Local
  * paths and file:// URLs work too (tests); user and key are unused.
+ *
+ * ls, fetch and push try again after a transient failure (a connect
+ * refused, reset or timed out; a read or write reset or timed out; an
+ * answer cut short; HTTP 5xx or 429), up to retries tries, waiting 1 s,
+ * 2 s, 4 s ... (scheduler_backoff's jitter) in between, each wait logged
+ * at info.  With retry_budget_ms, no wait ends past the budget, counted
+ * from the first try, and each try's timeout_ms is cut to what is left
+ * of it.  A cancel ends a wait within GITOPS_RETRY_SLICE_MS.  Anything
+ * else (401, 403, 404, a failed authentication, a protocol error, a
+ * refused redirect or push) fails at once.  A push is tried again only
+ * when nothing of its upload was sent: a failure after that may have
+ * updated the ref, so it is returned at once (GITOPS_PUSH_ERROR) and
+ * the next look at the destination tells.  libgit2 does not show
+ * response headers, so a Retry-After on a git request is not seen.
  */
 struct gitops_remote {
 	const char	*url;	/* https://git.host/git/OWNER/ALGO.git */
@@ -40,6 +55,8 @@ struct gitops_remote {
 	const char	*key;	/* API key: basic-auth password */
 	uint64_t	 timeout_ms; /* connect and per read/write */
 	const atomic_int *cancel; /* non-zero: abort soon; or NULL */
+	int		 retries; /* tries per step; 0 or 1: one */
+	uint64_t	 retry_budget_ms; /* of a step; 0: tries only */
 };
 
 /*

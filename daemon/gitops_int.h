@@ -45,6 +45,13 @@ void		 gitops_stream_end(void);
  * may replace it with a vaguer message on its way up. */
 const char	*gitops_stream_error_text(void);
 
+/* The errno of that error (ECONNREFUSED, ETIMEDOUT, ...; EAGAIN for a
+ * name that may resolve later; 0 when none or none fits). */
+int		 gitops_stream_error_errno(void);
+
+/* Bytes this thread's call has handed to the kernel so far. */
+uint64_t	 gitops_stream_written(void);
+
 /* ---------------------------------------------------------------------
  * gitops_op.c: one network operation (ls, fetch, push) and its
  * credentials.
@@ -64,6 +71,7 @@ struct gitops_op {
 	int		 auth_failed;
 	char		*refused;	/* where we would not send */
 	int		 cancelled;
+	int		 transient;	/* the failure may pass: try again */
 
 	const char	*push_ref;	/* remote ref of a push */
 	int		 push_reported;
@@ -85,12 +93,44 @@ void		 gitops_op_connect_opts(struct gitops_op *op,
 int		 gitops_op_cancelled(struct gitops_op *op);
 
 /* *cause for a failed libgit2 call of op, most telling reason first;
- * step (or NULL) names the part of op that failed. */
+ * step (or NULL) names the part of op that failed.  Sets op->transient
+ * (gitops_op_transient): call it right after the failure, while
+ * libgit2's error is still the failure's. */
 void		 gitops_op_fail(struct gitops_op *op, const char *step,
 		    char **cause);
 
 /* The last few non-empty lines the server sent, printable only, " | "
  * between them; NULL when none. */
 char		*gitops_op_remote_text(struct gitops_op *op);
+
+/* ---------------------------------------------------------------------
+ * gitops_retry.c: the tries of one network step within r's retries and
+ * retry_budget_ms.
+ */
+
+#define GITOPS_RETRY_BASE_MS	1000	/* the first wait */
+#define GITOPS_RETRY_SLICE_MS	100	/* cancel checks while waiting */
+
+struct gitops_retry {
+	const struct gitops_remote *r;
+	struct gitops_remote	 now;	/* r for this try: its timeout */
+	uint64_t		 start;	/* monotime_ms() of the first */
+	int			 tries;	/* allowed, >= 1 */
+	int			 done;	/* tries made */
+};
+
+/* Starts a step on r (NULL: one try); t->now is the first try's r. */
+void		 gitops_retry_begin(struct gitops_retry *t,
+		    const struct gitops_remote *r);
+
+/*
+ * After a failed try with *cause set: 1 when another try is due, after
+ * the backoff wait (logged), with *cause freed and t->now ready; 0 when
+ * not (permanent, no tries or budget left, or cancelled meanwhile), with
+ * *cause kept, " (after N tries)" added when there were several, or
+ * replaced by "WHAT URL: cancelled".
+ */
+int		 gitops_retry_again(struct gitops_retry *t, int transient,
+		    const char *what, char **cause);
 
 #endif

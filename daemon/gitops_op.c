@@ -1,5 +1,6 @@
 /* gitops_op.c: one network operation of gitops (ls, fetch, push): its
  * credentials, bounded and for its own host only, callbacks and causes. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,10 +251,77 @@ gitops_op_connect_opts(struct gitops_op *op, git_remote_connect_options *co)
 	co->custom_headers = op->custom;
 }
 
+/* The HTTP status in libgit2's message m for an answer it did not
+ * expect, from the server or a proxy; 0 when m is about something else. */
+static long
+gitops_op_http_status(const char *m)
+{
+	static const char *const lead[] = { "unexpected http status code: ",
+	    "proxy returned unexpected status: " };
+	const char	*p;
+	size_t		 i;
+
+	for (i = 0; i < sizeof lead / sizeof lead[0]; i++)
+		if ((p = strstr(m, lead[i])) != NULL)
+			return strtol(p + strlen(lead[i]), NULL, 10);
+	return 0;
+}
+
+/*
+ * Is op's failure one that may pass by itself?  The one place that
+ * decides.  Yes: a connection refused, reset, unreachable or timed out
+ * (the stream's errno; its error, when there is one, is the failure), a
+ * name that did not resolve for now, an answer cut short (libgit2 1.5's
+ * "unexpected EOF", "early EOF", http_parser's "stream ended at an
+ * unexpected time"), an HTTP 5xx, 429 or 408.  No:
+ * a cancel, credentials refused or rejected, any other HTTP status (401,
+ * 403, 404 ...), a protocol error, anything else.
+ */
+static int
+gitops_op_transient(struct gitops_op *op)
+{
+	static const char *const cut[] = { "unexpected EOF", "early EOF",
+	    "stream ended at an unexpected time" };
+	const git_error	*e = git_error_last();
+	size_t		 i;
+	long		 status;
+
+	if (gitops_op_cancelled(op) || op->refused != NULL ||
+	    op->auth_failed || op->creds > 0)
+		return 0;
+	if (*gitops_stream_error_text() != '\0') {
+		switch (gitops_stream_error_errno()) {
+		case ECONNREFUSED:
+		case ECONNRESET:
+		case ECONNABORTED:
+		case EPIPE:
+		case ETIMEDOUT:
+		case EHOSTUNREACH:
+		case ENETUNREACH:
+		case ENETDOWN:
+		case EHOSTDOWN:
+		case EAGAIN:
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	if (e == NULL || e->message == NULL)
+		return 0;
+	for (i = 0; i < sizeof cut / sizeof cut[0]; i++)
+		if (strstr(e->message, cut[i]) != NULL)
+			return 1;
+	status = gitops_op_http_status(e->message);
+	return (status >= 500 && status <= 599) || status == 429 ||
+	    status == 408;
+}
+
 void
 gitops_op_fail(struct gitops_op *op, const char *step, char **cause)
 {
 	const char	*sep = step != NULL ? " " : "";
+
+	op->transient = gitops_op_transient(op);
 
 	if (step == NULL)
 		step = "";

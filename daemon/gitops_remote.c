@@ -107,7 +107,8 @@ gitops_ls(const struct gitops_remote *r, const char *remote_ref,
     git_oid *head, int *found, char **cause)
 {
 	struct gitops_conn	 c;
-	int			 rc;
+	struct gitops_retry	 t;
+	int			 rc, transient;
 
 	*found = 0;
 	memset(head, 0, sizeof *head);
@@ -116,9 +117,13 @@ gitops_ls(const struct gitops_remote *r, const char *remote_ref,
 		    remote_ref != NULL ? remote_ref : "");
 		return -1;
 	}
-	rc = gitops_conn_open(&c, NULL, r, "ls", GIT_DIRECTION_FETCH,
-	    remote_ref, head, found, cause);
-	gitops_conn_close(&c);
+	gitops_retry_begin(&t, r);
+	do {
+		rc = gitops_conn_open(&c, NULL, &t.now, "ls",
+		    GIT_DIRECTION_FETCH, remote_ref, head, found, cause);
+		transient = c.op.transient;
+		gitops_conn_close(&c);
+	} while (rc != 0 && gitops_retry_again(&t, transient, "ls", cause));
 	return rc;
 }
 
@@ -175,24 +180,16 @@ gitops_download(struct gitops_conn *c, git_repository *repo,
 	return 0;
 }
 
-int
-gitops_fetch(git_repository *repo, const struct gitops_remote *r,
+/* One try of gitops_fetch; *transient: worth another. */
+static int
+gitops_fetch_once(git_repository *repo, const struct gitops_remote *r,
     const char *remote_ref, const char *local_ref, git_oid *head,
-    int *found, char **cause)
+    int *found, int *transient, char **cause)
 {
 	struct gitops_conn	 c;
 	git_reference		*ref = NULL;
 	int			 rc = -1;
 
-	*found = 0;
-	memset(head, 0, sizeof *head);
-	if (!gitops_ref_valid(remote_ref, 1) || !gitops_ref_valid(local_ref,
-	    0)) {
-		gitops_cause(cause, "fetch: bad ref name \"%s\" or \"%s\"",
-		    remote_ref != NULL ? remote_ref : "",
-		    local_ref != NULL ? local_ref : "");
-		return -1;
-	}
 	if (gitops_conn_open(&c, repo, r, "fetch", GIT_DIRECTION_FETCH,
 	    remote_ref, head, found, cause) != 0)
 		goto out;
@@ -214,8 +211,34 @@ gitops_fetch(git_repository *repo, const struct gitops_remote *r,
 out:
 	if (rc != 0)
 		*found = 0;
+	*transient = rc != 0 && c.op.transient;
 	git_reference_free(ref);
 	gitops_conn_close(&c);
+	return rc;
+}
+
+int
+gitops_fetch(git_repository *repo, const struct gitops_remote *r,
+    const char *remote_ref, const char *local_ref, git_oid *head,
+    int *found, char **cause)
+{
+	struct gitops_retry	 t;
+	int			 rc, transient;
+
+	*found = 0;
+	memset(head, 0, sizeof *head);
+	if (!gitops_ref_valid(remote_ref, 1) || !gitops_ref_valid(local_ref,
+	    0)) {
+		gitops_cause(cause, "fetch: bad ref name \"%s\" or \"%s\"",
+		    remote_ref != NULL ? remote_ref : "",
+		    local_ref != NULL ? local_ref : "");
+		return -1;
+	}
+	gitops_retry_begin(&t, r);
+	do
+		rc = gitops_fetch_once(repo, &t.now, remote_ref, local_ref,
+		    head, found, &transient, cause);
+	while (rc != 0 && gitops_retry_again(&t, transient, "fetch", cause));
 	return rc;
 }
 
@@ -261,6 +284,7 @@ gitops_push_upload(struct gitops_conn *c, git_repository *repo,
 	git_strarray		 specs;
 	char			*spec;
 	enum gitops_push	 result = GITOPS_PUSH_ERROR;
+	uint64_t		 sent;
 	int			 error;
 
 	if (git_reference_create(&ref, repo, GITOPS_PENDING_REF, commit, 1,
@@ -279,14 +303,18 @@ gitops_push_upload(struct gitops_conn *c, git_repository *repo,
 	po.follow_redirects = c->co.follow_redirects;
 	po.custom_headers = c->co.custom_headers;
 	po.pb_parallelism = 0;
+	sent = gitops_stream_written();
 	error = git_remote_upload(c->remote, &specs, &po);
 	free(spec);
 	if (error == GIT_ENONFASTFORWARD && !gitops_op_cancelled(&c->op)) {
 		git_oid_cpy(remote_head, cur);
 		result = GITOPS_PUSH_MOVED;
-	} else if (error < 0)
+	} else if (error < 0) {
 		gitops_op_fail(&c->op, NULL, cause);
-	else if (!c->op.push_reported)
+		/* Sent anything?  Then it may have landed: no second try. */
+		if (gitops_stream_written() != sent)
+			c->op.transient = 0;
+	} else if (!c->op.push_reported)
 		gitops_cause(cause, "push %s %s: the server reported no status",
 		    c->op.url, remote_ref);
 	else if (c->op.push_status == NULL) {
@@ -301,22 +329,18 @@ gitops_push_upload(struct gitops_conn *c, git_repository *repo,
 	return result;
 }
 
-enum gitops_push
-gitops_push(git_repository *repo, const struct gitops_remote *r,
+/* One try of gitops_push; *again: failed before anything was sent, for
+ * a reason that may pass. */
+static enum gitops_push
+gitops_push_once(git_repository *repo, const struct gitops_remote *r,
     const git_oid *commit, const git_oid *expect, const char *remote_ref,
-    git_oid *remote_head, char **cause)
+    git_oid *remote_head, int *again, char **cause)
 {
 	struct gitops_conn	 c;
 	git_oid			 cur;
 	enum gitops_push	 result = GITOPS_PUSH_ERROR;
 	int			 found;
 
-	memset(remote_head, 0, sizeof *remote_head);
-	if (!gitops_ref_valid(remote_ref, 0)) {
-		gitops_cause(cause, "push: bad ref name \"%s\"",
-		    remote_ref != NULL ? remote_ref : "");
-		return GITOPS_PUSH_ERROR;
-	}
 	if (gitops_conn_open(&c, repo, r, "push", GIT_DIRECTION_PUSH,
 	    remote_ref, &cur, &found, cause) != 0)
 		goto out;
@@ -330,6 +354,31 @@ gitops_push(git_repository *repo, const struct gitops_remote *r,
 	result = gitops_push_upload(&c, repo, commit, remote_ref, &cur, found,
 	    remote_head, cause);
 out:
+	*again = result == GITOPS_PUSH_ERROR && c.op.transient;
 	gitops_conn_close(&c);
+	return result;
+}
+
+enum gitops_push
+gitops_push(git_repository *repo, const struct gitops_remote *r,
+    const git_oid *commit, const git_oid *expect, const char *remote_ref,
+    git_oid *remote_head, char **cause)
+{
+	struct gitops_retry	 t;
+	enum gitops_push	 result;
+	int			 again;
+
+	memset(remote_head, 0, sizeof *remote_head);
+	if (!gitops_ref_valid(remote_ref, 0)) {
+		gitops_cause(cause, "push: bad ref name \"%s\"",
+		    remote_ref != NULL ? remote_ref : "");
+		return GITOPS_PUSH_ERROR;
+	}
+	gitops_retry_begin(&t, r);
+	do
+		result = gitops_push_once(repo, &t.now, commit, expect,
+		    remote_ref, remote_head, &again, cause);
+	while (result == GITOPS_PUSH_ERROR &&
+	    gitops_retry_again(&t, again, "push", cause));
 	return result;
 }

@@ -40,6 +40,8 @@
 static __thread uint64_t		 gitops_tls_timeout;
 static __thread const atomic_int	*gitops_tls_cancel;
 static __thread char			 gitops_tls_err[256];
+static __thread int			 gitops_tls_errno;
+static __thread uint64_t		 gitops_tls_written;
 static __thread char			 gitops_tls_host[256];
 static __thread char			 gitops_tls_port[16];
 
@@ -59,11 +61,14 @@ enum gitops_wait {
 	GITOPS_WAIT_ERROR
 };
 
+/* The stream error of this call: err is its errno (0: none fits), for
+ * gitops_op_fail to tell a transient failure from a permanent one. */
 static void
-gitops_stream_error(const char *fmt, ...)
+gitops_stream_error(int err, const char *fmt, ...)
 {
 	va_list	 ap;
 
+	gitops_tls_errno = err;
 	va_start(ap, fmt);
 	vsnprintf(gitops_tls_err, sizeof gitops_tls_err, fmt, ap);
 	va_end(ap);
@@ -160,8 +165,8 @@ gitops_stream_connect(git_stream *stream)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	if ((error = getaddrinfo(st->host, st->port, &hints, &res)) != 0) {
-		gitops_stream_error("cannot resolve %s: %s", st->host,
-		    gai_strerror(error));
+		gitops_stream_error(error == EAI_AGAIN ? EAGAIN : 0,
+		    "cannot resolve %s: %s", st->host, gai_strerror(error));
 		return -1;
 	}
 	errno = ECONNREFUSED;
@@ -174,14 +179,14 @@ gitops_stream_connect(git_stream *stream)
 	freeaddrinfo(res);
 	if (fd == -1) {
 		if (errno == ECANCELED)
-			gitops_stream_error("cancelled");
+			gitops_stream_error(ECANCELED, "cancelled");
 		else if (errno == ETIMEDOUT)
-			gitops_stream_error("connect to %s:%s timed out after "
-			    "%llu ms", st->host, st->port,
+			gitops_stream_error(ETIMEDOUT, "connect to %s:%s timed "
+			    "out after %llu ms", st->host, st->port,
 			    (unsigned long long)st->timeout_ms);
 		else
-			gitops_stream_error("connect to %s:%s: %s", st->host,
-			    st->port, strerror(errno));
+			gitops_stream_error(errno, "connect to %s:%s: %s",
+			    st->host, st->port, strerror(errno));
 		return -1;
 	}
 
@@ -206,7 +211,7 @@ gitops_stream_connect(git_stream *stream)
 	return 0;
 
 fail:
-	gitops_stream_error("socket options for %s:%s: %s", st->host,
+	gitops_stream_error(0, "socket options for %s:%s: %s", st->host,
 	    st->port, strerror(errno));
 	close(fd);
 	return -1;
@@ -222,14 +227,15 @@ gitops_stream_ready(struct gitops_stream *st, short events, const char *what)
 	case GITOPS_WAIT_READY:
 		return 0;
 	case GITOPS_WAIT_TIMEOUT:
-		gitops_stream_error("%s %s:%s timed out after %llu ms", what,
-		    st->host, st->port, (unsigned long long)st->timeout_ms);
+		gitops_stream_error(ETIMEDOUT, "%s %s:%s timed out after "
+		    "%llu ms", what, st->host, st->port,
+		    (unsigned long long)st->timeout_ms);
 		return -1;
 	case GITOPS_WAIT_CANCEL:
-		gitops_stream_error("cancelled");
+		gitops_stream_error(ECANCELED, "cancelled");
 		return -1;
 	case GITOPS_WAIT_ERROR:
-		gitops_stream_error("poll: %s", strerror(errno));
+		gitops_stream_error(errno, "poll: %s", strerror(errno));
 		return -1;
 	}
 	return -1;
@@ -250,8 +256,8 @@ gitops_stream_read(git_stream *stream, void *data, size_t len)
 		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 			break;
 	}
-	gitops_stream_error("read from %s:%s: %s", st->host, st->port,
-	    strerror(errno));
+	gitops_stream_error(errno, "read from %s:%s: %s", st->host,
+	    st->port, strerror(errno));
 	return -1;
 }
 
@@ -268,12 +274,13 @@ gitops_stream_write(git_stream *stream, const char *data, size_t len,
 			return -1;
 		n = send(st->fd, data + done, len - done,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n >= 0)
+		if (n >= 0) {
 			done += (size_t)n;
-		else if (errno != EINTR && errno != EAGAIN &&
+			gitops_tls_written += (uint64_t)n;
+		} else if (errno != EINTR && errno != EAGAIN &&
 		    errno != EWOULDBLOCK) {
-			gitops_stream_error("write to %s:%s: %s", st->host,
-			    st->port, strerror(errno));
+			gitops_stream_error(errno, "write to %s:%s: %s",
+			    st->host, st->port, strerror(errno));
 			return -1;
 		}
 	}
@@ -348,8 +355,8 @@ gitops_stream_new(git_stream **out, const char *host, const char *port)
 	struct gitops_stream	*st;
 
 	if (!gitops_stream_allowed(host, port)) {
-		gitops_stream_error("refusing to connect to %s:%s, not the "
-		    "server's %s:%s", host, port, gitops_tls_host,
+		gitops_stream_error(EPERM, "refusing to connect to %s:%s, not "
+		    "the server's %s:%s", host, port, gitops_tls_host,
 		    gitops_tls_port);
 		return -1;
 	}
@@ -395,6 +402,8 @@ gitops_stream_begin(uint64_t timeout_ms, const atomic_int *cancel,
 	    GITOPS_TIMEOUT_DEFAULT;
 	gitops_tls_cancel = cancel;
 	gitops_tls_err[0] = '\0';
+	gitops_tls_errno = 0;
+	gitops_tls_written = 0;
 	gitops_tls_host[0] = gitops_tls_port[0] = '\0';
 	if (host == NULL)
 		return 0;
@@ -418,4 +427,16 @@ const char *
 gitops_stream_error_text(void)
 {
 	return gitops_tls_err;
+}
+
+int
+gitops_stream_error_errno(void)
+{
+	return gitops_tls_errno;
+}
+
+uint64_t
+gitops_stream_written(void)
+{
+	return gitops_tls_written;
 }

@@ -16,7 +16,10 @@ as most servers send one; under /bare401/ (e.g. /bare401/git/alice/X.git,
 served from DIR/git/alice/X.git) the body comes without a Content-Type,
 which libgit2 1.5 mishandles when it retries.  /redirect/HOST:PORT/REST
 answers 302 to http://HOST:PORT/REST, for testing that clients do not
-follow it.
+follow it.  /fault/ID/METHOD/N/WHAT/REST serves /REST, except that the
+first N requests with that ID and METHOD (GET, POST or ANY) get WHAT
+instead: an HTTP status (a short text/plain body) or "drop" (the
+connection is closed without an answer).
 With --tls it speaks https with that certificate.  The server exits when
 its parent process does.
 """
@@ -86,13 +89,38 @@ class Handler(BaseHTTPRequestHandler):
                 return name
         return "!"
 
+    def fault(self):
+        """The fault to inject for /fault/... (None: none), and the path
+        to serve otherwise."""
+        if not self.path.startswith("/fault/"):
+            return None, self.path
+        parts = self.path.split("/", 6)
+        fid, method, n, what = parts[2], parts[3], int(parts[4]), parts[5]
+        rest = "/" + parts[6]
+        if method not in ("ANY", self.command):
+            return None, rest
+        with self.server.loglock:
+            seen = self.server.faults.get(fid, 0)
+            self.server.faults[fid] = seen + 1
+        return (what if seen < n else None), rest
+
     def handle_any(self):
         body = self.read_body()
+        what, target = self.fault()
+        if what == "drop":
+            self.record(0, "-")
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if what is not None:
+            self.reply(int(what), [("Content-Type", "text/plain")],
+                       b"injected fault\n", "-")
+            return
         if self.path.startswith("/redirect/"):
             target = self.path[len("/redirect/"):]
             self.reply(302, [("Location", "http://" + target)], b"", "-")
             return
-        path, _, query = self.path.partition("?")
+        path, _, query = target.partition("?")
         bare = path.startswith("/bare401/")
         if bare:
             path = path[len("/bare401"):]
@@ -169,6 +197,7 @@ def main():
     srv.root = os.path.abspath(args.root)
     srv.users = dict(u.split(":", 1) for u in args.user)
     srv.logpath = args.log
+    srv.faults = {}
     srv.loglock = threading.Lock()
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

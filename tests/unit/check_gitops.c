@@ -248,7 +248,7 @@ static const struct tfile files_v2[] = {
 
 START_TEST(test_fetch_fresh_and_incremental)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, c2, head, got;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -347,7 +347,7 @@ count_files(const char *dir, const char *suffix)
 
 START_TEST(test_maintain_repacks_reachable_objects)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
 	git_repository		*src, *mirror = NULL, *again = NULL;
 	git_oid			 c[6], head, junk, got;
 	git_commit		*commit = NULL;
@@ -426,7 +426,7 @@ END_TEST
 
 START_TEST(test_fetch_empty_remote)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 head, got;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -462,7 +462,7 @@ END_TEST
 
 START_TEST(test_ls_and_bad_remote)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
 	git_repository		*src;
 	git_oid			 c1, head;
 	char			*srcpath, *cause = NULL;
@@ -1117,7 +1117,7 @@ END_TEST
 START_TEST(test_cancel_before_start)
 {
 	atomic_int		 cancel = 1;
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel, 0, 0 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, head;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -1196,7 +1196,7 @@ was_contacted(int fd)
 START_TEST(test_timeout_silent_server)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 500,
-	    NULL };
+	    NULL, 0, 0 };
 	git_oid			 head;
 	uint64_t		 start, took;
 	char			*url, *cause = NULL;
@@ -1243,7 +1243,7 @@ START_TEST(test_cancel_while_waiting)
 {
 	atomic_int		 cancel = 0;
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 20000,
-	    &cancel };
+	    &cancel, 0, 0 };
 	struct canceller	 c;
 	pthread_t		 t;
 	git_oid			 head;
@@ -1277,7 +1277,7 @@ END_TEST
 START_TEST(test_connect_refused)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    NULL };
+	    NULL, 0, 0 };
 	git_oid			 head;
 	char			*url, *cause = NULL;
 	int			 fd, port, found;
@@ -1290,6 +1290,82 @@ START_TEST(test_connect_refused)
 	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
 	    &cause), -1);
 	ck_assert_msg(strstr(cause, "refused") != NULL, "%s", cause);
+	free(cause);
+	free(url);
+}
+END_TEST
+
+/* Refused every time: one retry fits a 2.5 s budget (1 s wait), the
+ * next (2 s more) does not, so it stops well inside it. */
+START_TEST(test_retry_budget)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
+	    NULL, 10, 2500 };
+	git_oid			 head;
+	uint64_t		 start, took;
+	char			*url, *cause = NULL;
+	int			 fd, port, found;
+
+	fd = listen_on("127.0.0.1", &port);
+	close(fd);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
+	r.url = url;
+	start = monotime_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	took = monotime_ms() - start;
+	ck_assert_msg(took >= 850 && took < 2500, "took %llu ms",
+	    (unsigned long long)took);
+	ck_assert_msg(strstr(cause, "refused") != NULL &&
+	    strstr(cause, "(after 2 tries)") != NULL, "%s", cause);
+	assert_no_secret(cause, "alice", KEY_ALICE);
+	free(cause);
+	free(url);
+}
+END_TEST
+
+struct late_cancel {
+	atomic_int	*flag;
+	unsigned int	 after_ms;
+};
+
+static void *
+late_cancel_run(void *arg)
+{
+	struct late_cancel	*lc = arg;
+
+	usleep(lc->after_ms * 1000);
+	atomic_store(lc->flag, 1);
+	return NULL;
+}
+
+/* A cancel during the wait between tries ends it within a slice. */
+START_TEST(test_retry_cancel_in_wait)
+{
+	atomic_int		 cancel = 0;
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
+	    &cancel, 5, 0 };
+	struct late_cancel	 lc = { &cancel, 300 };
+	pthread_t		 t;
+	git_oid			 head;
+	uint64_t		 start, took;
+	char			*url, *cause = NULL;
+	int			 fd, port, found;
+
+	fd = listen_on("127.0.0.1", &port);
+	close(fd);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
+	r.url = url;
+	ck_assert_int_eq(pthread_create(&t, NULL, late_cancel_run, &lc), 0);
+	start = monotime_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	took = monotime_ms() - start;
+	pthread_join(t, NULL);
+	ck_assert_msg(took >= 250 && took < 700, "took %llu ms",
+	    (unsigned long long)took);
+	ck_assert_msg(strstr(cause, "ls http://127.0.0.1:") == cause &&
+	    strstr(cause, ": cancelled") != NULL, "%s", cause);
 	free(cause);
 	free(url);
 }
@@ -1415,7 +1491,7 @@ START_TEST(test_http_promotion_cycle)
 {
 	char *const keep[] = { S("README.md"), NULL };
 	struct gitops_remote	 rs = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL };
+	    NULL, 0, 0 };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, keep, "alice",
 	    "HelloProd" };
@@ -1494,7 +1570,7 @@ static void
 wrong_key(const char *name, const char *prefix, int exact)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_WRONG, 5000,
-	    NULL };
+	    NULL, 0, 0 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 s1, head;
 	uint64_t		 start;
@@ -1558,30 +1634,45 @@ START_TEST(test_http_wrong_key_bare_401)
 }
 END_TEST
 
+/* A pushable server repository name at d1 (in *dst, URL *url) and a
+ * mirror of it at *mpath holding a commit *c on top of d1. */
+static void
+push_setup(const char *name, const struct gitops_remote *r0,
+    git_repository **dst, git_repository **mirror, git_oid *d1, git_oid *c,
+    char **url, char **mpath)
+{
+	struct gitops_remote	 r = *r0;
+	git_oid			 head, tree;
+	char			*cause = NULL;
+	int			 found;
+
+	*dst = server_repo(name, url);
+	commit_files(*dst, "refs/heads/master", NULL, files_v1, "d1\n", d1);
+	r.url = *url;
+	*mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(mirror, *mpath, &cause), 0);
+	ck_assert_int_eq(gitops_fetch(*mirror, &r, "refs/heads/master",
+	    "refs/dst/master", &head, &found, &cause), 0);
+	write_tree(*mirror, files_v2, &tree);
+	ck_assert_int_eq(gitops_commit(*mirror, &tree, d1, "p",
+	    "p@example.com", "promote\n", c, &cause), 0);
+}
+
 START_TEST(test_http_rejected_by_hook)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL };
+	    NULL, 0, 0 };
 	git_repository		*dst, *mirror = NULL;
-	git_oid			 d1, head, tree, c, got;
+	git_oid			 d1, head, c, got;
 	char			*url, *mpath, *hook, *cause = NULL;
-	int			 found;
 	enum gitops_push	 res;
 
-	dst = server_repo("Frozen", &url);
-	commit_files(dst, "refs/heads/master", NULL, files_v1, "d1\n", &d1);
+	push_setup("Frozen", &r, &dst, &mirror, &d1, &c, &url, &mpath);
 	hook = xprintf("%s/git/alice/Frozen.git/hooks/pre-receive",
 	    http_srv.dir);
 	testutil_write(hook, "#!/bin/sh\n"
 	    "echo 'policy: Frozen takes no pushes today' >&2\nexit 1\n", 0755);
 	r.url = url;
-	mpath = xprintf("%s/mirror", tmp);
-	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
-	ck_assert_int_eq(gitops_fetch(mirror, &r, "refs/heads/master",
-	    "refs/dst/master", &head, &found, &cause), 0);
-	write_tree(mirror, files_v2, &tree);
-	ck_assert_int_eq(gitops_commit(mirror, &tree, &d1, "p",
-	    "p@example.com", "promote\n", &c, &cause), 0);
 
 	res = gitops_push(mirror, &r, &c, &d1, "refs/heads/master", &head,
 	    &cause);
@@ -1607,7 +1698,7 @@ END_TEST
 START_TEST(test_http_no_offsite_redirect)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 3000,
-	    NULL };
+	    NULL, 0, 0 };
 	git_oid			 head;
 	char			*url, *cause = NULL;
 	int			 other, port, same, sport, found;
@@ -1641,6 +1732,159 @@ START_TEST(test_http_no_offsite_redirect)
 	free(cause);
 	free(url);
 	close(other);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Retries against injected faults (the server's /fault/ prefix).
+ */
+
+/* The URL of repository name through a fault: the first n requests with
+ * method get what. */
+static char *
+fault_url(const char *id, const char *method, int n, const char *what,
+    const char *name)
+{
+	return xprintf("http://127.0.0.1:%d/fault/%s/%s/%d/%s/git/alice/%s.git",
+	    http_srv.port, id, method, n, what, name);
+}
+
+/* A 500, then a dropped answer: each is tried again after about 1 s. */
+START_TEST(test_http_retry_transient)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL, 3, 10000 };
+	git_repository		*src, *mirror = NULL;
+	git_oid			 s1, head;
+	uint64_t		 start, took;
+	char			*surl, *url, *mpath, *cause = NULL;
+	int			 found, n, n401;
+
+	src = server_repo("Flaky", &surl);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "v1\n", &s1);
+
+	url = fault_url("ls500", "GET", 1, "500", "Flaky");
+	r.url = url;
+	start = monotime_ms();
+	ck_assert_msg(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause) == 0, "%s", cause);
+	took = monotime_ms() - start;
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &s1);
+	ck_assert_msg(took >= 850 && took < 3000, "took %llu ms",
+	    (unsigned long long)took);
+	ck_assert_int_eq(server_requests("/ls500/", &n401), 2);
+	free(url);
+
+	/* The upload-pack POST's answer cut off: the fetch goes again. */
+	url = fault_url("fetchdrop", "POST", 1, "drop", "Flaky");
+	r.url = url;
+	mpath = xprintf("%s/mirror", tmp);
+	ck_assert_int_eq(gitops_mirror_open(&mirror, mpath, &cause), 0);
+	ck_assert_msg(gitops_fetch(mirror, &r, "refs/heads/master",
+	    "refs/src/master", &head, &found, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(found, 1);
+	assert_oid_eq(&head, &s1);
+	n = server_requests("/fetchdrop/", &n401);
+	ck_assert_msg(n >= 3, "%d requests", n);
+
+	git_repository_free(mirror);
+	git_repository_free(src);
+	free(mpath);
+	free(url);
+	free(surl);
+}
+END_TEST
+
+/* 404 and 401 are final: one attempt, at once. */
+START_TEST(test_http_permanent_not_retried)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL, 5, 0 };
+	git_repository		*src;
+	git_oid			 s1, head;
+	uint64_t		 start;
+	char			*surl, *url, *cause = NULL;
+	int			 found, n401;
+
+	src = server_repo("Final", &surl);
+	commit_files(src, "refs/heads/master", NULL, files_v1, "v1\n", &s1);
+
+	url = fault_url("gone404", "ANY", 100, "404", "Final");
+	r.url = url;
+	start = monotime_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(monotime_ms() - start < 800, "slow failure");
+	ck_assert_msg(strstr(cause, "404") != NULL &&
+	    strstr(cause, "tries") == NULL, "%s", cause);
+	ck_assert_int_eq(server_requests("/gone404/", &n401), 1);
+	free(cause);
+	free(url);
+
+	r.url = surl;
+	r.key = KEY_WRONG;
+	start = monotime_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	ck_assert_msg(monotime_ms() - start < 800, "slow failure");
+	ck_assert_msg(strstr(cause, "authentication failed") != NULL, "%s",
+	    cause);
+	ck_assert_int_eq(server_requests("GET /git/alice/Final.git", &n401),
+	    1 + GITOPS_AUTH_TRIES);
+	ck_assert_int_eq(n401, 1 + GITOPS_AUTH_TRIES);
+	free(cause);
+
+	git_repository_free(src);
+	free(surl);
+}
+END_TEST
+
+/* A push goes again when its ls failed, never once its upload was sent:
+ * that may have landed. */
+START_TEST(test_http_push_retry)
+{
+	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
+	    NULL, 3, 10000 };
+	git_repository		*dst, *mirror = NULL;
+	git_oid			 d1, head, c, got;
+	char			*durl, *url, *mpath, *cause = NULL;
+	int			 n401;
+	enum gitops_push	 res;
+
+	push_setup("PushFlaky", &r, &dst, &mirror, &d1, &c, &durl, &mpath);
+
+	/* The receive-pack POST answered 500: returned at once. */
+	url = fault_url("post500", "POST", 1, "500", "PushFlaky");
+	r.url = url;
+	res = gitops_push(mirror, &r, &c, &d1, "refs/heads/master", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_ERROR, "%d", res);
+	ck_assert_msg(strstr(cause, "500") != NULL &&
+	    strstr(cause, "tries") == NULL, "%s", cause);
+	ck_assert_int_eq(server_requests("/post500/", &n401), 2);
+	GOK(ref_id(dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &d1);
+	free(cause);
+	free(url);
+
+	/* The advertisement answered 503: nothing sent, so again. */
+	url = fault_url("get503", "GET", 1, "503", "PushFlaky");
+	r.url = url;
+	res = gitops_push(mirror, &r, &c, &d1, "refs/heads/master", &head,
+	    &cause);
+	ck_assert_msg(res == GITOPS_PUSH_OK, "%d %s", res,
+	    res != GITOPS_PUSH_OK ? cause : "");
+	assert_oid_eq(&head, &c);
+	GOK(ref_id(dst, "refs/heads/master", &got));
+	assert_oid_eq(&got, &c);
+	ck_assert_int_eq(server_requests("/get503/", &n401), 3);
+
+	git_repository_free(mirror);
+	git_repository_free(dst);
+	free(mpath);
+	free(url);
+	free(durl);
 }
 END_TEST
 
@@ -1681,7 +1925,7 @@ tls_repo(const char *name, char **url)
 START_TEST(test_https_fetch_push)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL };
+	    NULL, 0, 0 };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, tree, c, got;
 	char			*url, *mpath, *cause = NULL;
@@ -1728,7 +1972,7 @@ END_TEST
 START_TEST(test_https_trust_ca_file)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL };
+	    NULL, 0, 0 };
 	git_repository		*dst;
 	git_oid			 d1, head;
 	char			*url, *bundle, *cause = NULL, *pem, *text;
@@ -1810,7 +2054,7 @@ fc_create(const char *algo)
 START_TEST(test_fakecluster_promotion)
 {
 	struct gitops_remote	 rs = { NULL, "alice", TESTUTIL_FC_KEY, 5000,
-	    NULL };
+	    NULL, 0, 0 };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd" };
 	git_repository		*mirror = NULL;
@@ -1931,6 +2175,8 @@ gitops_suite(void)
 	tcase_add_test(net, test_timeout_silent_server);
 	tcase_add_test(net, test_cancel_while_waiting);
 	tcase_add_test(net, test_connect_refused);
+	tcase_add_test(net, test_retry_budget);
+	tcase_add_test(net, test_retry_cancel_in_wait);
 	suite_add_tcase(s, net);
 
 	tcase_add_unchecked_fixture(http, server_start, server_stop);
@@ -1941,6 +2187,9 @@ gitops_suite(void)
 	tcase_add_test(http, test_http_wrong_key_bare_401);
 	tcase_add_test(http, test_http_rejected_by_hook);
 	tcase_add_test(http, test_http_no_offsite_redirect);
+	tcase_add_test(http, test_http_retry_transient);
+	tcase_add_test(http, test_http_permanent_not_retried);
+	tcase_add_test(http, test_http_push_retry);
 	suite_add_tcase(s, http);
 
 	tcase_add_unchecked_fixture(https, tls_start, tls_stop);
