@@ -155,6 +155,8 @@ promote_job_remote(struct gitops_remote *r, const char *url,
 	r->key = c->api_key;
 	r->timeout_ms = c->timeout_ms;
 	r->cancel = cancel;
+	r->retries = c->retries;
+	r->retry_budget_ms = c->retry_budget_ms;
 }
 
 static int

@@ -382,6 +382,23 @@ class Promote(unittest.TestCase):
         # A push and a publish, once each.
         self.assertEqual(len(env.version_map("hello")), 1)
 
+    def test_transient_git_faults_are_retried_within_the_job(self):
+        env = self.env
+        env.write_config([PAIR])
+        env.commit(files={"src/Hello.py": "v1\n"})
+        knob(env.dev, "POST", "/_reset")
+        # The source's fetch fails once: a 502 to the daemon's upload-pack.
+        knob(env.dev, "POST", "/_fault",
+             {"method": "POST", "path": r"/git-upload-pack$", "user_agent": "algopromoted",
+              "status": 502, "count": 1})
+        proc = self.once_ok()
+        self.assertIn("try 1 of 5 failed", proc.stderr)
+        self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
+        seen = [r["status"] for r in knob(env.dev, "GET", "/_requests")
+                if r["method"] == "POST" and r["path"].endswith("/git-upload-pack")]
+        self.assertEqual(seen[:2], [502, 200])
+        self.assertEqual(len(env.version_map("hello")), 1)
+
     def test_concurrent_foreign_push(self):
         env = self.env
         env.write_config([PAIR])
