@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "api_int.h"
+#include "backoff.h"
 #include "httpc.h"
 #include "httpmsg.h"
 #include "log.h"
@@ -453,14 +454,14 @@ api_call(struct api_client *c, const char *method, const char *path,
 		    !api_retry_may(method, err, sent))
 			break;
 		wait = api_retry_wait(n, err->retry_after_ms,
-		    api_retry_random());
+		    backoff_random());
 		if (monotime_ms() - start + wait > c->retry_budget_ms) {
 			budget = 1;
 			break;
 		}
 		log_info("api: %s; try %d of %d in %.1f s", err->message,
 		    n + 1, c->tries, (double)wait / 1000);
-		if (api_retry_sleep(c->cancel, wait) != 0) {
+		if (backoff_sleep(c->cancel, wait) != 0) {
 			api_error_reset(err);
 			err->cancelled = 1;
 			api_fail(err, "%s %s: cancelled", method, path);

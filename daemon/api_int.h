@@ -68,13 +68,10 @@ char	*api_path(struct api_client *, struct api_error *,
 
 /* api_retry.c */
 #define API_RETRY_FIRST_MS	1000	/* the first wait, then doubling */
-#define API_RETRY_SLICE_MS	100	/* cancel is looked at this often */
 
 int	 api_retry_may(const char *method, const struct api_error *,
 	    int sent);
 uint64_t api_retry_wait(int done, long retry_after_ms, uint64_t rnd);
-uint64_t api_retry_random(void);
-int	 api_retry_sleep(const atomic_int *cancel, uint64_t ms);
 
 /* api_page.c */
 int	 api_pager_next(struct api_client *, struct api_pager *, cJSON **page,

@@ -38,10 +38,10 @@
  * ls, fetch and push try again after a transient failure (a connect
  * refused, reset or timed out; a read or write reset or timed out; an
  * answer cut short; HTTP 5xx or 429), up to retries tries, waiting 1 s,
- * 2 s, 4 s ... (scheduler_backoff's jitter) in between, each wait logged
+ * 2 s, 4 s ... (backoff.c's jitter) in between, each wait logged
  * at info.  With retry_budget_ms, no wait ends past the budget, counted
  * from the first try, and each try's timeout_ms is cut to what is left
- * of it.  A cancel ends a wait within GITOPS_RETRY_SLICE_MS.  Anything
+ * of it.  A cancel ends a wait within BACKOFF_SLICE_MS.  Anything
  * else (401, 403, 404, a failed authentication, a protocol error, a
  * refused redirect or push) fails at once.  A push is tried again only
  * when nothing of its upload was sent: a failure after that may have

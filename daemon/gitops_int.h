@@ -109,7 +109,7 @@ char		*gitops_op_remote_text(struct gitops_op *op);
  */
 
 #define GITOPS_RETRY_BASE_MS	1000	/* the first wait */
-#define GITOPS_RETRY_SLICE_MS	100	/* cancel checks while waiting */
+#define GITOPS_RETRY_MAX_MS	(30 * 60 * 1000)	/* the budget ends it first */
 
 struct gitops_retry {
 	const struct gitops_remote *r;

@@ -5,30 +5,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "gitops_int.h"
 #include "log.h"
 #include "monotime.h"
 #include "redact.h"
-#include "scheduler.h"
 #include "xmalloc.h"
-
-static __thread uint64_t	 gitops_retry_state;
-
-/* This thread's xorshift64, for jitter only. */
-static uint64_t
-gitops_retry_random(void)
-{
-	uint64_t	 x = gitops_retry_state;
-
-	if (x == 0)
-		x = (monotime_ms() ^ (uint64_t)(uintptr_t)&gitops_retry_state) |
-		    1;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	gitops_retry_state = x;
-	return x;
-}
 
 /* The next try's timeout: the remote's, cut to what is left of the
  * budget (never 0, which would mean the default). */
@@ -60,27 +42,6 @@ gitops_retry_begin(struct gitops_retry *t, const struct gitops_remote *r)
 	t->now.timeout_ms = gitops_retry_timeout(t);
 }
 
-/* Waits ms in slices of GITOPS_RETRY_SLICE_MS; 0 when cancelled. */
-static int
-gitops_retry_sleep(const atomic_int *cancel, uint64_t ms)
-{
-	struct timespec	 ts;
-	uint64_t	 end = monotime_ms() + ms, now, left;
-
-	for (;;) {
-		if (cancel != NULL && atomic_load(cancel) != 0)
-			return 0;
-		if ((now = monotime_ms()) >= end)
-			return 1;
-		left = end - now;
-		if (left > GITOPS_RETRY_SLICE_MS)
-			left = GITOPS_RETRY_SLICE_MS;
-		ts.tv_sec = (time_t)(left / 1000);
-		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-}
-
 int
 gitops_retry_again(struct gitops_retry *t, int transient, const char *what,
     char **cause)
@@ -91,8 +52,8 @@ gitops_retry_again(struct gitops_retry *t, int transient, const char *what,
 	t->done++;
 	if (!transient || t->r == NULL || t->done >= t->tries)
 		goto stop;
-	wait = scheduler_backoff(GITOPS_RETRY_BASE_MS, (uint64_t)t->done - 1,
-	    0, gitops_retry_random());
+	wait = backoff_delay(GITOPS_RETRY_BASE_MS, (uint64_t)t->done - 1,
+	    GITOPS_RETRY_MAX_MS, -1, backoff_random());
 	used = monotime_ms() - t->start;
 	if (t->r->retry_budget_ms != 0 &&
 	    used + wait >= t->r->retry_budget_ms)
@@ -101,7 +62,7 @@ gitops_retry_again(struct gitops_retry *t, int transient, const char *what,
 	    t->tries, (unsigned long long)wait);
 	free(*cause);
 	*cause = NULL;
-	if (!gitops_retry_sleep(t->r->cancel, wait)) {
+	if (backoff_sleep(t->r->cancel, wait) == -1) {
 		url = redact(t->r->url);
 		gitops_cause(cause, "%s %s: cancelled", what, url);
 		free(url);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "scheduler.h"
 #include "xmalloc.h"
 
@@ -126,33 +127,14 @@ scheduler_route_free(struct scheduler *s, struct scheduler_route *r)
 
 /* ---- decisions ----------------------------------------------------- */
 
-/* ms +- 10%, so that routes with one interval spread out. */
-uint64_t
-scheduler_jitter(uint64_t ms, uint64_t rnd)
-{
-	uint64_t span = ms / 5;
-
-	if (span == 0)
-		return ms;
-	return ms - ms / 10 + rnd % (span + 1);
-}
-
 /* Exponential in the number of failures in a row, with jitter, capped at
  * 30 minutes; a server's Retry-After wins when it asks for longer. */
 uint64_t
 scheduler_backoff(uint64_t base_ms, uint64_t failures, long retry_after_ms,
 		  uint64_t rnd)
 {
-	uint64_t ms = base_ms, i;
-
-	for (i = 0; i < failures && ms < SCHEDULER_BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	if (ms > SCHEDULER_BACKOFF_MAX_MS)
-		ms = SCHEDULER_BACKOFF_MAX_MS;
-	ms = scheduler_jitter(ms, rnd);
-	if (retry_after_ms > 0 && (uint64_t)retry_after_ms > ms)
-		ms = (uint64_t)retry_after_ms;
-	return ms;
+	return backoff_delay(base_ms, failures, SCHEDULER_BACKOFF_MAX_MS,
+			     retry_after_ms, rnd);
 }
 
 /* Do both clusters of the route have a free slot? */
@@ -298,7 +280,7 @@ scheduler_polled(struct scheduler *s, struct scheduler_route *r, int ok,
 
 	if (ok) {
 		r->poll_failures = 0;
-		delay = scheduler_jitter(base_ms, scheduler_random(s));
+		delay = backoff_jitter(base_ms, scheduler_random(s));
 	} else {
 		r->poll_failures++;
 		delay = scheduler_backoff(base_ms, r->poll_failures,

@@ -95,7 +95,6 @@ void scheduler_route_free(struct scheduler *, struct scheduler_route *);
 void scheduler_route_dequeue(struct scheduler *, struct scheduler_route *);
 
 /* Pure decisions. */
-uint64_t scheduler_jitter(uint64_t ms, uint64_t rnd);
 uint64_t scheduler_backoff(uint64_t base_ms, uint64_t failures,
 			   long retry_after_ms, uint64_t rnd);
 int scheduler_fits(const struct scheduler *, const struct scheduler_route *);

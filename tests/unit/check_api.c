@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "api_int.h"
+#include "backoff.h"
 #include "monotime.h"
 #include "redact.h"
 #include "testhttp.h"
@@ -1318,20 +1319,20 @@ START_TEST(test_retry_wait)
 	uint64_t	 ms;
 	int		 i;
 
-	/* 1 s, 2 s, 4 s, +-20%. */
-	ck_assert_uint_eq(api_retry_wait(1, -1, 0), 800);
-	ck_assert_uint_eq(api_retry_wait(1, -1, 400), 1200);
-	ck_assert_uint_eq(api_retry_wait(2, -1, 0), 1600);
-	ck_assert_uint_eq(api_retry_wait(3, -1, 1600), 4800);
+	/* 1 s, 2 s, 4 s, +-10% (backoff.c's jitter). */
+	ck_assert_uint_eq(api_retry_wait(1, -1, 0), 900);
+	ck_assert_uint_eq(api_retry_wait(1, -1, 200), 1100);
+	ck_assert_uint_eq(api_retry_wait(2, -1, 0), 1800);
+	ck_assert_uint_eq(api_retry_wait(3, -1, 400), 4000);
 	for (i = 0; i < 1000; i++) {
-		ms = api_retry_wait(1, -1, api_retry_random());
-		ck_assert_uint_ge(ms, 800);
-		ck_assert_uint_le(ms, 1200);
+		ms = api_retry_wait(1, -1, backoff_random());
+		ck_assert_uint_ge(ms, 900);
+		ck_assert_uint_le(ms, 1100);
 	}
 	/* Retry-After wins when it is longer, never when shorter. */
 	ck_assert_uint_eq(api_retry_wait(1, 5000, 0), 5000);
-	ck_assert_uint_eq(api_retry_wait(1, 100, 0), 800);
-	ck_assert_uint_eq(api_retry_wait(1, 0, 0), 800);
+	ck_assert_uint_eq(api_retry_wait(1, 100, 0), 900);
+	ck_assert_uint_eq(api_retry_wait(1, 0, 0), 900);
 	/* No overflow however many tries. */
 	ck_assert_uint_le(api_retry_wait(1000, -1, 0), API_RETRY_AFTER_MAX_MS);
 }

@@ -8,38 +8,6 @@
 #include "scheduler.h"
 #include "testutil.h"
 
-START_TEST(test_jitter_bounds)
-{
-	uint64_t rnd, ms, lo = UINT64_MAX, hi = 0;
-	struct scheduler s;
-	int i;
-
-	/* Every random number lands within +-10% of the interval. */
-	scheduler_init(&s, 42);
-	for (i = 0; i < 100000; i++) {
-		ms = scheduler_jitter(60000, scheduler_random(&s));
-		if (ms < lo)
-			lo = ms;
-		if (ms > hi)
-			hi = ms;
-	}
-	ck_assert_uint_ge(lo, 54000);
-	ck_assert_uint_le(hi, 66000);
-	/* ... and the spread is used, not a constant. */
-	ck_assert_uint_lt(lo, 54100);
-	ck_assert_uint_gt(hi, 65900);
-	/* The extremes, exactly. */
-	ck_assert_uint_eq(scheduler_jitter(60000, 0), 54000);
-	ck_assert_uint_eq(scheduler_jitter(60000, 12000), 66000);
-	ck_assert_uint_eq(scheduler_jitter(60000, 12001), 54000);
-	/* Too short to spread: as it is. */
-	ck_assert_uint_eq(scheduler_jitter(4, 3), 4);
-	rnd = 7;
-	ck_assert_uint_eq(scheduler_jitter(0, rnd), 0);
-	scheduler_clear(&s);
-}
-END_TEST
-
 START_TEST(test_backoff_doubles_to_the_cap)
 {
 	/* rnd = ms/10 puts jitter at the middle: no change. */
@@ -310,7 +278,6 @@ scheduler_suite(void)
 	Suite *s = suite_create("scheduler");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_test(tc, test_jitter_bounds);
 	tcase_add_test(tc, test_backoff_doubles_to_the_cap);
 	tcase_add_test(tc, test_backoff_honours_retry_after);
 	tcase_add_test(tc, test_one_job_per_route);
