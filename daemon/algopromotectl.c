@@ -96,6 +96,7 @@ usage(int status)
 	exit(status);
 }
 
+/* Prints o, then frees it. */
 static void
 print_json(cJSON *o)
 {
@@ -105,6 +106,7 @@ print_json(cJSON *o)
 		fatalx("out of memory");
 	printf("%s\n", text);
 	free(text);
+	cJSON_Delete(o);
 }
 
 static const char *
@@ -248,10 +250,8 @@ cmd_status(const struct config *conf)
 			free(dir);
 		}
 	}
-	if (json) {
+	if (json)
 		print_json(arr);
-		cJSON_Delete(arr);
-	}
 	return rv;
 }
 
@@ -305,10 +305,8 @@ cmd_versions(const struct config *conf, const struct config_pair *p)
 		free(path);
 		free(dir);
 	}
-	if (json) {
+	if (json)
 		print_json(arr);
-		cJSON_Delete(arr);
-	}
 	return rv;
 }
 
