@@ -132,14 +132,16 @@ int	 api_build_logs(struct api_client *, const char *owner,
 	    const char *algo, const char *build_id, char **logs,
 	    struct api_error *);
 /* POST .../versions {"version_info": {"version_type", "release_notes"}}
- * (NULL strings left out); on 404/405 tries ".../version" once. 0 ok with
+ * with details and settings empty and git_hash (NULL: none) making it a
+ * compare-and-set on the commit (NULL strings left out); on 404/405
+ * tries ".../version" once. 0 ok with
  * *out taken from the answer's version_info (semver or git_hash may still
  * be NULL if the server left them out: look them up with
  * api_version_find()), -1 error (err->code API_CODE_PUBLISHED: the last
  * build is already published). */
 int	 api_publish(struct api_client *, const char *owner, const char *algo,
 	    const char *version_type, const char *release_notes,
-	    struct api_version *out, struct api_error *);
+	    const char *git_hash, struct api_version *out, struct api_error *);
 /* The newest published version, asking for published=true but checking
  * semantic_version itself. 1 found, 0 none, -1 error. */
 int	 api_version_latest(struct api_client *, const char *owner,

@@ -299,7 +299,7 @@ api_build_logs(struct api_client *c, const char *owner, const char *algo,
 int
 api_publish(struct api_client *c, const char *owner, const char *algo,
     const char *version_type, const char *release_notes,
-    struct api_version *out, struct api_error *err)
+    const char *git_hash, struct api_version *out, struct api_error *err)
 {
 	struct api_error	 scratch;
 	char			*path;
@@ -313,12 +313,19 @@ api_publish(struct api_client *c, const char *owner, const char *algo,
 	if ((path = API_PATH(c, err, "algorithms", owner, algo,
 	    "versions")) == NULL)
 		return -1;
+	/* The shape Algorithmia's own clients send: all three objects,
+	 * empty where unused. git_hash makes it a compare-and-set: the
+	 * server publishes that commit's build or refuses. */
 	body = cJSON_CreateObject();
+	cJSON_AddObjectToObject(body, "details");
+	cJSON_AddObjectToObject(body, "settings");
 	vi = cJSON_AddObjectToObject(body, "version_info");
 	if (version_type != NULL)
 		cJSON_AddStringToObject(vi, "version_type", version_type);
 	if (release_notes != NULL)
 		cJSON_AddStringToObject(vi, "release_notes", release_notes);
+	if (git_hash != NULL)
+		cJSON_AddStringToObject(vi, "git_hash", git_hash);
 	rv = api_call(c, "POST", path, NULL, body, &j, err);
 	if (rv != 0 && (err->status == 404 || err->status == 405)) {
 		/* Some servers spell it singular (the Java client does). */

@@ -91,12 +91,16 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 	return 0;
 }
 
+static int	promote_rounds(struct promote_job *, enum promote_result *);
+static int	promote_round(struct promote_job *, enum promote_result *,
+		    int *);
+
 /* detect, ensure, commit and push (or resume), then build, publish and
  * record. Returns 0 with *result set, or -1 (j->error says why). */
 static int
 promote_run(struct promote_job *j, enum promote_result *result)
 {
-	int	 rv, published = 0;
+	int	 rv;
 
 	if ((rv = promote_source_detect(j)) <= 0)
 		return rv;
@@ -108,6 +112,50 @@ promote_run(struct promote_job *j, enum promote_result *result)
 		return -1;
 	if (rv == 0 && promote_dest_fetch(j) == -1)
 		return -1;
+	return promote_rounds(j, result);
+}
+
+/*
+ * From the fetched destination head to a published version. A publish
+ * the server refuses because someone pushed after our build sends us
+ * round again: commit on top of their head, push, build, publish ours;
+ * at most PROMOTE_PUBLISH_ROUNDS times.
+ */
+static int
+promote_rounds(struct promote_job *j, enum promote_result *result)
+{
+	int	 rv, round, published = 0;
+
+	for (round = 1;; round++) {
+		if ((rv = promote_round(j, result, &published)) != 1)
+			return rv;
+		if (published)
+			break;
+		if (promote_build_wait(j) == -1)
+			return -1;
+		FAILPOINT(j->name, "after-build");
+		if ((rv = promote_build_publish(j)) == -1)
+			return -1;
+		if (rv == 0) {
+			FAILPOINT(j->name, "after-publish");
+			break;
+		}
+		if (round == PROMOTE_PUBLISH_ROUNDS)
+			return promote_job_fail(j, 0, "the destination moved "
+			    "before each of %d publishes; trying later", round);
+	}
+	*result = PROMOTE_DONE;
+	return promote_record_done(j);
+}
+
+/* One round up to the build: 1 go on (*published: nothing left but to
+ * record), 0 done (*result set), -1 failed. */
+static int
+promote_round(struct promote_job *j, enum promote_result *result,
+    int *published)
+{
+	int	 rv;
+
 	if (promote_dest_head_is_ours(j)) {
 		/* Pushed by an earlier run that stopped before recording. */
 		promote_dest_take_head(j);
@@ -127,24 +175,15 @@ promote_run(struct promote_job *j, enum promote_result *result)
 		*result = PROMOTE_DRYRUN;
 		return 0;
 	}
-	if (promote_build_find_published(j, &published) == -1)
+	if (promote_build_find_published(j, published) == -1)
 		return -1;
-	if (rv == 0 && !published) {
+	if (rv == 0 && !*published) {
 		/* Same tree, nothing to publish: record the head as the
 		 * destination state of this source commit. */
 		*result = PROMOTE_DONE;
-		return promote_record_done(j);
+		return promote_record_done(j) == -1 ? -1 : 0;
 	}
-	if (!published) {
-		if (promote_build_wait(j) == -1)
-			return -1;
-		FAILPOINT(j->name, "after-build");
-		if (promote_build_publish(j) == -1)
-			return -1;
-		FAILPOINT(j->name, "after-publish");
-	}
-	*result = PROMOTE_DONE;
-	return promote_record_done(j);
+	return 1;
 }
 
 /* Keeps the mirror's object store small; a failure costs nothing but a

@@ -115,6 +115,36 @@ promote_build_wait(struct promote_job *j)
 	}
 }
 
+/*
+ * The server refused to publish our commit (a 400: the publish names our
+ * git_hash). Look at the destination rather than guess from the message:
+ * 1 when its head is no longer our commit (someone pushed after our
+ * build: go round again), 0 when it still is (a real refusal, *e stands),
+ * -1 when the destination cannot be read.
+ */
+static int
+promote_build_moved(struct promote_job *j, const struct api_error *e)
+{
+	char	 hex[GIT_OID_HEXSZ + 1] = "nothing";
+
+	if (promote_dest_fetch(j) == -1)
+		return -1;
+	if (j->have_dhead && git_oid_equal(&j->dhead, &j->commit))
+		return 0;
+	if (j->have_dhead)
+		git_oid_tostr(hex, sizeof hex, &j->dhead);
+	promote_job_log(j, LOG_LEVEL_WARN, "publish of %.12s refused (%s); "
+	    "the destination head is now %.12s: someone pushed after our "
+	    "build; going round again", j->commithex, e->message, hex);
+	/* The next round waits for the build of its own commit. */
+	free(j->build_id);
+	j->build_id = NULL;
+	state_set(&j->st.pending_build_id, NULL);
+	return 1;
+}
+
+/* 0 published, 1 refused because the destination moved (go round
+ * again), -1 failed. */
 int
 promote_build_publish(struct promote_job *j)
 {
@@ -130,7 +160,8 @@ promote_build_publish(struct promote_job *j)
 		return -1;
 	notes = template_expand(j->pol->release_notes, &tv);
 	rv = api_publish(j->dapi, owner, algo,
-	    config_vtype_name(j->pol->version_type), notes, &v, &e);
+	    config_vtype_name(j->pol->version_type), notes, j->commithex, &v,
+	    &e);
 	free(notes);
 	if (rv == -1 && e.code == API_CODE_PUBLISHED) {
 		/* Published by a run whose answer was lost. */
@@ -141,6 +172,9 @@ promote_build_publish(struct promote_job *j)
 			    "published, but no version holds %s",
 			    j->commithex);
 	}
+	if (rv == -1 && e.status == 400 && !e.cancelled &&
+	    (rv = promote_build_moved(j, &e)) != 0)
+		return rv;
 	if (rv == -1)
 		return promote_job_fail_api(j, "publishing", &e);
 	if (v.git_hash != NULL && strcasecmp(v.git_hash, j->commithex) != 0)

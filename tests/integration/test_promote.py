@@ -439,6 +439,58 @@ class Promote(unittest.TestCase):
         self.assertIn("hotfix", git("log", "--format=%s", cwd=work))
         self.assertEqual([v for v, _ in env.prod_versions()], ["0.2.0", "0.1.0"])
 
+    def test_push_between_build_and_publish_goes_round_again(self):
+        env = self.env
+        env.write_config([PAIR])
+        env.commit(files={"src/Hello.py": "v1\n"})
+        self.once_ok()
+        before = env.prod_head()
+        env.commit(files={"src/Hello.py": "v2\n"})
+        # Hold the daemon's publish for 3 s; meanwhile a person pushes.
+        knob(env.prod, "POST", "/_reset")
+        knob(env.prod, "POST", "/_fault",
+             {"method": "POST", "path": r"/v1/algorithms/acme/Hello/versions$",
+              "delay_ms": 3000, "count": 1})
+        daemon = subprocess.Popen([harness.DAEMON, "-f", env.config, "--once"],
+                                  env=harness.env_with(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+
+        def ours_built():
+            head = env.prod_head()
+            if head == before:
+                return None
+            builds = env.prod_api("GET", "/v1/algorithms/acme/Hello/builds?limit=100")
+            done = [b for b in builds["results"]
+                    if b["commit_sha"] == head and b["status"] == "succeeded"]
+            return head if done else None
+        ours = harness.wait_for(ours_built, 60, "our build")
+        foreign = env.prod_clone(name="foreign")
+        with open(os.path.join(foreign, "HOTFIX.md"), "w") as f:
+            f.write("pushed by a person\n")
+        git("add", "HOTFIX.md", cwd=foreign)
+        git("commit", "-q", "-m", "hotfix", cwd=foreign)
+        git("push", "-q", "origin", "HEAD:master", cwd=foreign)
+        hotfix = env.prod_head()
+        out, err = daemon.communicate(timeout=120)
+        env.logs.append(out + err)
+        self.assertEqual(daemon.returncode, 0, err)
+        self.assertIn("going round again", err)
+        # The publish named our commit, so the server refused to publish
+        # the person's build under our name; we went round and published
+        # a commit on top of theirs, with the source's tree.
+        published = dict((h, v) for v, h in env.prod_versions())
+        self.assertNotIn(ours, published)
+        self.assertNotIn(hotfix, published)
+        final = env.prod_head()
+        self.assertEqual(published.get(final), "0.2.0")
+        vmap = env.version_map("hello")
+        self.assertEqual([(m["dest_commit"], m["dest_version"]) for m in vmap[1:]],
+                         [(final, "0.2.0")])
+        work = env.prod_clone()
+        self.assertFalse(os.path.exists(os.path.join(work, "HOTFIX.md")))
+        self.assertEqual(tree_of(work), expected_tree(env))
+        self.assertIn("hotfix", git("log", "--format=%s", cwd=work))
+
     def test_keys_with_plus_and_slash_never_leak(self):
         env = self.env
         self.assertIn("+", harness.CAROL_KEY)

@@ -559,14 +559,15 @@ START_TEST(test_publish_ok)
 
 	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
-	ck_assert_int_eq(api_publish(c, "acme", "Hello", "minor", "notes", &v,
-	    &err), 0);
+	ck_assert_int_eq(api_publish(c, "acme", "Hello", "minor", "notes",
+	    SHA_A, &v, &err), 0);
 	ck_assert_str_eq(v.semver, "0.1.0");
 	ck_assert_str_eq(v.git_hash, SHA_A);
 	ck_assert_str_eq(v.build_id, "b1");
 	ck_assert_str_eq(v.release_notes, "notes");
-	json_eq(testhttp_seen(0)->body, "{\"version_info\":{\"version_type\":"
-	    "\"minor\",\"release_notes\":\"notes\"}}");
+	json_eq(testhttp_seen(0)->body, "{\"details\":{},\"settings\":{},"
+	    "\"version_info\":{\"version_type\":\"minor\",\"release_notes\":"
+	    "\"notes\",\"git_hash\":\"" SHA_A "\"}}");
 	ck_assert_str_eq(testhttp_seen(0)->ctype, "application/json");
 	api_version_clear(&v);
 	api_client_free(c);
@@ -588,14 +589,14 @@ START_TEST(test_publish_already)
 	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
 	ck_assert_int_eq(api_publish(c, "acme", "Hello", "revision", NULL,
-	    &v, &err), -1);
+	    NULL, &v, &err), -1);
 	ck_assert_int_eq(err.code, API_CODE_PUBLISHED);
 	ck_assert_int_eq(err.status, 400);
 	ck_assert_int_eq(err.transient, 0);
 	ck_assert_ptr_null(v.semver);
 	ck_assert_uint_eq(testhttp_nseen(), 1);
-	json_eq(testhttp_seen(0)->body, "{\"version_info\":{\"version_type\":"
-	    "\"revision\"}}");
+	json_eq(testhttp_seen(0)->body, "{\"details\":{},\"settings\":{},"
+	    "\"version_info\":{\"version_type\":\"revision\"}}");
 	api_client_free(c);
 	testhttp_stop();
 }
@@ -621,7 +622,7 @@ START_TEST(test_publish_singular)
 
 	testhttp_start(r, nitems(r), DEFAULT_TYPE);
 	c = client(5000);
-	ck_assert_int_eq(api_publish(c, "acme", "a", "major", "n", &v, &err),
+	ck_assert_int_eq(api_publish(c, "acme", "a", "major", "n", NULL, &v, &err),
 	    0);
 	ck_assert_str_eq(v.semver, "1.0.0");
 	ck_assert_str_eq(v.git_hash, SHA_B);
@@ -631,7 +632,7 @@ START_TEST(test_publish_singular)
 	json_eq(testhttp_seen(1)->body, testhttp_seen(0)->body);
 
 	/* Tried once, not again: the second answer is the one reported. */
-	ck_assert_int_eq(api_publish(c, "acme", "b", "major", "n", &v, &err),
+	ck_assert_int_eq(api_publish(c, "acme", "b", "major", "n", NULL, &v, &err),
 	    -1);
 	ck_assert_ptr_null(v.semver);
 	ck_assert_uint_eq(testhttp_nseen(), 4);
@@ -1509,7 +1510,7 @@ START_TEST(test_retry_post_ambiguous)
 	ck_assert_str_eq(err.message, "POST /v1/algorithms/acme: 500 oops");
 	ck_assert_uint_eq(testhttp_nseen(), 1);
 	/* So may a publish whose answer timed out. */
-	ck_assert_int_eq(api_publish(c, "acme", "x", "minor", NULL, &v, &err),
+	ck_assert_int_eq(api_publish(c, "acme", "x", "minor", NULL, NULL, &v, &err),
 	    -1);
 	ck_assert_int_eq(err.status, 0);
 	ck_assert_int_eq(err.transient, 1);
