@@ -111,12 +111,18 @@ check: deps
 	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) \
 	    python3 tests/run.py --unit $(BUILD)/check_algopromote
 
+# A sanitizer variant in DIR, with the crash points the integration tests
+# use: $(call sanbuild,DIR,FLAGS).
+, := ,
+sanbuild = $(MAKE) --no-print-directory BUILD=$(1) OUT=$(1) OPT='-O1 -g' \
+	   HARDEN= HARDEN_LD= TESTHOOKS=-DAP_TESTHOOKS \
+	   SANFLAGS='$(strip $(2)) -fno-omit-frame-pointer' \
+	   all $(1)/check_algopromote
+
 asan:
 	@sh packaging/deps.sh asan
-	@$(MAKE) --no-print-directory BUILD=build-asan OUT=build-asan \
-	    OPT='-O1 -g' HARDEN= HARDEN_LD= TESTHOOKS=-DAP_TESTHOOKS \
-	    SANFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
-	    all build-asan/check_algopromote
+	@+$(call sanbuild,build-asan,-fsanitize=address$(,)undefined \
+	    -fno-sanitize-recover=all)
 	AP_BINDIR=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    python3 tests/run.py --unit build-asan/check_algopromote
@@ -130,10 +136,7 @@ TSAN_OPTS = halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
 	    log_path=$(CURDIR)/build-tsan/tsan
 tsan:
 	@sh packaging/deps.sh tsan
-	@$(MAKE) --no-print-directory BUILD=build-tsan OUT=build-tsan \
-	    OPT='-O1 -g' HARDEN= HARDEN_LD= TESTHOOKS=-DAP_TESTHOOKS \
-	    SANFLAGS='-fsanitize=thread -fno-omit-frame-pointer' \
-	    all build-tsan/check_algopromote
+	@+$(call sanbuild,build-tsan,-fsanitize=thread)
 	@rm -f build-tsan/tsan.*
 	@AP_BINDIR=build-tsan TSAN_OPTIONS='$(strip $(TSAN_OPTS))' \
 	    python3 tests/run.py --unit build-tsan/check_algopromote \

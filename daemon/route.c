@@ -124,23 +124,25 @@ route_new(struct server *s, const struct config_pair *p, size_t d)
 	r->timer = evtimer_new(s->base, route_timer_cb, r);
 	if (r->timer == NULL)
 		fatalx("evtimer_new failed");
-	stats_cluster(&s->stats, p->source.cluster->name);
-	stats_cluster(&s->stats, p->dests[d].cluster->name);
 	TAILQ_INSERT_TAIL(&s->routes, r, entry);
 	r->sr = scheduler_route_add(&s->sched, r, p->source.cluster->name,
 	    p->source.cluster->max_parallel, p->dests[d].cluster->name,
 	    p->dests[d].cluster->max_parallel, monotime_ms());
+	route_move(r);
 	route_load_state(r);
 	return r;
 }
 
-/* A reload kept the route: its clusters or their limits may be new. */
+/* The route's clusters, new or changed by a reload: counted in stats,
+ * and the scheduler's slots and limits. */
 void
 route_move(struct route *r)
 {
 	const struct config_cluster	*sc = r->pair->source.cluster;
 	const struct config_cluster	*dc = route_dest(r)->cluster;
 
+	stats_cluster(&r->srv->stats, sc->name);
+	stats_cluster(&r->srv->stats, dc->name);
 	scheduler_route_move(&r->srv->sched, r->sr, sc->name,
 	    sc->max_parallel, dc->name, dc->max_parallel);
 }

@@ -51,7 +51,7 @@ scheduler_random(struct scheduler *s)
 
 /* ---- clusters ------------------------------------------------------ */
 
-int
+static int
 scheduler_cluster_find(const struct scheduler *s, const char *name,
 		       size_t *index)
 {

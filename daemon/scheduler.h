@@ -77,8 +77,6 @@ uint64_t scheduler_random(struct scheduler *);
 
 size_t scheduler_cluster(struct scheduler *, const char *name,
 			 int max_parallel);
-int scheduler_cluster_find(const struct scheduler *, const char *name,
-			   size_t *index);
 
 /* Adds a route between two clusters (found or added by name). */
 struct scheduler_route *scheduler_route_add(struct scheduler *, void *arg,

@@ -362,8 +362,6 @@ server_reload_keep(struct server *s, const struct config *conf)
 		if (p != NULL && d < p->ndests) {
 			r->pair = p;
 			r->dest = d;
-			stats_cluster(&s->stats, p->source.cluster->name);
-			stats_cluster(&s->stats, p->dests[d].cluster->name);
 			route_move(r);
 			continue;
 		}
