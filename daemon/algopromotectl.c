@@ -155,8 +155,9 @@ print_status_row(const struct state_route *st, const char *polled,
 
 	sc = short_commit(st->last_source_commit);
 	t = when(st->last_time);
-	/* A failing poll is news too: the promotion's error comes first. */
-	if (st->error == NULL && poll_error != NULL)
+	/* Polls failing now is the newest news; the last promotion's error
+	 * stays in --json and state.json. */
+	if (poll_error != NULL)
 		err = xprintf("poll: %s", poll_error);
 	printf("%-16s %-28s %-10s %-12s %-8s %-8s %-20s %-20s %s\n", st->pair,
 	    st->destination, state_phase_name(st->phase),

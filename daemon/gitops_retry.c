@@ -58,8 +58,9 @@ gitops_retry_again(struct gitops_retry *t, int transient, const char *what,
 	if (t->r->retry_budget_ms != 0 &&
 	    used + wait >= t->r->retry_budget_ms)
 		goto stop;
-	log_info("%s; try %d of %d failed, next in %llu ms", *cause, t->done,
-	    t->tries, (unsigned long long)wait);
+	/* Worded as the API client's retries are. */
+	log_info("%s; try %d of %d in %.1f s", *cause, t->done + 1, t->tries,
+	    (double)wait / 1000);
 	free(*cause);
 	*cause = NULL;
 	if (backoff_sleep(t->r->cancel, wait) == -1) {

@@ -392,7 +392,7 @@ class Promote(unittest.TestCase):
              {"method": "POST", "path": r"/git-upload-pack$", "user_agent": "algopromoted",
               "status": 502, "count": 1})
         proc = self.once_ok()
-        self.assertIn("try 1 of 5 failed", proc.stderr)
+        self.assertRegex(proc.stderr, r"fetch .*502.*; try 2 of 5 in \d+\.\d s")
         self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
         seen = [r["status"] for r in knob(env.dev, "GET", "/_requests")
                 if r["method"] == "POST" and r["path"].endswith("/git-upload-pack")]
