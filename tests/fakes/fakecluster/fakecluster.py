@@ -847,7 +847,7 @@ class Api:
 
 def parse_fault(spec):
     known = {"method", "path", "user_agent", "status", "count", "delay_ms", "drop", "body",
-             "headers"}
+             "headers", "after"}
     if set(spec) - known:
         raise ApiError(400, 2015, "unknown fault fields: %s" % ", ".join(sorted(set(spec) - known)))
     fault = {
@@ -859,6 +859,7 @@ def parse_fault(spec):
         "delay_ms": spec.get("delay_ms", 0),
         "drop": spec.get("drop", False),
         "headers": spec.get("headers", {}),
+        "after": spec.get("after", False),
     }
     if "body" in spec:
         fault["body"] = spec["body"]
@@ -879,6 +880,8 @@ def parse_fault(spec):
         raise ApiError(400, 2015, "delay_ms must be a non-negative integer")
     if not isinstance(fault["drop"], bool):
         raise ApiError(400, 2015, "drop must be a boolean")
+    if not isinstance(fault["after"], bool):
+        raise ApiError(400, 2015, "after must be a boolean")
     if not isinstance(fault["headers"], dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in fault["headers"].items()):
         raise ApiError(400, 2015, "headers must map names to strings")
@@ -986,6 +989,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 120  # idle keep-alive connections and stalled uploads
     _record = False  # log this request's answer in /_requests (per request)
+    _after = None  # a fault that waits for the answer (per request)
 
     def do_GET(self):
         self.handle_request()
@@ -1074,9 +1078,16 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- answers
 
+    def take_after_fault(self):
+        """Apply a pending "after" fault to the answer about to go; True when it did."""
+        fault, self._after = self._after, None
+        return fault is not None and self.apply_fault(fault)
+
     def send_bytes(self, status, body, content_type=None, headers=(), reason=None):
         """A complete answer with Content-Length (none for 204/304), after reading the
         request body so the connection stays usable."""
+        if self.take_after_fault():
+            return
         self.discard_body()
         self.send_response(status, reason)
         if content_type:
@@ -1106,6 +1117,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_request(self):
         self._responded = False
+        self._after = None
         self._body_pending = False
         url = urlsplit(self.path)
         knob = url.path.startswith("/_")
@@ -1136,14 +1148,23 @@ class Handler(BaseHTTPRequestHandler):
             self._record = False
 
     def inject_fault(self):
-        """Apply the first matching /_fault; True when it answered the request."""
+        """Apply the first matching /_fault; True when it answered the request. A fault
+        with "after" waits for the request's answer (send_bytes, run_backend)."""
         fault = self.server.faults.take(self.command, self.path,
                                         self.headers.get("User-Agent", ""))
         if fault is None:
             return False
+        if fault["after"]:
+            self._after = fault
+            return False
+        return self.apply_fault(fault)
+
+    def apply_fault(self, fault):
+        """Delay, then drop or answer the fault's status; True when the answer is done."""
         if fault["delay_ms"]:
             time.sleep(fault["delay_ms"] / 1000)
         if fault["drop"]:
+            self.discard_body()
             self.close_connection = True
             self.server.requests.add(self.command, self.path, 0, "Authorization" in self.headers)
             self.log_message('"%s" connection dropped (injected)', self.requestline)
@@ -1309,6 +1330,8 @@ class Handler(BaseHTTPRequestHandler):
                     before_answer()
                 self.send_bytes(status, body, headers=headers, reason=reason)
                 done = True
+                return
+            if self.take_after_fault():
                 return
             self.send_response(status, reason)
             for name, value in headers:

@@ -896,6 +896,31 @@ class KnobTest(FakeClusterCase):
         self.assertEqual(self.api("GET", path).status, 200)
         self.assertEqual([e["status"] for e in self.requests() if e["path"] == path], [0, 200])
 
+    def test_after_fault_acts_then_loses_the_answer(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/%s" % name
+        self.fault(method="PUT", path=name, drop=True, after=True)
+        resp = self.api("PUT", path, body={"details": {"summary": "changed"}})
+        self.assertEqual(resp.exit_code, 52, resp.stderr)  # the answer was lost ...
+        got = self.api("GET", path).json()
+        self.assertEqual(got["details"]["summary"], "changed")  # ... the change was not
+        self.fault(method="PUT", path=name, status=503, after=True)
+        self.assertError(self.api("PUT", path, body={"details": {"summary": "again"}}),
+                         503, 5001)
+        self.assertEqual(self.api("GET", path).json()["details"]["summary"], "again")
+        self.assertEqual([e["status"] for e in self.requests() if e["method"] == "PUT"],
+                         [0, 503])
+
+    def test_after_fault_on_push(self):
+        name = self.create()
+        work = self.clone(ALICE, name)
+        sha = self.commit(work, {"extra.txt": "x\n"})
+        self.fault(method="POST", path="git-receive-pack", drop=True, after=True)
+        proc = git("push", "-q", "origin", "HEAD:master", cwd=work, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        url = self.cluster.git_url(ALICE, name, ALICE, ALICE_KEY)
+        self.assertIn(sha, git("ls-remote", url, "refs/heads/master").stdout)
+
     def test_fault_on_git(self):
         name = self.create()
         self.fault(path=r"^/git/.*/info/refs", status=503)
@@ -919,7 +944,8 @@ class KnobTest(FakeClusterCase):
         for spec in ({"path": "("}, {"status": 99}, {"status": 500, "drop": True},
                      {"path": "x"}, {"status": 500, "count": 0}, {"status": 500, "bogus": 1},
                      {"delay_ms": -5}, {"status": 500, "headers": {"A": 1}},
-                     {"status": 500, "user_agent": "["}, {"status": 500, "user_agent": 1}):
+                     {"status": 500, "user_agent": "["}, {"status": 500, "user_agent": 1},
+                     {"status": 500, "after": "yes"}):
             resp = self.api("POST", "/_fault", auth="none", body=spec)
             self.assertError(resp, 400, 2015)
         self.assertError(self.api("POST", "/_fault", auth="none", body=b"{"), 400, 2013)
