@@ -270,6 +270,12 @@ api_setup(struct api_client *c, const char *method, const char *url,
 	else if (strcmp(method, "POST") != 0)
 		bad |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) !=
 		    CURLE_OK;
+	/* libcurl sends a request again by itself when a reused connection
+	 * closes before any answer: harmless for a GET, a blind repeat of a
+	 * change otherwise. A new connection is never retried that way. */
+	if (strcmp(method, "GET") != 0)
+		bad |= curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L) !=
+		    CURLE_OK;
 	if (body != NULL) {
 		bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)strlen(body)) != CURLE_OK;

@@ -45,7 +45,7 @@
  * else (401, 403, 404, a failed authentication, a protocol error, a
  * refused redirect or push) fails at once.  A push is tried again only
  * when nothing of its upload was sent: a failure after that may have
- * updated the ref, so it is returned at once (GITOPS_PUSH_ERROR) and
+ * updated the ref, so it is returned at once (GITOPS_PUSH_UNKNOWN) and
  * the next look at the destination tells.  libgit2 does not show
  * response headers, so a Retry-After on a git request is not seen.
  */
@@ -157,6 +157,8 @@ enum gitops_push {
 	GITOPS_PUSH_OK,		/* *remote_head = commit */
 	GITOPS_PUSH_MOVED,	/* remote head is not expect; nothing done */
 	GITOPS_PUSH_REJECTED,	/* the server refused; reason in *cause */
+	GITOPS_PUSH_UNKNOWN,	/* failed after the upload began: it may
+				 * have landed; *cause set */
 	GITOPS_PUSH_ERROR	/* anything else; *cause set */
 };
 
@@ -174,7 +176,10 @@ enum gitops_push {
  * "; remote: " and the server's last (up to 3) message lines, " | "
  * between them, when it sent any (a hook's stderr); but when the ref
  * turns out to have moved meanwhile (a lost race: a new ls), it is
- * GITOPS_PUSH_MOVED.  *cause is set for REJECTED and ERROR only.
+ * GITOPS_PUSH_MOVED.  A failure once the upload has begun (a reset, a
+ * timeout, a 5xx, no status report) is GITOPS_PUSH_UNKNOWN: the ref may
+ * or may not have moved, and only a look at the remote tells; it is not
+ * tried again here.  *cause is set for REJECTED, UNKNOWN and ERROR.
  */
 enum gitops_push gitops_push(git_repository *repo,
 	    const struct gitops_remote *r, const git_oid *commit,

@@ -311,13 +311,17 @@ gitops_push_upload(struct gitops_conn *c, git_repository *repo,
 		result = GITOPS_PUSH_MOVED;
 	} else if (error < 0) {
 		gitops_op_fail(&c->op, NULL, cause);
-		/* Sent anything?  Then it may have landed: no second try. */
-		if (gitops_stream_written() != sent)
+		/* Sent anything?  Then it may have landed: no second try,
+		 * and only a look at the remote tells. */
+		if (gitops_stream_written() != sent) {
 			c->op.transient = 0;
-	} else if (!c->op.push_reported)
+			result = GITOPS_PUSH_UNKNOWN;
+		}
+	} else if (!c->op.push_reported) {
 		gitops_cause(cause, "push %s %s: the server reported no status",
 		    c->op.url, remote_ref);
-	else if (c->op.push_status == NULL) {
+		result = GITOPS_PUSH_UNKNOWN;
+	} else if (c->op.push_status == NULL) {
 		git_oid_cpy(remote_head, commit);
 		result = GITOPS_PUSH_OK;
 	} else

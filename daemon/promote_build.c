@@ -143,44 +143,111 @@ promote_build_moved(struct promote_job *j, const struct api_error *e)
 	return 1;
 }
 
+/*
+ * One publish request, and what it means: 1 published (*v from the
+ * answer), 0 it may have happened unheard (a timeout, a reset or a 5xx
+ * after the request went out: look before repeating), -1 failed (*e),
+ * -2 failed (j->error). An "already published" answer means a run whose
+ * answer was lost published it: *v is then that version.
+ */
+static int
+promote_build_publish_once(struct promote_job *j, struct api_version *v,
+    struct api_error *e)
+{
+	const char		*owner = j->dst->owner, *algo = j->dst->name;
+	struct template_vars	 tv = promote_job_vars(j);
+	char			*notes;
+	int			 rv;
+
+	notes = template_expand(j->pol->release_notes, &tv);
+	rv = api_publish(j->dapi, owner, algo,
+	    config_vtype_name(j->pol->version_type), notes, j->commithex, v,
+	    e);
+	free(notes);
+	if (rv == 0)
+		return 1;
+	if (e->code == API_CODE_PUBLISHED) {
+		rv = api_version_find(j->dapi, owner, algo, j->commithex, v, e);
+		if (rv == 0) {
+			promote_job_fail(j, 0, "publish says already "
+			    "published, but no version holds %s",
+			    j->commithex);
+			return -2;
+		}
+		return rv;
+	}
+	return e->transient && !e->cancelled ? 0 : -1;
+}
+
+/*
+ * Publishes j->commit, looking at the destination's versions after an
+ * answer that never came rather than publishing blind a second time:
+ * 1 published (*v), -1 refused or failed (*e), -2 failed (j->error).
+ */
+static int
+promote_build_publish_look(struct promote_job *j, struct api_version *v,
+    struct api_error *e)
+{
+	int	 try, rv;
+
+	for (try = 1;; try++) {
+		if ((rv = promote_build_publish_once(j, v, e)) != 0)
+			return rv;
+		if (try == PROMOTE_LOOKS || promote_job_cancelled(j))
+			return -1;
+		promote_job_log(j, LOG_LEVEL_WARN, "publish of %.12s: %s; "
+		    "looking at the destination's versions before trying "
+		    "again", j->commithex, e->message);
+		rv = api_version_find(j->dapi, j->dst->owner, j->dst->name,
+		    j->commithex, v, e);
+		if (rv != 0) {
+			if (rv == 1)
+				promote_job_log(j, LOG_LEVEL_INFO, "the publish "
+				    "of %.12s landed as %s", j->commithex,
+				    v->semver);
+			return rv;
+		}
+		promote_job_log(j, LOG_LEVEL_INFO, "%.12s is not published; "
+		    "publishing again", j->commithex);
+	}
+}
+
 /* 0 published, 1 refused because the destination moved (go round
  * again), -1 failed. */
 int
 promote_build_publish(struct promote_job *j)
 {
 	const char		*owner = j->dst->owner, *algo = j->dst->name;
-	struct template_vars	 tv = promote_job_vars(j);
 	struct api_version	 v = { 0 };
 	struct api_error	 e;
-	char			*notes;
 	uint64_t		 start = monotime_ms();
-	int			 rv;
+	int			 rv, moved;
 
 	if (promote_record_save(j, STATE_PUBLISHING) == -1)
 		return -1;
-	notes = template_expand(j->pol->release_notes, &tv);
-	rv = api_publish(j->dapi, owner, algo,
-	    config_vtype_name(j->pol->version_type), notes, j->commithex, &v,
-	    &e);
-	free(notes);
-	if (rv == -1 && e.code == API_CODE_PUBLISHED) {
-		/* Published by a run whose answer was lost. */
-		rv = api_version_find(j->dapi, owner, algo, j->commithex, &v,
-		    &e);
-		if (rv == 0)
-			return promote_job_fail(j, 0, "publish says already "
-			    "published, but no version holds %s",
-			    j->commithex);
-	}
+	if ((rv = promote_build_publish_look(j, &v, &e)) == -2)
+		return -1;
 	if (rv == -1 && e.status == 400 && !e.cancelled &&
-	    (rv = promote_build_moved(j, &e)) != 0)
-		return rv;
+	    (moved = promote_build_moved(j, &e)) != 0)
+		return moved;
 	if (rv == -1)
 		return promote_job_fail_api(j, "publishing", &e);
-	if (v.git_hash != NULL && strcasecmp(v.git_hash, j->commithex) != 0)
-		promote_job_log(j, LOG_LEVEL_WARN, "published %s holds %s, not "
-		    "%s: someone pushed meanwhile", v.semver ? v.semver : "?",
+	if (v.git_hash != NULL && strcasecmp(v.git_hash, j->commithex) != 0) {
+		/* A server that ignored our git_hash published its newest
+		 * build, someone else's: never recorded under our mapping. */
+		promote_job_log(j, LOG_LEVEL_WARN, "the server published %s "
+		    "holding %.12s, not our %.12s (it ignored the commit we "
+		    "named); not recorded as ours", v.semver ? v.semver : "?",
 		    v.git_hash, j->commithex);
+		snprintf(e.message, sizeof e.message, "published another "
+		    "commit");
+		api_version_clear(&v);
+		if ((moved = promote_build_moved(j, &e)) != 0)
+			return moved;
+		return promote_job_fail(j, 0, "the server published another "
+		    "commit than %s, which is still the destination head",
+		    j->commithex);
+	}
 	if (v.semver == NULL) {
 		api_version_clear(&v);
 		if (api_version_find(j->dapi, owner, algo, j->commithex, &v,

@@ -48,6 +48,28 @@ promote_dest_merge_all(cJSON *dst, const cJSON *src)
 	}
 }
 
+/* Creates the destination; after an answer that never came, looks
+ * before sending it again. 1 created, 0 it exists, -1 error (*e). */
+static int
+promote_dest_create(struct promote_job *j, const cJSON *details,
+    const cJSON *settings, struct api_error *e)
+{
+	int	 try, rv;
+
+	for (try = 1;; try++) {
+		rv = api_algo_create(j->dapi, j->dst->owner, j->dst->name,
+		    details, settings, NULL, e);
+		if (rv != -1 || !e->transient || e->cancelled ||
+		    try == PROMOTE_LOOKS)
+			return rv;
+		promote_job_log(j, LOG_LEVEL_WARN, "creating %s: %s; looking "
+		    "before trying again", j->dst->full, e->message);
+		if ((rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name,
+		    NULL, e)) != 0)
+			return rv == 1 ? 0 : -1;
+	}
+}
+
 /* Ensure: the destination algorithm exists, created when missing.
  * Returns 0, or 1 when a dry run found it missing, -1 on error. */
 int
@@ -100,8 +122,7 @@ promote_dest_ensure(struct promote_job *j)
 	if (cJSON_GetObjectItemCaseSensitive(details, "label") == NULL)
 		cJSON_AddStringToObject(details, "label", j->dst->name);
 
-	rv = api_algo_create(j->dapi, j->dst->owner, j->dst->name, details,
-	    settings, NULL, &e);
+	rv = promote_dest_create(j, details, settings, &e);
 	cJSON_Delete(details);
 	cJSON_Delete(settings);
 	if (rv == -1)
@@ -254,6 +275,40 @@ promote_dest_commit(struct promote_job *j, const git_oid *tree,
 }
 
 /*
+ * A push failed once its upload had begun (cause: why): it may have
+ * landed. Look instead of guessing: 1 it did (the destination head is
+ * our commit, or carries our source commit), 0 it did not (j->dhead is
+ * what the destination holds now, to build on), -1 the destination
+ * cannot be read (what is pending stays pending for the next run).
+ */
+static int
+promote_dest_landed(struct promote_job *j, char *cause)
+{
+	promote_job_log(j, LOG_LEVEL_WARN, "push of %.12s: %s; looking at the "
+	    "destination to see whether it landed", j->commithex, cause);
+	free(cause);
+	if (promote_job_cancelled(j))
+		return promote_job_fail(j, 0, "cancelled after a push with no "
+		    "answer");
+	if (promote_dest_fetch(j) == -1)
+		return -1;
+	if (j->have_dhead && git_oid_equal(&j->dhead, &j->commit)) {
+		promote_job_log(j, LOG_LEVEL_INFO, "the push of %.12s landed",
+		    j->commithex);
+		return 1;
+	}
+	if (promote_dest_head_is_ours(j)) {
+		promote_dest_take_head(j);
+		promote_job_log(j, LOG_LEVEL_INFO, "destination head %.12s "
+		    "carries %.12s; resuming", j->commithex, j->srchex);
+		return 1;
+	}
+	promote_job_log(j, LOG_LEVEL_INFO, "the push of %.12s did not land; "
+	    "trying again", j->commithex);
+	return 0;
+}
+
+/*
  * Build the destination tree and, unless the destination already holds
  * it, commit and push. Returns 1 pushed (j->commit set), 0 nothing to
  * push (the destination head already has the tree), -1 error.
@@ -282,7 +337,7 @@ promote_dest_commit_push(struct promote_job *j)
 		    j->have_dhead ? &j->dhead : NULL, "refs/heads/master",
 		    &remote, &cause);
 		promote_job_observe_git(j, j->dst->cluster,
-		    pr != GITOPS_PUSH_ERROR);
+		    pr != GITOPS_PUSH_ERROR && pr != GITOPS_PUSH_UNKNOWN);
 		switch (pr) {
 		case GITOPS_PUSH_OK:
 			promote_job_step_done(j, "push", start, j->commithex);
@@ -300,12 +355,17 @@ promote_dest_commit_push(struct promote_job *j)
 				return 1;
 			}
 			continue;
+		case GITOPS_PUSH_UNKNOWN:
+			if ((rv = promote_dest_landed(j, cause)) != 0)
+				return rv;
+			cause = NULL;
+			continue;
 		case GITOPS_PUSH_REJECTED:
 			return promote_job_fail_git(j, "push rejected", cause);
 		case GITOPS_PUSH_ERROR:
 			return promote_job_fail_git(j, "pushing", cause);
 		}
 	}
-	return promote_job_fail(j, 0, "destination kept moving; gave up after "
-	    "%d tries", PROMOTE_PUSH_TRIES);
+	return promote_job_fail(j, 0, "no push landed in %d tries: the "
+	    "destination kept moving or did not answer", PROMOTE_PUSH_TRIES);
 }

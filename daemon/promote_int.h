@@ -17,6 +17,8 @@
 
 #define PROMOTE_PUSH_TRIES	3	/* rebuilds after a concurrent push */
 #define PROMOTE_PUBLISH_ROUNDS	3	/* and after a push before our publish */
+#define PROMOTE_LOOKS		3	/* changes sent with no answer, each
+					 * looked for before the next */
 #define PROMOTE_POLL_MIN_MS	200	/* build polling backoff */
 #define PROMOTE_POLL_MAX_MS	5000
 #define PROMOTE_SRC_REF		"refs/algopromoted/source"

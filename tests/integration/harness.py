@@ -255,15 +255,15 @@ class Env:
             "    git: http://localhost:%d" % self.dev.port,
             "    key_owner: %s" % ALICE,
             "    api_key_file: %s" % os.path.join(self.keys, "dev.key"),
-            "    timeout: 10s",
-        ] + ["    %s: %s" % (k, json.dumps(v)) for k, v in opts.get("dev", {}).items()] + [
+        ] + ["    %s: %s" % (k, json.dumps(v))
+             for k, v in dict({"timeout": "10s"}, **opts.get("dev", {})).items()] + [
             "  prod:",
             "    api: %s" % self.prod.url,
             "    git: http://localhost:%d" % self.prod.port,
             "    key_owner: %s" % CAROL,
             "    api_key_file: %s" % os.path.join(self.keys, "prod.key"),
-            "    timeout: 10s",
-        ] + ["    %s: %s" % (k, json.dumps(v)) for k, v in opts.get("prod", {}).items()] + (
+        ] + ["    %s: %s" % (k, json.dumps(v))
+             for k, v in dict({"timeout": "10s"}, **opts.get("prod", {})).items()] + (
             [clusters.rstrip("\n")] if clusters else [])
         if defaults:
             lines.append("defaults: %s" % json.dumps(defaults))
