@@ -95,31 +95,45 @@ static int	promote_rounds(struct promote_job *, enum promote_result *);
 static int	promote_round(struct promote_job *, enum promote_result *,
 		    int *);
 
-/* detect, ensure, commit and push (or resume), then build, publish and
- * record. Returns 0 with *result set, or -1 (j->error says why). */
+/*
+ * detect, ensure, commit and push (or resume), then build, publish and
+ * record. When the destination moves under us and the source has moved
+ * on too (another instance promoting something newer), the run starts
+ * over with the newest source commit rather than push an older one on
+ * top; at most PROMOTE_PASSES times. Returns 0 with *result set, or -1
+ * (j->error says why).
+ */
 static int
 promote_run(struct promote_job *j, enum promote_result *result)
 {
-	int	 rv;
+	int	 rv, pass;
 
-	if ((rv = promote_source_detect(j)) <= 0)
-		return rv;
-	if ((rv = promote_hold(j, result)) != 0)
-		return rv == 1 ? 0 : -1;
-	if (promote_record_save(j, STATE_FETCHING) == -1)
-		return -1;
-	if ((rv = promote_dest_ensure(j)) == -1)
-		return -1;
-	if (rv == 0 && promote_dest_fetch(j) == -1)
-		return -1;
-	return promote_rounds(j, result);
+	for (pass = 1;; pass++) {
+		if ((rv = promote_source_detect(j)) <= 0)
+			return rv;
+		if ((rv = promote_hold(j, result)) != 0)
+			return rv == 1 ? 0 : -1;
+		if (promote_record_save(j, STATE_FETCHING) == -1)
+			return -1;
+		if ((rv = promote_dest_ensure(j)) == -1)
+			return -1;
+		if (rv == 0 && promote_dest_fetch(j) == -1)
+			return -1;
+		if ((rv = promote_rounds(j, result)) != 2)
+			return rv;
+		if (pass == PROMOTE_PASSES)
+			return promote_job_fail(j, 0, "the source kept moving "
+			    "during %d passes; trying later", pass);
+		promote_job_restart(j);
+	}
 }
 
 /*
  * From the fetched destination head to a published version. A publish
  * the server refuses because someone pushed after our build sends us
  * round again: commit on top of their head, push, build, publish ours;
- * at most PROMOTE_PUBLISH_ROUNDS times.
+ * at most PROMOTE_PUBLISH_ROUNDS times; unless the source has moved on
+ * meanwhile (2: start over).
  */
 static int
 promote_rounds(struct promote_job *j, enum promote_result *result)
@@ -140,6 +154,8 @@ promote_rounds(struct promote_job *j, enum promote_result *result)
 			FAILPOINT(j->name, "after-publish");
 			break;
 		}
+		if ((rv = promote_source_moved_on(j)) != 0)
+			return rv == 1 ? 2 : -1;
 		if (round == PROMOTE_PUBLISH_ROUNDS)
 			return promote_job_fail(j, 0, "the destination moved "
 			    "before each of %d publishes; trying later", round);
@@ -149,7 +165,7 @@ promote_rounds(struct promote_job *j, enum promote_result *result)
 }
 
 /* One round up to the build: 1 go on (*published: nothing left but to
- * record), 0 done (*result set), -1 failed. */
+ * record), 0 done (*result set), 2 start over, -1 failed. */
 static int
 promote_round(struct promote_job *j, enum promote_result *result,
     int *published)
@@ -166,8 +182,8 @@ promote_round(struct promote_job *j, enum promote_result *result,
 			return 0;
 		}
 		rv = 1;
-	} else if ((rv = promote_dest_commit_push(j)) == -1)
-		return -1;
+	} else if ((rv = promote_dest_commit_push(j)) == -1 || rv == 2)
+		return rv;
 	if (j->opts->dry_run) {
 		if (rv == 0 && git_oid_equal(&j->commit, &j->dhead) &&
 		    j->have_dhead)

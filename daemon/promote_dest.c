@@ -308,10 +308,23 @@ promote_dest_landed(struct promote_job *j, char *cause)
 	return 0;
 }
 
+/* The destination moved under us: go on only while the source has not
+ * moved on too. 0 rebuild on top, 2 start over, -1 error. */
+static int
+promote_dest_rebuild(struct promote_job *j)
+{
+	int	 rv;
+
+	if ((rv = promote_source_moved_on(j)) != 0)
+		return rv == 1 ? 2 : -1;
+	return 0;
+}
+
 /*
  * Build the destination tree and, unless the destination already holds
  * it, commit and push. Returns 1 pushed (j->commit set), 0 nothing to
- * push (the destination head already has the tree), -1 error.
+ * push (the destination head already has the tree), 2 the destination
+ * moved and so did the source (start over with the newest), -1 error.
  */
 int
 promote_dest_commit_push(struct promote_job *j)
@@ -354,11 +367,15 @@ promote_dest_commit_push(struct promote_job *j)
 				promote_dest_take_head(j);
 				return 1;
 			}
+			if ((rv = promote_dest_rebuild(j)) != 0)
+				return rv;
 			continue;
 		case GITOPS_PUSH_UNKNOWN:
 			if ((rv = promote_dest_landed(j, cause)) != 0)
 				return rv;
 			cause = NULL;
+			if ((rv = promote_dest_rebuild(j)) != 0)
+				return rv;
 			continue;
 		case GITOPS_PUSH_REJECTED:
 			return promote_job_fail_git(j, "push rejected", cause);

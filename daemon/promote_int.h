@@ -17,6 +17,7 @@
 
 #define PROMOTE_PUSH_TRIES	3	/* rebuilds after a concurrent push */
 #define PROMOTE_PUBLISH_ROUNDS	3	/* and after a push before our publish */
+#define PROMOTE_PASSES		3	/* starts over when the source moved on */
 #define PROMOTE_LOOKS		3	/* changes sent with no answer, each
 					 * looked for before the next */
 #define PROMOTE_POLL_MIN_MS	200	/* build polling backoff */
@@ -66,6 +67,7 @@ struct promote_job {
 
 /* promote_job.c: the job's life, logging, failures and observers. */
 int	 promote_job_setup(struct promote_job *);
+void	 promote_job_restart(struct promote_job *);
 void	 promote_job_free(struct promote_job *);
 void	 promote_job_log(struct promote_job *, int, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
@@ -85,6 +87,7 @@ struct template_vars promote_job_vars(const struct promote_job *);
 
 /* promote_source.c: which source commit the destination should hold. */
 int	 promote_source_detect(struct promote_job *);
+int	 promote_source_moved_on(struct promote_job *);
 
 /* promote_dest.c: the destination algorithm and its git repository. */
 int	 promote_dest_ensure(struct promote_job *);

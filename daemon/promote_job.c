@@ -224,6 +224,18 @@ promote_job_setup(struct promote_job *j)
 	return 0;
 }
 
+/* Forgets what a pass learnt about one source commit, for a pass that
+ * starts over with a newer one. */
+void
+promote_job_restart(struct promote_job *j)
+{
+	free(j->src_version);
+	free(j->build_id);
+	free(j->dest_version);
+	j->src_version = j->build_id = j->dest_version = NULL;
+	state_set(&j->st.pending_build_id, NULL);
+}
+
 void
 promote_job_free(struct promote_job *j)
 {

@@ -1,5 +1,6 @@
 /* promote_source.c: detect, the first step of a promotion: which source
  * commit the destination should hold, fetched into the route's mirror. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +138,48 @@ promote_source_detect(struct promote_job *j)
 	if (j->pol->track == CONFIG_TRACK_COMMITS)
 		return promote_source_branch(j);
 	return promote_source_version(j);
+}
+
+/*
+ * Has the source moved on from j->src? Asked before building on top of a
+ * destination that moved under us: then another instance (or a person)
+ * may be promoting something newer, and pushing our older commit on top
+ * would take the destination back. 1 moved on (logged), 0 not, -1.
+ */
+int
+promote_source_moved_on(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	struct api_version		 v = { 0 };
+	struct api_error		 e;
+	git_oid				 now;
+	char				*cause = NULL, *ref, hex[GIT_OID_HEXSZ + 1];
+	int				 found = 0, rv;
+
+	if (j->pol->track == CONFIG_TRACK_COMMITS) {
+		ref = xprintf("refs/heads/%s", j->pol->branch);
+		rv = gitops_ls(&j->sremote, ref, &now, &found, &cause);
+		free(ref);
+		promote_job_observe_git(j, src->cluster, rv == 0);
+		if (rv == -1)
+			return promote_job_fail_git(j, "reading source", cause);
+	} else {
+		rv = api_version_latest(j->sapi, src->owner, src->name, &v, &e);
+		if (rv == -1)
+			return promote_job_fail_api(j, "listing source versions",
+			    &e);
+		found = rv == 1 && v.git_hash != NULL &&
+		    git_oid_fromstrn(&now, v.git_hash, strlen(v.git_hash)) ==
+		    0 && strlen(v.git_hash) == GIT_OID_HEXSZ;
+		api_version_clear(&v);
+	}
+	if (found && git_oid_equal(&now, &j->src))
+		return 0;
+	if (found)
+		git_oid_tostr(hex, sizeof hex, &now);
+	else
+		snprintf(hex, sizeof hex, "nothing");
+	promote_job_log(j, LOG_LEVEL_INFO, "the source moved on from %.12s "
+	    "to %.12s meanwhile: starting over with it", j->srchex, hex);
+	return 1;
 }
