@@ -2,6 +2,8 @@
  * temp file in the same directory, fsync, rename, fsync the directory. */
 #include <sys/stat.h>
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "failpoint.h"
 #include "xmalloc.h"
 
 static int
@@ -78,6 +81,7 @@ atomicfile_write(const char *path, const void *data, size_t len,
 		atomicfile_fail(cause, "chmod", tmp);
 		goto fail;
 	}
+	FAILPOINT_TORN("mid-state-write", path, "/state.json", fd, data, len);
 	if (atomicfile_write_all(fd, data, len) == -1) {
 		atomicfile_fail(cause, "write", tmp);
 		goto fail;
@@ -107,21 +111,36 @@ fail:
 	return -1;
 }
 
-/* Appends one record with a single write(2) and fsyncs it: the way an
- * append-only log (the version map) stays whole across crashes. A torn
- * last line is possible only if the disk lies; readers skip it. */
+/*
+ * Appends one record and fsyncs it: the way an append-only log (the
+ * version map) stays whole across crashes. A write that fails part way
+ * (ENOSPC, EDQUOT, EIO) is cut back off, so the file ends where it
+ * ended before; only a crash in the middle of the write (or a lying
+ * disk) can leave a torn last line, which the log's reader must mend.
+ */
 int
 atomicfile_append(const char *path, const void *data, size_t len,
     char **cause)
 {
-	int	 fd, created;
-	struct stat sb;
+	struct stat	 sb;
+	int		 fd, created, saved;
 
 	created = stat(path, &sb) == -1;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return atomicfile_fail(cause, "open", path);
+	if (fstat(fd, &sb) == -1) {
+		atomicfile_fail(cause, "stat", path);
+		close(fd);
+		return -1;
+	}
+	FAILPOINT_TORN("mid-map-append", path, "/versions.jsonl", fd, data,
+	    len);
 	if (atomicfile_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		if (ftruncate(fd, sb.st_size) == 0)
+			(void)fsync(fd);
+		errno = saved;
 		atomicfile_fail(cause, "append to", path);
 		close(fd);
 		return -1;
@@ -129,6 +148,50 @@ atomicfile_append(const char *path, const void *data, size_t len,
 	if (close(fd) == -1)
 		return atomicfile_fail(cause, "close", path);
 	return created ? atomicfile_fsync_dir(path, cause) : 0;
+}
+
+/*
+ * Removes what a crash in the middle of atomicfile_write(path) left: its
+ * temporary files, path.XXXXXX. Only for a path no other process writes
+ * (the caller holds the directory's lock). Returns how many went.
+ */
+int
+atomicfile_clean(const char *path)
+{
+	char		*copy, *base;
+	const char	*dir;
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 blen, i;
+	int		 n = 0;
+
+	copy = xstrdup(path);
+	base = strrchr(copy, '/');
+	if (base == NULL) {
+		dir = ".";
+		base = copy;
+	} else {
+		*base++ = '\0';
+		dir = *copy != '\0' ? copy : "/";
+	}
+	blen = strlen(base);
+	if ((d = opendir(dir)) == NULL) {
+		free(copy);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, base, blen) != 0 ||
+		    de->d_name[blen] != '.' || strlen(de->d_name) != blen + 7)
+			continue;
+		for (i = blen + 1; i < blen + 7; i++)
+			if (!isalnum((unsigned char)de->d_name[i]))
+				break;
+		if (i == blen + 7 && unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	free(copy);
+	return n;
 }
 
 int

@@ -13,6 +13,7 @@ int	 atomicfile_append(const char *path, const void *data, size_t len,
 int	 atomicfile_read(const char *path, char **data, size_t *len,
 	    size_t max, char **cause);
 int	 atomicfile_fsync_dir(const char *path, char **cause);
+int	 atomicfile_clean(const char *path);
 int	 atomicfile_mkdirs(const char *path, mode_t mode, char **cause);
 
 #endif

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "atomicfile.h"
+#include "failpoint.h"
 #include "monotime.h"
 #include "promote_int.h"
 #include "redact.h"
@@ -57,6 +58,7 @@ promote_build_poll(struct promote_job *j, struct api_build *b,
 			api_build_clear(b);
 			return -2;
 		}
+		FAILPOINT(j->name, "during-build");
 	}
 	return rv;
 }

@@ -127,6 +127,7 @@ promote_dest_ensure(struct promote_job *j)
 	cJSON_Delete(settings);
 	if (rv == -1)
 		return promote_job_fail_api(j, "creating destination", &e);
+	FAILPOINT(j->name, "after-create");
 	promote_job_step_done(j, rv == 1 ? "create destination" :
 	    "create destination (it already existed)", start, NULL);
 	return 0;
@@ -148,6 +149,7 @@ promote_dest_fetch(struct promote_job *j)
 	if (j->have_dhead)
 		git_oid_tostr(hex, sizeof hex, &j->dhead);
 	promote_job_step_done(j, "fetch destination", start, hex);
+	FAILPOINT(j->name, "after-fetch");
 	return 0;
 }
 
@@ -264,6 +266,7 @@ promote_dest_commit(struct promote_job *j, const git_oid *tree,
 	free(msg);
 	git_oid_tostr(j->commithex, sizeof j->commithex, &j->commit);
 	promote_job_step_done(j, "commit", start, j->commithex);
+	FAILPOINT(j->name, "after-commit");
 
 	/* Written before the push: whatever happens next, the next run
 	 * knows what was meant. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "atomicfile.h"
 #include "monotime.h"
 #include "promote_int.h"
 #include "redact.h"
@@ -187,7 +188,8 @@ promote_job_setup(struct promote_job *j)
 {
 	const struct config_algo	*src = &j->pair->source;
 	char				*cause = NULL, *warning = NULL;
-	char				*mirror;
+	char				*mirror, *path;
+	int				 n;
 
 	j->name = promote_route_name(j->pair, j->dst);
 	j->dir = state_route_dir(j->conf->state_dir, j->pair->name,
@@ -201,6 +203,13 @@ promote_job_setup(struct promote_job *j)
 		promote_job_log(j, LOG_LEVEL_WARN, "%s", warning);
 		free(warning);
 	}
+	/* The job is the route's only writer while it runs. */
+	path = xprintf("%s/state.json", j->dir);
+	if ((n = atomicfile_clean(path)) > 0)
+		promote_job_log(j, LOG_LEVEL_INFO, "removed %d temporary "
+		    "file%s of %s left by an interrupted write", n,
+		    n == 1 ? "" : "s", path);
+	free(path);
 	state_set(&j->st.pair, j->pair->name);
 	state_set(&j->st.source, src->full);
 	state_set(&j->st.destination, j->dst->full);

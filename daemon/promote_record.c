@@ -33,10 +33,20 @@ static int
 promote_record_vmap(struct promote_job *j, const struct vmap_entry *e)
 {
 	struct vmap	 m;
-	char		*path, *cause = NULL;
+	char		*path, *cause = NULL, *warning = NULL;
 	int		 rv = 0;
 
 	path = xprintf("%s/versions.jsonl", j->dir);
+	if (vmap_mend(path, &warning, &cause) == -1) {
+		promote_job_fail(j, 0, "mending version map: %s", cause);
+		free(cause);
+		free(path);
+		return -1;
+	}
+	if (warning != NULL) {
+		promote_job_log(j, LOG_LEVEL_WARN, "%s", warning);
+		free(warning);
+	}
 	if (vmap_load(&m, path, &cause) == -1) {
 		promote_job_fail(j, 0, "reading version map: %s", cause);
 		free(cause);

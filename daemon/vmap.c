@@ -2,10 +2,12 @@
  * Each record is one fsync'd write; a torn or foreign line is skipped
  * and counted, never fatal, so one bad line cannot hide the rest. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -147,6 +149,76 @@ vmap_entry_clear(struct vmap_entry *e)
 	free(e->dest_version);
 	free(e->build_id);
 	memset(e, 0, sizeof *e);
+}
+
+/*
+ * A last line without its newline is what a crash in the middle of an
+ * append leaves; the next line appended would be glued to it and lost
+ * with it. A whole record there (a hand edit without the final newline)
+ * gets its newline; a fragment is moved to PATH.torn and cut off. Call
+ * before appending. 0 (*warning says what was mended, if anything), or
+ * -1 with *cause.
+ */
+int
+vmap_mend(const char *path, char **warning, char **cause)
+{
+	struct vmap_entry	 e;
+	char			*data = NULL, *frag, *torn, *why = NULL;
+	size_t			 len, flen;
+	int			 fd, rv = -1;
+
+	*warning = NULL;
+	if (atomicfile_read(path, &data, &len, VMAP_MAX_SIZE, cause) == -1) {
+		if (errno != ENOENT)
+			return -1;
+		free(*cause);
+		*cause = NULL;
+		return 0;
+	}
+	if (len == 0 || data[len - 1] == '\n') {
+		free(data);
+		return 0;
+	}
+	frag = memrchr(data, '\n', len);
+	frag = frag != NULL ? frag + 1 : data;
+	flen = len - (size_t)(frag - data);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "open %s: %s", path, strerror(errno));
+		free(data);
+		return -1;
+	}
+	if (vmap_entry_parse(&e, frag, &why) == 0) {
+		vmap_entry_clear(&e);
+		if (write(fd, "\n", 1) != 1 || fsync(fd) == -1)
+			xasprintf(cause, "append to %s: %s", path,
+			    strerror(errno));
+		else {
+			xasprintf(warning, "%s: its last line had no newline; "
+			    "added", path);
+			rv = 0;
+		}
+		goto out;
+	}
+	free(why);
+	torn = xprintf("%s.torn", path);
+	frag[flen] = '\n';	/* over the terminating NUL */
+	if (atomicfile_append(torn, frag, flen + 1, cause) == 0) {
+		if (ftruncate(fd, (off_t)(len - flen)) == -1 ||
+		    fsync(fd) == -1)
+			xasprintf(cause, "cut the torn last line of %s: %s",
+			    path, strerror(errno));
+		else {
+			xasprintf(warning, "%s: a torn last line (%zu bytes, "
+			    "left by an interrupted write) was moved to %s",
+			    path, flen, torn);
+			rv = 0;
+		}
+	}
+	free(torn);
+out:
+	close(fd);
+	free(data);
+	return rv;
 }
 
 int

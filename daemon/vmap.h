@@ -28,6 +28,7 @@ char	*vmap_entry_json(const struct vmap_entry *);
 int	 vmap_entry_parse(struct vmap_entry *, const char *line,
 	    char **cause);
 void	 vmap_entry_clear(struct vmap_entry *);
+int	 vmap_mend(const char *path, char **warning, char **cause);
 int	 vmap_append(const char *path, const struct vmap_entry *,
 	    char **cause);
 int	 vmap_load(struct vmap *, const char *path, char **cause);

@@ -26,9 +26,10 @@ from fakecluster_util import start_cluster, ALICE, ALICE_KEY  # noqa: E402
 # variant (build/test, with the crash points), `make asan` at the sanitizer
 # build. The crash tests need such a build; the release one has none.
 BINDIR = os.path.join(TOP, os.environ.get("AP_BINDIR", "."))
-# The crash points of daemon/failpoint.h (ALGOPROMOTED_FAILPOINT=NAME).
-FAILPOINTS = ("before-push", "after-push", "after-build", "after-publish",
-              "after-record")
+# The crash points of common/failpoint.h (ALGOPROMOTED_FAILPOINT=NAME).
+FAILPOINTS = ("after-fetch", "after-create", "after-commit", "before-push", "after-push",
+              "during-build", "after-build", "after-publish", "after-record",
+              "mid-state-write", "mid-map-append")
 DAEMON = os.path.join(BINDIR, "algopromoted")
 CTL = os.path.join(BINDIR, "algopromotectl")
 

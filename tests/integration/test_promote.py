@@ -556,42 +556,64 @@ class ExactlyOnce(unittest.TestCase):
     """A crash at each step that changes the remote side, then a clean run:
     one commit, one push, one publish, one map line."""
 
-    def crash_then_finish(self, point):
+    def crash_then_finish(self, point, first=False):
+        """Dies at point in the promotion of a second source commit (of the
+        first with first=True), then runs again and checks the outcome."""
         with Env() as env:
             env.create_source()
             env.write_config([PAIR])
-            env.commit(files={"src/Hello.py": "v1\n"})
-            self.assertEqual(env.once().returncode, 0)
+            want = ["0.1.0"]
+            if not first:
+                env.commit(files={"src/Hello.py": "v1\n"})
+                self.assertEqual(env.once().returncode, 0)
+                want = ["0.2.0", "0.1.0"]
             c2 = env.commit(files={"src/Hello.py": "v2\n"})
             proc = env.once(env={"ALGOPROMOTED_FAILPOINT": point})
+            env.logs.append(proc.stderr)
             self.assertEqual(proc.returncode, 99, proc.stderr)
             self.assertIn("failpoint " + point, proc.stderr)
             proc = env.once()
             self.assertEqual(proc.returncode, 0, proc.stderr)
             work = env.prod_clone()
             subjects = git("log", "--format=%s", cwd=work).splitlines()
-            self.assertEqual(sum(s.startswith("Promote dev/alice/Hello@") for s in subjects), 2,
-                             subjects)
-            self.assertEqual([v for v, _ in env.prod_versions()], ["0.2.0", "0.1.0"])
-            vmap = env.version_map("hello")
+            self.assertEqual(sum(s.startswith("Promote dev/alice/Hello@") for s in subjects),
+                             len(want), subjects)
+            self.assertEqual([v for v, _ in env.prod_versions()], want)
+            vmap = env.version_map("hello")   # every line whole JSON
             self.assertEqual([e["source_commit"] for e in vmap][-1], c2)
-            self.assertEqual(len(vmap), 2)
-            self.assertEqual(vmap[1]["dest_version"], "0.2.0")
+            self.assertEqual(len(vmap), len(want))
+            self.assertEqual(vmap[-1]["dest_version"], want[0])
             st = env.route_state("hello")
-            self.assertEqual((st["phase"], st["last"]["dest_version"]), ("idle", "0.2.0"))
+            self.assertEqual((st["phase"], st["last"]["dest_version"]), ("idle", want[0]))
             self.assertIsNone(st["pending"]["source_commit"])
+            # Nothing half-written is left in place.
+            rdir = env.route_dir("hello", "prod/acme/Hello")
+            self.assertEqual([f for f in os.listdir(rdir) if f.startswith("state.json.")], [])
             # And a third run does nothing at all.
             head = env.prod_head()
             self.assertEqual(env.once().returncode, 0)
             self.assertEqual(env.prod_head(), head)
-            self.assertEqual(len(env.prod_versions()), 2)
+            self.assertEqual(len(env.prod_versions()), len(want))
             self.assertEqual(env.scan_for_secrets(), [])
+            return env.logs
+
+    def test_crash_after_fetch(self):
+        self.crash_then_finish("after-fetch")
+
+    def test_crash_after_create(self):
+        self.crash_then_finish("after-create", first=True)
+
+    def test_crash_after_commit(self):
+        self.crash_then_finish("after-commit")
 
     def test_crash_before_push(self):
         self.crash_then_finish("before-push")
 
     def test_crash_after_push(self):
         self.crash_then_finish("after-push")
+
+    def test_crash_during_build(self):
+        self.crash_then_finish("during-build")
 
     def test_crash_after_build(self):
         self.crash_then_finish("after-build")
@@ -601,6 +623,20 @@ class ExactlyOnce(unittest.TestCase):
 
     def test_crash_after_record(self):
         self.crash_then_finish("after-record")
+
+    def test_crash_in_the_middle_of_a_state_write(self):
+        self.crash_then_finish("mid-state-write")
+
+    def test_crash_in_the_middle_of_a_map_append(self):
+        logs = self.crash_then_finish("mid-map-append")
+        self.assertTrue(any("a torn last line" in log and ".torn" in log for log in logs))
+
+    def test_every_crash_point_is_tested(self):
+        tested = {m[len("test_crash_"):] for m in dir(self) if m.startswith("test_crash_")}
+        named = {"in_the_middle_of_a_state_write": "mid-state-write",
+                 "in_the_middle_of_a_map_append": "mid-map-append"}
+        self.assertEqual({named.get(t, t.replace("_", "-")) for t in tested},
+                         set(harness.FAILPOINTS))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test hooks stay out of the release build.
 
-The crash points of daemon/failpoint.h compile only into the test variant
+The crash points of common/failpoint.h compile only into the test variant
 (-DAP_TESTHOOKS, `make testbins`); the release `algopromoted` that `make
 install` installs must not even hold their names. `make check` names the
 release build with AP_RELEASE_BINDIR and the test variant with AP_BINDIR.
@@ -53,10 +53,12 @@ class Release(unittest.TestCase):
         # FAILPOINTS (which the crash tests and this file use) is every
         # FAILPOINT(...) in the daemon, and no other.
         found = set()
-        for path in glob.glob(os.path.join(TOP, "daemon", "*.c")):
+        for path in glob.glob(os.path.join(TOP, "daemon", "*.c")) + \
+                glob.glob(os.path.join(TOP, "common", "*.c")):
             with open(path, encoding="utf-8") as f:
-                found.update(re.findall(r'FAILPOINT\([^,]*,\s*"([^"]+)"\)',
-                                        f.read()))
+                text = f.read()
+            found.update(re.findall(r'FAILPOINT\([^,]*,\s*"([^"]+)"\)', text))
+            found.update(re.findall(r'FAILPOINT_TORN\(\s*"([^"]+)"', text))
         self.assertEqual(found, set(FAILPOINTS))
 
 

@@ -1,8 +1,10 @@
 /* check_atomicfile.c: atomic replace, append and bounded reads. */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,6 +89,62 @@ START_TEST(test_append)
 }
 END_TEST
 
+/* A write cut short (here by RLIMIT_FSIZE, as ENOSPC would) is taken
+ * back: the file ends where it ended before, and later appends work. */
+START_TEST(test_append_failure_is_taken_back)
+{
+	struct rlimit	 rl, old;
+	char		*path, *data, *cause = NULL, big[300];
+
+	memset(big, 'x', sizeof big);
+	path = xprintf("%s/map.jsonl", dir);
+	ck_assert_int_eq(atomicfile_append(path, "a\n", 2, &cause), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	rl = old;
+	rl.rlim_cur = 100;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	ck_assert_int_eq(atomicfile_append(path, big, sizeof big, &cause), -1);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	ck_assert_ptr_nonnull(strstr(cause, "append to"));
+	ck_assert_ptr_nonnull(strstr(cause, path));
+	free(cause);
+	data = testutil_read(path);
+	ck_assert_str_eq(data, "a\n");
+	free(data);
+	ck_assert_int_eq(atomicfile_append(path, "b\n", 2, &cause), 0);
+	data = testutil_read(path);
+	ck_assert_str_eq(data, "a\nb\n");
+	free(data);
+	free(path);
+}
+END_TEST
+
+/* What a crash in the middle of atomicfile_write leaves (PATH.XXXXXX)
+ * goes; nothing else does. */
+START_TEST(test_clean_leftovers)
+{
+	char	*path, *p;
+
+	path = xprintf("%s/state.json", dir);
+	testutil_write(path, "{}", 0600);
+	p = xprintf("%s.a1B2c3", path);
+	testutil_write(p, "{", 0600);
+	free(p);
+	p = xprintf("%s.corrupt-1700000000", path);
+	testutil_write(p, "x", 0600);
+	free(p);
+	p = xprintf("%s/versions.jsonl", dir);
+	testutil_write(p, "", 0600);
+	free(p);
+	ck_assert_int_eq(atomicfile_clean(path), 1);
+	ck_assert_int_eq(count_entries(dir), 3);
+	ck_assert_int_eq(atomicfile_clean(path), 0);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_read_limit)
 {
 	char	*path, *data = NULL, *cause = NULL;
@@ -142,6 +200,8 @@ atomicfile_suite(void)
 	tcase_add_test(tc, test_write_replace);
 	tcase_add_test(tc, test_write_fails_cleanly);
 	tcase_add_test(tc, test_append);
+	tcase_add_test(tc, test_append_failure_is_taken_back);
+	tcase_add_test(tc, test_clean_leftovers);
 	tcase_add_test(tc, test_read_limit);
 	tcase_add_test(tc, test_read_missing);
 	tcase_add_test(tc, test_mkdirs);

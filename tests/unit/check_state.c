@@ -205,6 +205,61 @@ START_TEST(test_vmap_append_load)
 }
 END_TEST
 
+/* What a crash in the middle of an append leaves, mended before the
+ * next append: a fragment moves to .torn, a whole record gets its
+ * newline; a clean file is left alone. */
+START_TEST(test_vmap_mend)
+{
+	struct vmap_entry	 a = entry(C1, C2, "0.1.0");
+	struct vmap_entry	 b = entry(C2, C1, "0.2.0");
+	struct vmap		 m;
+	char			*path, *torn, *data, *json, *cause = NULL;
+	char			*warning = NULL;
+	FILE			*f;
+
+	path = xprintf("%s/versions.jsonl", dir);
+	torn = xprintf("%s.torn", path);
+	ck_assert_int_eq(vmap_mend(path, &warning, &cause), 0);	/* missing */
+	ck_assert_ptr_null(warning);
+	ck_assert_int_eq(vmap_append(path, &a, &cause), 0);
+	ck_assert_int_eq(vmap_mend(path, &warning, &cause), 0);
+	ck_assert_ptr_null(warning);
+	ck_assert_ptr_nonnull(f = fopen(path, "a"));
+	fputs("{\"time\":\"2025-11-2", f);
+	fclose(f);
+	ck_assert_int_eq(vmap_mend(path, &warning, &cause), 0);
+	ck_assert_ptr_nonnull(strstr(warning, "a torn last line (18 bytes"));
+	ck_assert_ptr_nonnull(strstr(warning, torn));
+	free(warning);
+	data = testutil_read(torn);
+	ck_assert_str_eq(data, "{\"time\":\"2025-11-2\n");
+	free(data);
+	ck_assert_int_eq(vmap_append(path, &b, &cause), 0);
+	ck_assert_int_eq(vmap_load(&m, path, &cause), 0);
+	ck_assert_uint_eq(m.n, 2);
+	ck_assert_uint_eq(m.skipped, 0);
+	vmap_clear(&m);
+
+	/* A whole record without its newline keeps its place. */
+	json = vmap_entry_json(&a);
+	ck_assert_ptr_nonnull(f = fopen(path, "a"));
+	fputs(json, f);
+	fclose(f);
+	free(json);
+	ck_assert_int_eq(vmap_mend(path, &warning, &cause), 0);
+	ck_assert_ptr_nonnull(strstr(warning, "had no newline; added"));
+	free(warning);
+	ck_assert_int_eq(vmap_load(&m, path, &cause), 0);
+	ck_assert_uint_eq(m.n, 3);
+	ck_assert_uint_eq(m.skipped, 0);
+	vmap_clear(&m);
+	vmap_entry_clear(&a);
+	vmap_entry_clear(&b);
+	free(torn);
+	free(path);
+}
+END_TEST
+
 /* One owner per state_dir: a second lock is refused while the first
  * descriptor is open, and granted once it is closed. */
 START_TEST(test_lock)
@@ -271,6 +326,7 @@ state_suite(void)
 	tcase_add_test(tc, test_error_is_redacted);
 	tcase_add_test(tc, test_vmap_codec);
 	tcase_add_test(tc, test_vmap_append_load);
+	tcase_add_test(tc, test_vmap_mend);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_lock_errors);
 	suite_add_tcase(s, tc);
