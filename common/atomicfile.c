@@ -16,6 +16,31 @@
 #include "failpoint.h"
 #include "xmalloc.h"
 
+/* Who new files and directories belong to; -1: whoever makes them. */
+static uid_t	atomicfile_uid = (uid_t)-1;
+static gid_t	atomicfile_gid = (gid_t)-1;
+
+/*
+ * From now on, every file and directory this module creates is given to
+ * uid:gid: how root edits a directory that belongs to a service user
+ * without taking it away from it. Single-threaded callers only.
+ */
+void
+atomicfile_owner(uid_t uid, gid_t gid)
+{
+	atomicfile_uid = uid;
+	atomicfile_gid = gid;
+}
+
+static int
+atomicfile_chown(int fd, const char *path)
+{
+	if (atomicfile_uid == (uid_t)-1)
+		return 0;
+	return fd != -1 ? fchown(fd, atomicfile_uid, atomicfile_gid) :
+	    chown(path, atomicfile_uid, atomicfile_gid);
+}
+
 static int
 atomicfile_fail(char **cause, const char *what, const char *path)
 {
@@ -81,6 +106,10 @@ atomicfile_write(const char *path, const void *data, size_t len,
 		atomicfile_fail(cause, "chmod", tmp);
 		goto fail;
 	}
+	if (atomicfile_chown(fd, tmp) == -1) {
+		atomicfile_fail(cause, "chown", tmp);
+		goto fail;
+	}
 	FAILPOINT_TORN("mid-state-write", path, "/state.json", fd, data, len);
 	if (atomicfile_write_all(fd, data, len) == -1) {
 		atomicfile_fail(cause, "write", tmp);
@@ -129,8 +158,9 @@ atomicfile_append(const char *path, const void *data, size_t len,
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return atomicfile_fail(cause, "open", path);
-	if (fstat(fd, &sb) == -1) {
-		atomicfile_fail(cause, "stat", path);
+	if (fstat(fd, &sb) == -1 || (created && atomicfile_chown(fd, path) ==
+	    -1)) {
+		atomicfile_fail(cause, created ? "chown" : "stat", path);
 		close(fd);
 		return -1;
 	}
@@ -253,7 +283,10 @@ atomicfile_mkdirs(const char *path, mode_t mode, char **cause)
 			continue;
 		char c = *p;
 		*p = '\0';
-		if (mkdir(copy, mode) == -1 && errno != EEXIST)
+		if (mkdir(copy, mode) == 0) {
+			if (atomicfile_chown(-1, copy) == -1)
+				rv = atomicfile_fail(cause, "chown", copy);
+		} else if (errno != EEXIST)
 			rv = atomicfile_fail(cause, "mkdir", copy);
 		*p = c;
 		if (c == '\0')

@@ -14,6 +14,7 @@ int	 atomicfile_read(const char *path, char **data, size_t *len,
 	    size_t max, char **cause);
 int	 atomicfile_fsync_dir(const char *path, char **cause);
 int	 atomicfile_clean(const char *path);
+void	 atomicfile_owner(uid_t uid, gid_t gid);
 int	 atomicfile_mkdirs(const char *path, mode_t mode, char **cause);
 
 #endif

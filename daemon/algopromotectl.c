@@ -1,7 +1,10 @@
 /* algopromotectl.c: the operator's view of algopromoted: route status,
  * version maps, retry and approve, straight from the state files. */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,9 +322,24 @@ cmd_versions(const struct config *conf, const struct config_pair *p)
 static int
 lock_state(const struct config *conf)
 {
-	char	*cause = NULL;
-	int	 fd;
+	struct stat	 sb;
+	struct passwd	*pw;
+	char		*cause = NULL;
+	int		 fd;
 
+	/* The state belongs to the daemon's user: root edits it on that
+	 * user's behalf; anyone else is sent to that user. */
+	if (stat(conf->state_dir, &sb) == 0 && sb.st_uid != geteuid()) {
+		if (geteuid() != 0) {
+			pw = getpwuid(sb.st_uid);
+			fprintf(stderr, "algopromotectl: %s belongs to %s "
+			    "(uid %lu); run this as that user or as root\n",
+			    conf->state_dir, pw != NULL ? pw->pw_name : "?",
+			    (unsigned long)sb.st_uid);
+			return -1;
+		}
+		atomicfile_owner(sb.st_uid, sb.st_gid);
+	}
 	switch (state_lock(conf->state_dir, 0, &fd, &cause)) {
 	case 0:
 		return fd;
