@@ -90,6 +90,12 @@ int	 gitops_trust(char *const *ca_files, const char *bundle,
  * config with URLs. */
 int	 gitops_mirror_open(git_repository **out, const char *path,
 	    char **cause);
+/* Every ref's commit and trees readable and its blobs present: 0, or -1
+ * with *cause naming the first damaged ref and what libgit2 said. */
+int	 gitops_mirror_verify(git_repository *repo, char **cause);
+/* Moves the mirror at path to *aside (path.corrupt, an older one there
+ * removed) for a fresh one to be made: 0, or -1 with *cause. */
+int	 gitops_mirror_discard(const char *path, char **aside, char **cause);
 
 /* Fetches remote_ref ("refs/heads/master") into local_ref of repo, over
  * one connection: ls, then download only when *head is not already

@@ -1,10 +1,13 @@
 /* gitops_mirror.c: the bare mirror of a pair on local disk: opened or
- * created, and repacked into one pack when objects pile up. */
+ * created, checked, discarded when damaged, and repacked into one pack
+ * when objects pile up. */
 #include <sys/stat.h>
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,5 +212,106 @@ gitops_mirror_open(git_repository **out, const char *path, char **cause)
 		return -1;
 	}
 	*out = repo;
+	return 0;
+}
+
+/* Every object of a tree present: the trees read, the blobs found. */
+static int
+gitops_verify_entry(const char *root, const git_tree_entry *e, void *arg)
+{
+	git_odb	*odb = arg;
+
+	(void)root;
+	if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+	    !git_odb_exists(odb, git_tree_entry_id(e)))
+		return -1;
+	return 0;
+}
+
+struct gitops_verify {
+	git_repository	*repo;
+	git_odb		*odb;
+	char		*bad;	/* the first ref found damaged */
+};
+
+static int
+gitops_verify_ref(const char *name, void *arg)
+{
+	struct gitops_verify	*v = arg;
+	git_oid			 id;
+	git_commit		*c = NULL;
+	git_tree		*t = NULL;
+	int			 rv = -1;
+
+	if (git_reference_name_to_id(&id, v->repo, name) == 0 &&
+	    git_commit_lookup(&c, v->repo, &id) == 0 &&
+	    git_commit_tree(&t, c) == 0 &&
+	    git_tree_walk(t, GIT_TREEWALK_PRE, gitops_verify_entry,
+	    v->odb) == 0)
+		rv = 0;
+	else
+		v->bad = xprintf("%s: %s", name, git_error_last() != NULL &&
+		    git_error_last()->message != NULL ?
+		    git_error_last()->message : "an object is missing");
+	git_tree_free(t);
+	git_commit_free(c);
+	return rv;
+}
+
+/*
+ * Whether what the mirror's refs point at can be read: each commit, its
+ * trees, and the presence of its blobs. A lost pack or a damaged object
+ * shows here, before a fetch negotiates from it or a push packs from it.
+ */
+int
+gitops_mirror_verify(git_repository *repo, char **cause)
+{
+	struct gitops_verify	 v = { repo, NULL, NULL };
+	const char		*path = git_repository_path(repo);
+
+	if (git_repository_odb(&v.odb, repo) < 0) {
+		gitops_cause(cause, "mirror %s: %s", path, gitops_git_error());
+		return -1;
+	}
+	if (git_reference_foreach_glob(repo, "refs/*", gitops_verify_ref,
+	    &v) != 0) {
+		gitops_cause(cause, "mirror %s is damaged: %s", path,
+		    v.bad != NULL ? v.bad : gitops_git_error());
+		free(v.bad);
+		git_odb_free(v.odb);
+		return -1;
+	}
+	git_odb_free(v.odb);
+	return 0;
+}
+
+static int
+gitops_rm_entry(const char *path, const struct stat *sb, int flag,
+    struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == -1 ? -1 : 0;
+}
+
+/*
+ * Moves a damaged mirror to path.corrupt (replacing an older one there),
+ * so the next open starts an empty one that fetches afresh: a mirror is
+ * a cache of the two remotes, nothing in it is lost. *aside: where.
+ */
+int
+gitops_mirror_discard(const char *path, char **aside, char **cause)
+{
+	*aside = xprintf("%s.corrupt", path);
+	if (nftw(*aside, gitops_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == -1 &&
+	    errno != ENOENT) {
+		*cause = xprintf("remove %s: %s", *aside, strerror(errno));
+		return -1;
+	}
+	if (rename(path, *aside) == -1) {
+		*cause = xprintf("move %s to %s: %s", path, *aside,
+		    strerror(errno));
+		return -1;
+	}
 	return 0;
 }

@@ -1,5 +1,7 @@
 /* promote_job.c: the life of one promotion job: setup and teardown, its
  * log lines, how it fails, what it reports to observers, cancellation. */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,13 +185,48 @@ promote_job_api(struct promote_job *j, struct api_client **out,
 }
 
 /* Loads the route's state and opens its API clients and mirror. */
+/*
+ * Opens the route's mirror. One that cannot be opened or read (a lost
+ * pack, a damaged object, a half-made directory) is moved aside and
+ * made afresh: it is a cache, the next fetches fill it again.
+ */
+static int
+promote_job_mirror(struct promote_job *j, const char *mirror)
+{
+	struct stat	 sb;
+	char		*cause = NULL, *why = NULL, *aside = NULL;
+
+	if (gitops_mirror_open(&j->repo, mirror, &cause) == 0 &&
+	    gitops_mirror_verify(j->repo, &cause) == 0)
+		return 0;
+	git_repository_free(j->repo);
+	j->repo = NULL;
+	if (stat(mirror, &sb) == -1)
+		return promote_job_fail_git(j, "opening mirror", cause);
+	if (gitops_mirror_discard(mirror, &aside, &why) == -1) {
+		promote_job_fail(j, 0, "%s; %s", cause, why);
+		free(cause);
+		free(why);
+		free(aside);
+		return -1;
+	}
+	promote_job_log(j, LOG_LEVEL_WARN, "%s; moved aside to %s, fetching "
+	    "afresh", cause, aside);
+	free(cause);
+	free(aside);
+	cause = NULL;
+	if (gitops_mirror_open(&j->repo, mirror, &cause) == -1)
+		return promote_job_fail_git(j, "opening mirror", cause);
+	return 0;
+}
+
 int
 promote_job_setup(struct promote_job *j)
 {
 	const struct config_algo	*src = &j->pair->source;
 	char				*cause = NULL, *warning = NULL;
 	char				*mirror, *path;
-	int				 n;
+	int				 n, rv;
 
 	j->name = promote_route_name(j->pair, j->dst);
 	j->dir = state_route_dir(j->conf->state_dir, j->pair->name,
@@ -225,12 +262,9 @@ promote_job_setup(struct promote_job *j)
 	    j->opts->cancel);
 
 	mirror = xprintf("%s/mirror.git", j->dir);
-	if (gitops_mirror_open(&j->repo, mirror, &cause) == -1) {
-		free(mirror);
-		return promote_job_fail_git(j, "opening mirror", cause);
-	}
+	rv = promote_job_mirror(j, mirror);
 	free(mirror);
-	return 0;
+	return rv;
 }
 
 /* Forgets what a pass learnt about one source commit, for a pass that

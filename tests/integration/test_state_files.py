@@ -108,6 +108,54 @@ class StateFiles(unittest.TestCase):
         self.assertEqual([e["source_commit"] for e in json.loads(r.stdout)], [sha, sha2])
         self.assertIn("1 unreadable line", r.stderr)
 
+    def damage_mirror_then_promote(self, damage):
+        """One promotion, damage(mirror path), a second promotion: the
+        mirror is moved aside with one warning naming it, and the second
+        promotion completes from a fresh one."""
+        env = self.env
+        sha, _ = self.promote_once()
+        mirror = os.path.join(env.route_dir("hello", "prod/acme/Hello"), "mirror.git")
+        damage(mirror)
+        sha2 = env.commit(files={"src/Hello.py": "v2\n"})
+        proc = env.once()
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        warned = [x for x in proc.stderr.splitlines() if "moved aside to" in x]
+        self.assertEqual(len(warned), 1, proc.stderr)
+        self.assertIn("mirror %s" % mirror, warned[0])
+        self.assertIn("%s.corrupt, fetching afresh" % mirror, warned[0])
+        self.assertTrue(os.path.isdir(mirror + ".corrupt"))
+        self.assertEqual([e["source_commit"] for e in env.version_map("hello")], [sha, sha2])
+        self.assertEqual(len(env.prod_versions()), 2)
+        return warned[0]
+
+    def test_mirror_with_a_lost_pack(self):
+        def lose_packs(mirror):
+            packs = os.path.join(mirror, "objects", "pack")
+            gone = [f for f in os.listdir(packs) if f.endswith((".pack", ".idx"))]
+            self.assertTrue(gone)
+            for f in gone:
+                os.remove(os.path.join(packs, f))
+        self.assertIn("is damaged", self.damage_mirror_then_promote(lose_packs))
+
+    def test_mirror_with_a_corrupt_object(self):
+        def corrupt(mirror):
+            packs = os.path.join(mirror, "objects", "pack")
+            for f in os.listdir(packs):
+                if f.endswith(".pack"):
+                    path = os.path.join(packs, f)
+                    size = os.path.getsize(path)
+                    with open(path, "r+b") as fh:   # scribble over the objects
+                        fh.seek(12)
+                        fh.write(b"\xff" * (size - 12 - 20))
+        self.damage_mirror_then_promote(corrupt)
+
+    def test_mirror_that_is_not_a_repository(self):
+        def wreck(mirror):
+            import shutil
+            shutil.rmtree(mirror)
+            os.makedirs(os.path.join(mirror, "junk"))
+        self.damage_mirror_then_promote(wreck)
+
     def test_state_dir_that_is_a_file(self):
         env = self.env
         with open(env.state, "w") as f:
