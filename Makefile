@@ -52,7 +52,7 @@ TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/runner.o \
 BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
 .PHONY: all deps check unit integration asan tsan lint format clean install \
-	demo bench help testbins
+	demo bench help testbins soak
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -110,6 +110,14 @@ check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote testbins
 	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) \
 	    python3 tests/run.py --unit $(BUILD)/check_algopromote
+
+# The two-instance test at length: 100 SIGKILLs instead of check's 10.
+# It prints its seed and figures (kills, commits, versions, duplicates,
+# lost); AP_SOAK_SEED=N replays a run's plan, AP_SOAK_KILLS=N sets kills.
+soak: deps
+	@$(MAKE) --no-print-directory testbins
+	@AP_BINDIR=$(BUILD)/test AP_SOAK_KILLS=$${AP_SOAK_KILLS:-100} \
+	    python3 tests/integration/test_instances.py
 
 # A sanitizer variant in DIR, with the crash points the integration tests
 # use: $(call sanbuild,DIR,FLAGS).
