@@ -192,29 +192,32 @@ api_html_text(const char *s)
 	return out;
 }
 
-/* What the current response body says, as a cleaned one-liner. Sets *code
- * when the body is JSON carrying an Algorithmia error code. */
-static char *
-api_body_detail(struct api_client *c, long status, int *code)
+/*
+ * What an answer's body (len bytes, any content; ctype its Content-Type
+ * or NULL) says, as a cleaned one-liner; the reason of status when it
+ * says nothing. Sets *code when the body is JSON carrying an Algorithmia
+ * error code. Needs no client: the fuzz tests call it on a buffer.
+ */
+char *
+api_body_text(const char *body, size_t len, const char *ctype, long status,
+    int *code)
 {
 	cJSON		*j;
 	char		*text, *raw, *out;
-	const char	*ctype = NULL;
 	size_t		 i;
 
 	*code = 0;
-	if (c->resp.len == 0 || c->resp.body == NULL)
+	if (len == 0 || body == NULL)
 		return xstrdup(api_reason_or(status));
-	if ((j = cJSON_ParseWithLength(c->resp.body, c->resp.len)) != NULL) {
+	if ((j = cJSON_ParseWithLength(body, len)) != NULL) {
 		raw = api_json_detail(j, code);
 		cJSON_Delete(j);
 	} else {
 		/* Text: NULs would end it early. */
-		text = xmalloc(c->resp.len + 1);
-		for (i = 0; i < c->resp.len; i++)
-			text[i] = c->resp.body[i] == '\0' ? ' ' : c->resp.body[i];
-		text[c->resp.len] = '\0';
-		curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype);
+		text = xmalloc(len + 1);
+		for (i = 0; i < len; i++)
+			text[i] = body[i] == '\0' ? ' ' : body[i];
+		text[len] = '\0';
 		for (i = 0; isspace((unsigned char)text[i]); i++)
 			;
 		if ((ctype != NULL && strcasestr(ctype, "html") != NULL) ||
@@ -231,6 +234,17 @@ api_body_detail(struct api_client *c, long status, int *code)
 		out = xstrdup(api_reason_or(status));
 	}
 	return out;
+}
+
+/* What the current response body says (api_body_text). */
+static char *
+api_body_detail(struct api_client *c, long status, int *code)
+{
+	const char	*ctype = NULL;
+
+	if (c->resp.len != 0 && c->resp.body != NULL)
+		curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype);
+	return api_body_text(c->resp.body, c->resp.len, ctype, status, code);
 }
 
 static int

@@ -39,7 +39,8 @@ api_version_clear(struct api_version *v)
 	memset(v, 0, sizeof *v);
 }
 
-static void
+/* A build object of the API as *b (overwritten, not freed first). */
+void
 api_build_parse(const cJSON *j, struct api_build *b)
 {
 	const cJSON	*vi;
@@ -55,7 +56,8 @@ api_build_parse(const cJSON *j, struct api_build *b)
 	b->version = api_dup(api_json_string(vi, "semantic_version"));
 }
 
-static void
+/* A version object of the API as *v (overwritten, not freed first). */
+void
 api_version_parse(const cJSON *j, struct api_version *v)
 {
 	const cJSON	*vi, *build;

@@ -59,6 +59,8 @@ int	 api_call(struct api_client *, const char *method, const char *path,
 	    struct api_error *);
 char	*api_path(struct api_client *, struct api_error *,
 	    const char *const *segs, size_t n);
+char	*api_body_text(const char *body, size_t len, const char *ctype,
+	    long status, int *code);
 
 /* "/v1/SEG/SEG...", each segment %-encoded; NULL (err set) if one is
  * missing. */
@@ -73,8 +75,14 @@ int	 api_retry_may(const char *method, const struct api_error *,
 	    int sent);
 uint64_t api_retry_wait(int done, long retry_after_ms, uint64_t rnd);
 
+/* api_algo.c */
+void	 api_build_parse(const cJSON *, struct api_build *);
+void	 api_version_parse(const cJSON *, struct api_version *);
+
 /* api_page.c */
 int	 api_pager_next(struct api_client *, struct api_pager *, cJSON **page,
+	    const cJSON **results, struct api_error *);
+int	 api_pager_take(struct api_pager *, cJSON **page,
 	    const cJSON **results, struct api_error *);
 void	 api_pager_free(struct api_pager *);
 

@@ -30,10 +30,7 @@ int
 api_pager_next(struct api_client *c, struct api_pager *p, cJSON **page,
     const cJSON **results, struct api_error *err)
 {
-	char		*query, *esc = NULL, *next = NULL;
-	const char	*link;
-	const cJSON	*m;
-	size_t		 i;
+	char		*query, *esc = NULL;
 
 	*page = NULL;
 	*results = NULL;
@@ -65,6 +62,23 @@ api_pager_next(struct api_client *c, struct api_pager *p, cJSON **page,
 	}
 	free(query);
 	p->pages++;
+	return api_pager_take(p, page, results, err);
+}
+
+/*
+ * The page *page just fetched for p: *results its array, p's marker and
+ * end moved on. 1, or -1 (err set, *page deleted and NULL) when the page
+ * is no page or repeats a marker. Needs no client: the fuzz tests call it
+ * on a buffer.
+ */
+int
+api_pager_take(struct api_pager *p, cJSON **page, const cJSON **results,
+    struct api_error *err)
+{
+	char		*next = NULL;
+	const char	*link;
+	const cJSON	*m;
+	size_t		 i;
 
 	/* A bare array is a server that does not page. */
 	if (cJSON_IsArray(*page)) {
