@@ -12,11 +12,14 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "atomicfile.h"
 #include "config.h"
 #include "control.h"
+#include "gitops.h"
 #include "log.h"
+#include "promote.h"
 #include "state.h"
 #include "vmap.h"
 #include "xmalloc.h"
@@ -92,6 +95,10 @@ usage(int status)
 	    "commands:\n"
 	    "  status           one row per route\n"
 	    "  versions PAIR    the version map of PAIR, oldest first\n"
+	    "  versions --rebuild PAIR\n"
+	    "                   make PAIR's version map again from the "
+	    "destinations\n"
+	    "                   (the daemon must be stopped; needs the keys)\n"
 	    "  trigger PAIR     poll PAIR now (needs the running daemon)\n"
 	    "  retry PAIR       clear PAIR's failed state\n"
 	    "  approve PAIR     approve PAIR's waiting promotion\n",
@@ -320,7 +327,7 @@ cmd_versions(const struct config *conf, const struct config_pair *p)
  * lock and owns the state.
  */
 static int
-lock_state(const struct config *conf)
+lock_state(const struct config *conf, int flags)
 {
 	struct stat	 sb;
 	struct passwd	*pw;
@@ -340,7 +347,7 @@ lock_state(const struct config *conf)
 		}
 		atomicfile_owner(sb.st_uid, sb.st_gid);
 	}
-	switch (state_lock(conf->state_dir, 0, &fd, &cause)) {
+	switch (state_lock(conf->state_dir, flags, &fd, &cause)) {
 	case 0:
 		return fd;
 	case STATE_LOCK_MISSING:
@@ -355,6 +362,59 @@ lock_state(const struct config *conf)
 		free(cause);
 		return -1;
 	}
+}
+
+/*
+ * versions --rebuild: the daemon stopped (its lock free), each route's
+ * map is made again from its destination, with the keys of a full load
+ * of the configuration.
+ */
+static int
+cmd_rebuild(const char *path, const char *name)
+{
+	struct promote_opts	 opts = { 0 };
+	struct config		*conf;
+	struct config_pair	*p;
+	char			*errors = NULL, *report, *cause = NULL;
+	size_t			 d;
+	int			 fd, rv = 0;
+
+	if (config_load(&conf, path, 0, &errors) == -1) {
+		fputs(errors, stderr);
+		free(errors);
+		return 2;
+	}
+	free(errors);
+	if ((p = config_pair_find(conf, name)) == NULL) {
+		fprintf(stderr, "algopromotectl: no pair \"%s\" in %s\n", name,
+		    path);
+		config_free(conf);
+		return 2;
+	}
+	if ((fd = lock_state(conf, STATE_LOCK_CREATE)) < 0) {
+		config_free(conf);
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    gitops_init() == -1)
+		fatalx("cannot initialise libcurl or libgit2");
+	opts.report = stdout;
+	for (d = 0; d < p->ndests; d++) {
+		if (promote_rebuild(conf, p, d, &opts, &report, &cause) == -1) {
+			fprintf(stderr, "algopromotectl: %s\n", cause);
+			free(cause);
+			cause = NULL;
+			rv = 1;
+			continue;
+		}
+		printf("%s\n", report);
+		free(report);
+	}
+	gitops_shutdown();
+	curl_global_cleanup();
+	close(fd);
+	config_free(conf);
+	return rv;
 }
 
 static int
@@ -377,7 +437,7 @@ cmd_change(const struct config *conf, const struct config_pair *p,
 		return 1;
 	}
 	/* No daemon: change the files, under its lock. */
-	if ((fd = lock_state(conf)) == -1)
+	if ((fd = lock_state(conf, 0)) == -1)
 		return 1;
 	for (d = 0; fd != -2 && d < p->ndests; d++) {
 		if (load_route(conf, p, &p->dests[d], &st, &dir) == -1) {
@@ -432,6 +492,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "rebuild", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -440,7 +501,7 @@ main(int argc, char **argv)
 	struct config		*conf;
 	struct config_pair	*pair;
 	char			*errors = NULL;
-	int			 ch, rv, needpair;
+	int			 ch, rv, needpair, rebuild = 0;
 
 	log_init(LOG_LEVEL_WARN);
 	while ((ch = getopt_long(argc, argv, "f:s:jh", longopts, NULL)) != -1) {
@@ -453,6 +514,9 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'r':
+			rebuild = 1;
 			break;
 		case 'h':
 			usage(0);
@@ -478,6 +542,13 @@ main(int argc, char **argv)
 		    "needs one PAIR" : "takes no arguments");
 		usage(2);
 	}
+	if (rebuild && strcmp(cmd, "versions") != 0) {
+		fprintf(stderr, "algopromotectl: --rebuild goes with versions "
+		    "only\n");
+		usage(2);
+	}
+	if (rebuild)
+		return cmd_rebuild(path, argv[optind]);
 	/* With -s the daemon answers without the configuration, which may
 	 * be broken on disk while the daemon runs the last good one. */
 	if (sock != NULL && strcmp(cmd, "versions") != 0) {

@@ -40,5 +40,8 @@ char	*promote_route_name(const struct config_pair *,
 int	 promote_route(const struct config *, const struct config_pair *,
 	    size_t dest, const struct promote_opts *,
 	    enum promote_result *result);
+int	 promote_rebuild(const struct config *, const struct config_pair *,
+	    size_t dest, const struct promote_opts *, char **report,
+	    char **cause);
 
 #endif

@@ -214,6 +214,24 @@ promote_build_publish_look(struct promote_job *j, struct api_version *v,
 	}
 }
 
+/* The server refused to publish our commit (*e): is it published
+ * already (another instance got there first)? 1 yes (*v), 0 not or
+ * unknown (*e kept). */
+static int
+promote_build_published(struct promote_job *j, struct api_version *v,
+    struct api_error *e)
+{
+	struct api_error	 e2;
+
+	if (api_version_find(j->dapi, j->dst->owner, j->dst->name,
+	    j->commithex, v, &e2) != 1)
+		return 0;
+	promote_job_log(j, LOG_LEVEL_INFO, "publish of %.12s refused (%s), "
+	    "but it is published already, as %s", j->commithex, e->message,
+	    v->semver);
+	return 1;
+}
+
 /* 0 published, 1 refused because the destination moved (go round
  * again), -1 failed. */
 int
@@ -230,6 +248,9 @@ promote_build_publish(struct promote_job *j)
 	if ((rv = promote_build_publish_look(j, &v, &e)) == -2)
 		return -1;
 	if (rv == -1 && e.status == 400 && !e.cancelled &&
+	    promote_build_published(j, &v, &e) == 1)
+		rv = 0;
+	else if (rv == -1 && e.status == 400 && !e.cancelled &&
 	    (moved = promote_build_moved(j, &e)) != 0)
 		return moved;
 	if (rv == -1)

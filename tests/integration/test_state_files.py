@@ -156,6 +156,57 @@ class StateFiles(unittest.TestCase):
             os.makedirs(os.path.join(mirror, "junk"))
         self.damage_mirror_then_promote(wreck)
 
+    def test_map_rebuilt_from_the_destination(self):
+        env = self.env
+        for i in range(5):
+            self.promote_once(files={"src/Hello.py": "v%d\n" % i})
+        # A version a person published by hand is not ours to map.
+        work = env.prod_clone(name="by-hand")
+        with open(os.path.join(work, "HOTFIX.md"), "w") as f:
+            f.write("by hand\n")
+        harness.git("add", "HOTFIX.md", cwd=work)
+        harness.git("commit", "-q", "-m", "hotfix", cwd=work)
+        harness.git("push", "-q", "origin", "HEAD:master", cwd=work)
+        sha = harness.git("rev-parse", "HEAD", cwd=work)
+        env.wait_build(env.prod, harness.CAROL_KEY, "acme", "Hello", sha)
+        env.prod_api("POST", "/v1/algorithms/acme/Hello/versions",
+                     {"version_info": {"version_type": "minor"}})
+        before = env.version_map("hello")
+        self.assertEqual(len(before), 5)
+        path = os.path.join(env.route_dir("hello", "prod/acme/Hello"), "versions.jsonl")
+        os.remove(path)
+        r = env.ctl("versions", "--rebuild", "hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rebuilt %s: 5 lines from 6 published versions" % path, r.stdout)
+        after = env.version_map("hello")
+        keys = ("pair", "source", "source_commit", "destination", "dest_commit",
+                "dest_version")
+        self.assertEqual([{k: e[k] for k in keys} for e in after],
+                         [{k: e[k] for k in keys} for e in before])
+        # Run again over a map that exists: the old one is kept aside.
+        r = env.ctl("versions", "--rebuild", "hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the old map kept as %s.before-rebuild-" % path, r.stdout)
+        self.assertEqual(len(env.version_map("hello")), 5)
+        # And the daemon goes on from it (the hand-made head is promoted
+        # over, one more line).
+        self.assertEqual(env.once().returncode, 0)
+        self.assertEqual(len(env.version_map("hello")), 6)
+        self.assertEqual(len(env.prod_versions()), 7)
+
+    def test_rebuild_refused_while_the_daemon_runs(self):
+        env = self.env
+        self.promote_once()
+        d = harness.Daemon(env)
+        try:
+            d.wait_ready()
+            r = env.ctl("versions", "--rebuild", "hello")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("algopromoted holds %s" % env.state, r.stderr)
+        finally:
+            d.stop()
+        self.assertEqual(len(env.version_map("hello")), 1)
+
     def test_state_dir_that_is_a_file(self):
         env = self.env
         with open(env.state, "w") as f:
