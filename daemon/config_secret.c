@@ -168,6 +168,40 @@ out:
 	free(show);
 }
 
+/* Keys read from the environment, kept here once the environment's own
+ * copy is wiped; every later load (a reload) reads them from here. */
+static struct config_secret_env {
+	char	*name;
+	char	*value;
+}		*config_secret_envs;
+static size_t	 config_secret_nenvs;
+
+/*
+ * getenv() for a key: the first read copies the value here and blanks
+ * it in the environment block, which /proc/PID/environ shows to anyone
+ * who may read the process. Config loads run one at a time.
+ */
+static const char *
+config_secret_getenv(const char *name)
+{
+	struct config_secret_env	*e;
+	char				*val;
+	size_t				 i;
+
+	for (i = 0; i < config_secret_nenvs; i++)
+		if (strcmp(config_secret_envs[i].name, name) == 0)
+			return config_secret_envs[i].value;
+	if ((val = getenv(name)) == NULL)
+		return NULL;
+	config_secret_envs = xreallocarray(config_secret_envs,
+	    config_secret_nenvs + 1, sizeof *config_secret_envs);
+	e = &config_secret_envs[config_secret_nenvs++];
+	e->name = xstrdup(name);
+	e->value = xstrdup(val);
+	explicit_bzero(val, strlen(val));
+	return e->value;
+}
+
 void
 config_secret_key_env(struct cf *cf, struct config_cluster *cl,
     const yaml_node_t *v, const char *obj)
@@ -183,7 +217,7 @@ config_secret_key_env(struct cf *cf, struct config_cluster *cl,
 		return;
 	}
 	cl->api_key_env = xstrdup(s);
-	if ((val = getenv(s)) == NULL)
+	if ((val = config_secret_getenv(s)) == NULL)
 		config_diag_absent(cf, v, obj, "environment variable %s is not "
 		    "set", s);
 	else if (strlen(val) > CF_MAX_KEY)

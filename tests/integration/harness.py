@@ -330,6 +330,23 @@ class Env:
                 found += ["%s holds %r" % (path, s) for s in forms if s in data]
         for log in self.logs:
             found += ["log holds %r" % s for s in forms if s.decode() in log]
+        for name, cluster in (("dev", self.dev), ("prod", self.prod)):
+            try:
+                seen = json.dumps(knob(cluster, "GET", "/_requests"))
+            except OSError:
+                continue    # a test stopped this cluster
+            found += ["%s request log holds %r" % (name, s) for s in forms
+                      if s.decode() in seen]
+        return found
+
+    def scan_process(self, pid):
+        """/proc/PID/cmdline and environ: no key in any form."""
+        found = []
+        forms = [f.encode() for f in self.secret_forms()]
+        for what in ("cmdline", "environ"):
+            with open("/proc/%d/%s" % (pid, what), "rb") as f:
+                data = f.read()
+            found += ["/proc/%d/%s holds %r" % (pid, what, s) for s in forms if s in data]
         return found
 
 
