@@ -41,13 +41,15 @@ config_dirs(struct cf *cf)
 	}
 }
 
-/* The whole file, at most max bytes; -1 with *what ("open", "read"). */
+/* The whole file, at most max bytes; -1 with *what ("open", "read"). The
+ * buffer grows with what comes, up to max + 1 bytes (a file of a few
+ * KB does not take the limit's megabyte). */
 static int
 config_read(const char *path, size_t max, char **out, size_t *outlen,
     const char **what)
 {
-	char	*buf;
-	size_t	 n = 0;
+	char	*buf = NULL;
+	size_t	 n = 0, cap = 0;
 	ssize_t	 r;
 	int	 fd, saved;
 
@@ -55,9 +57,14 @@ config_read(const char *path, size_t max, char **out, size_t *outlen,
 		*what = "cannot open";
 		return -1;
 	}
-	buf = xmalloc(max + 2);
 	while (n <= max) {
-		if ((r = read(fd, buf + n, max + 1 - n)) == -1) {
+		if (n == cap) {
+			cap = cap == 0 ? 16384 : cap * 2;
+			if (cap > max + 1)
+				cap = max + 1;
+			buf = xrealloc(buf, cap + 1);
+		}
+		if ((r = read(fd, buf + n, cap - n)) == -1) {
 			if (errno == EINTR)
 				continue;
 			saved = errno;
