@@ -51,7 +51,7 @@ gitops_trailer_text(const char *message)
 
 /*
  * A value as libgit2 returns it, made one line: each line without its
- * surrounding white space, continuation lines joined by a space.  An
+ * surrounding white space, the non-empty ones joined by a space.  An
  * empty value ("Key:" at the end of its line) comes with the newline and
  * the next line appended, continuation or not: only a continuation is
  * the value's.
@@ -69,14 +69,15 @@ gitops_trailer_value(const char *v)
 	for (line = v;; line = end + 1) {
 		end = strchr(line, '\n');
 		len = end != NULL ? (size_t)(end - line) : strlen(line);
-		if (line != v)
-			*o++ = ' ';
 		while (len > 0 && isspace((unsigned char)line[len - 1]))
 			len--;
 		while (len > 0 && isspace((unsigned char)*line)) {
 			line++;
 			len--;
 		}
+		/* One space between pieces, none before the first. */
+		if (len > 0 && o != out)
+			*o++ = ' ';
 		memcpy(o, line, len);
 		o += len;
 		if (end == NULL)
