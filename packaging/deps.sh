@@ -25,6 +25,11 @@ for arg in "$@"; do
 		done
 		PKGS="$PKGS clang-tidy clang-format mandoc";;
 	asan)	PKGS="$PKGS libclang-rt-14-dev";;
+	# make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer,
+	# in libclang-rt-14-dev on Debian 12, which clang only recommends).
+	fuzz)	rt=$(clang --print-runtime-dir 2>/dev/null) || need=1
+		[ -e "$rt/libclang_rt.fuzzer-$(uname -m).a" ] || need=1
+		PKGS="$PKGS clang libclang-rt-14-dev";;
 	# gcc's ThreadSanitizer runtime. On Debian 12, gcc-12 pulls it in
 	# (gcc-12 -> libgcc-12-dev -> libtsan2); checked and named anyway.
 	tsan)	[ -e "$(cc -print-file-name=libtsan.so 2>/dev/null)" ] ||
