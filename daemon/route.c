@@ -300,7 +300,7 @@ route_job_done(struct pool_job *pj)
 	struct route		*r = j->route;
 	struct server		*s = r->srv;
 	enum promote_result	 result = j->result;
-	uint64_t		 took = monotime_ms() - j->started_ms;
+	uint64_t		 took = monotime_ms() - j->started_ms, now;
 	uint64_t		 bstart = atomic_load(&j->build_start_ms);
 	uint64_t		 bms = atomic_load(&j->build_ms);
 
@@ -332,6 +332,13 @@ route_job_done(struct pool_job *pj)
 			route_poll(r);
 		} else
 			route_consider(r);
+		/* A failed job tries again after its backoff (retry_min
+		 * first), not at the next poll: poll then, which asks. */
+		now = monotime_ms();
+		if (result == PROMOTE_FAILED && r->poll_id == 0 &&
+		    r->job == NULL && r->sr->retry_at_ms > now &&
+		    r->sr->retry_at_ms < r->sr->next_poll_ms)
+			route_schedule(r, r->sr->retry_at_ms - now);
 	}
 out:
 	route_start_waiting(s);

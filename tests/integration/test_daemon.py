@@ -224,6 +224,26 @@ class Service(DaemonTest):
         self.assertLess(keys.index("READY"), keys.index("STATUS"))
         self.assertLess(keys.index("RELOADING"), keys.index("STOPPING"))
 
+    def test_failed_job_tries_again_after_retry_min_not_the_poll(self):
+        # A job that fails is tried again retry_min later, whatever the
+        # poll interval: here 1 s against a 10-minute poll.
+        env = self.env
+        env.write_config([PAIR], top={"retry_min": "1s", "poll_interval": "10m"})
+        env.commit(files={"src/Hello.py": "v1\n"})
+        knob(env.prod, "POST", "/_fault", {"method": "GET", "path": r"/v1/algorithms/acme/Hello$",
+                                           "status": 403, "count": 1})
+        d = self.start()
+        self.wait_promoted(1)
+        log = d.log_text()
+        failed = [harness.parse_iso(x.split()[0]) for x in log.splitlines()
+                  if "error: route hello->prod/acme/Hello: looking up destination" in x]
+        done = [harness.parse_iso(x.split()[0]) for x in log.splitlines()
+                if "promoted dev/alice/Hello@" in x]
+        self.assertEqual(len(failed), 1, log)
+        self.assertEqual(len(done), 1, log)
+        self.assertLess(done[0] - failed[0], 10, log)
+
+
 
 class Parallel(DaemonTest):
     build_seconds = 1.0
