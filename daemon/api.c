@@ -479,8 +479,9 @@ api_call(struct api_client *c, const char *method, const char *path,
 			budget = 1;
 			break;
 		}
-		log_info("api: %s; try %d of %d in %.1f s", err->message,
-		    n + 1, c->tries, (double)wait / 1000);
+		log_info("%s%sapi: %s; try %d of %d in %.1f s",
+		    c->who ? "route " : "", c->who ? c->who : "",
+		    err->message, n + 1, c->tries, (double)wait / 1000);
 		if (backoff_sleep(c->cancel, wait) != 0) {
 			api_error_reset(err);
 			err->cancelled = 1;
@@ -649,9 +650,17 @@ api_client_free(struct api_client *c)
 	curl_slist_free_all(c->hdrs_body);
 	free(c->base);
 	free(c->ca_file);
+	free(c->who);
 	httpc_resp_drop(&c->resp);
 	free(c->detail);
 	free(c);
+}
+
+void
+api_client_set_name(struct api_client *c, const char *who)
+{
+	free(c->who);
+	c->who = who != NULL ? xprintf("%s: ", who) : NULL;
 }
 
 void

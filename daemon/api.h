@@ -96,6 +96,8 @@ void	 api_client_set_cancel(struct api_client *, const atomic_int *cancel);
  */
 void	 api_client_set_retry(struct api_client *, int tries,
 	    uint64_t budget_ms);
+/* Names the route a retry line in the log is about; NULL: none. */
+void	 api_client_set_name(struct api_client *, const char *who);
 /* fn(arg, status) after every request: the HTTP status, 0 when none
  * came (metrics). NULL: none. */
 void	 api_client_set_observer(struct api_client *,

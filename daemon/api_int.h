@@ -24,6 +24,7 @@ struct api_client {
 	uint64_t		 retry_budget_ms;
 	void			(*observe)(void *, long);
 	void			*observe_arg;
+	char			*who;		/* "route X: " in logs, or NULL */
 	struct curl_slist	*hdrs;		/* Authorization, Accept */
 	struct curl_slist	*hdrs_body;	/* the same + Content-Type */
 

@@ -57,6 +57,7 @@ struct gitops_remote {
 	const atomic_int *cancel; /* non-zero: abort soon; or NULL */
 	int		 retries; /* tries per step; 0 or 1: one */
 	uint64_t	 retry_budget_ms; /* of a step; 0: tries only */
+	const char	*who;	/* the route a retry line is about; or NULL */
 };
 
 /*

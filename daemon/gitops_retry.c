@@ -59,8 +59,9 @@ gitops_retry_again(struct gitops_retry *t, int transient, const char *what,
 	    used + wait >= t->r->retry_budget_ms)
 		goto stop;
 	/* Worded as the API client's retries are. */
-	log_info("%s; try %d of %d in %.1f s", *cause, t->done + 1, t->tries,
-	    (double)wait / 1000);
+	log_info("%s%s%s%s; try %d of %d in %.1f s", t->r->who ? "route " : "",
+	    t->r->who ? t->r->who : "", t->r->who ? ": " : "", *cause,
+	    t->done + 1, t->tries, (double)wait / 1000);
 	free(*cause);
 	*cause = NULL;
 	if (backoff_sleep(t->r->cancel, wait) == -1) {

@@ -151,7 +151,8 @@ promote_job_vars(const struct promote_job *j)
 
 static void
 promote_job_remote(struct gitops_remote *r, const char *url,
-    const struct config_cluster *c, const atomic_int *cancel)
+    const struct config_cluster *c, const atomic_int *cancel,
+    const char *who)
 {
 	r->url = url;
 	r->user = c->key_owner;
@@ -160,6 +161,7 @@ promote_job_remote(struct gitops_remote *r, const char *url,
 	r->cancel = cancel;
 	r->retries = c->retries;
 	r->retry_budget_ms = c->retry_budget_ms;
+	r->who = who;
 }
 
 static int
@@ -176,6 +178,7 @@ promote_job_api(struct promote_job *j, struct api_client **out,
 	}
 	api_client_set_cancel(*out, j->opts->cancel);
 	api_client_set_retry(*out, c->retries, c->retry_budget_ms);
+	api_client_set_name(*out, j->name);
 	if (j->opts->observe != NULL) {
 		obs->job = j;
 		obs->cluster = c;
@@ -257,9 +260,10 @@ promote_job_setup(struct promote_job *j)
 
 	j->surl = promote_job_repo_url(src, "");
 	j->durl = promote_job_repo_url(j->dst, "");
-	promote_job_remote(&j->sremote, j->surl, src->cluster, j->opts->cancel);
+	promote_job_remote(&j->sremote, j->surl, src->cluster, j->opts->cancel,
+	    j->name);
 	promote_job_remote(&j->dremote, j->durl, j->dst->cluster,
-	    j->opts->cancel);
+	    j->opts->cancel, j->name);
 
 	mirror = xprintf("%s/mirror.git", j->dir);
 	rv = promote_job_mirror(j, mirror);

@@ -369,7 +369,8 @@ class Promote(unittest.TestCase):
               "status": 503, "count": 2, "headers": {"Retry-After": "1"}})
         # One run is enough: the job tries the request again itself.
         proc = self.once_ok()
-        self.assertIn("try 2 of 5", proc.stderr)
+        self.assertRegex(proc.stderr, r"info: route hello->prod/acme/Hello: api: GET "
+                         r"\S+/builds\S*: 503 .*; try 2 of 5 in")
         self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
         seen = [r for r in knob(env.prod, "GET", "/_requests")
                 if r["method"] == "GET" and
@@ -392,7 +393,8 @@ class Promote(unittest.TestCase):
              {"method": "POST", "path": r"/git-upload-pack$", "user_agent": "algopromoted",
               "status": 502, "count": 1})
         proc = self.once_ok()
-        self.assertRegex(proc.stderr, r"fetch .*502.*; try 2 of 5 in \d+\.\d s")
+        self.assertRegex(proc.stderr, r"info: route hello->prod/acme/Hello: fetch .*502.*; "
+                         r"try 2 of 5 in \d+\.\d s")
         self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
         seen = [r["status"] for r in knob(env.dev, "GET", "/_requests")
                 if r["method"] == "POST" and r["path"].endswith("/git-upload-pack")]

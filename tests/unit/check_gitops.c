@@ -248,7 +248,7 @@ static const struct tfile files_v2[] = {
 
 START_TEST(test_fetch_fresh_and_incremental)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, c2, head, got;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -347,7 +347,7 @@ count_files(const char *dir, const char *suffix)
 
 START_TEST(test_maintain_repacks_reachable_objects)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
 	git_repository		*src, *mirror = NULL, *again = NULL;
 	git_oid			 c[6], head, junk, got;
 	git_commit		*commit = NULL;
@@ -426,7 +426,7 @@ END_TEST
 
 START_TEST(test_fetch_empty_remote)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 head, got;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -462,7 +462,7 @@ END_TEST
 
 START_TEST(test_ls_and_bad_remote)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0 };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
 	git_repository		*src;
 	git_oid			 c1, head;
 	char			*srcpath, *cause = NULL;
@@ -1117,7 +1117,7 @@ END_TEST
 START_TEST(test_cancel_before_start)
 {
 	atomic_int		 cancel = 1;
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel, 0, 0 };
+	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel, 0, 0, NULL };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, head;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -1196,7 +1196,7 @@ was_contacted(int fd)
 START_TEST(test_timeout_silent_server)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 500,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_oid			 head;
 	uint64_t		 start, took;
 	char			*url, *cause = NULL;
@@ -1243,7 +1243,7 @@ START_TEST(test_cancel_while_waiting)
 {
 	atomic_int		 cancel = 0;
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 20000,
-	    &cancel, 0, 0 };
+	    &cancel, 0, 0, NULL };
 	struct canceller	 c;
 	pthread_t		 t;
 	git_oid			 head;
@@ -1277,7 +1277,7 @@ END_TEST
 START_TEST(test_connect_refused)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_oid			 head;
 	char			*url, *cause = NULL;
 	int			 fd, port, found;
@@ -1300,7 +1300,7 @@ END_TEST
 START_TEST(test_retry_budget)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    NULL, 10, 2500 };
+	    NULL, 10, 2500, NULL };
 	git_oid			 head;
 	uint64_t		 start, took;
 	char			*url, *cause = NULL;
@@ -1344,7 +1344,7 @@ START_TEST(test_retry_cancel_in_wait)
 {
 	atomic_int		 cancel = 0;
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    &cancel, 5, 0 };
+	    &cancel, 5, 0, NULL };
 	struct late_cancel	 lc = { &cancel, 300 };
 	pthread_t		 t;
 	git_oid			 head;
@@ -1491,7 +1491,7 @@ START_TEST(test_http_promotion_cycle)
 {
 	char *const keep[] = { S("README.md"), NULL };
 	struct gitops_remote	 rs = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, keep, "alice",
 	    "HelloProd" };
@@ -1570,7 +1570,7 @@ static void
 wrong_key(const char *name, const char *prefix, int exact)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_WRONG, 5000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 s1, head;
 	uint64_t		 start;
@@ -1661,7 +1661,7 @@ push_setup(const char *name, const struct gitops_remote *r0,
 START_TEST(test_http_rejected_by_hook)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, c, got;
 	char			*url, *mpath, *hook, *cause = NULL;
@@ -1698,7 +1698,7 @@ END_TEST
 START_TEST(test_http_no_offsite_redirect)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 3000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_oid			 head;
 	char			*url, *cause = NULL;
 	int			 other, port, same, sport, found;
@@ -1753,7 +1753,7 @@ fault_url(const char *id, const char *method, int n, const char *what,
 START_TEST(test_http_retry_transient)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 3, 10000 };
+	    NULL, 3, 10000, NULL };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 s1, head;
 	uint64_t		 start, took;
@@ -1800,7 +1800,7 @@ END_TEST
 START_TEST(test_http_permanent_not_retried)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 5, 0 };
+	    NULL, 5, 0, NULL };
 	git_repository		*src;
 	git_oid			 s1, head;
 	uint64_t		 start;
@@ -1845,7 +1845,7 @@ END_TEST
 START_TEST(test_http_push_retry)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 3, 10000 };
+	    NULL, 3, 10000, NULL };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, c, got;
 	char			*durl, *url, *mpath, *cause = NULL;
@@ -1926,7 +1926,7 @@ tls_repo(const char *name, char **url)
 START_TEST(test_https_fetch_push)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, tree, c, got;
 	char			*url, *mpath, *cause = NULL;
@@ -1973,7 +1973,7 @@ END_TEST
 START_TEST(test_https_trust_ca_file)
 {
 	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	git_repository		*dst;
 	git_oid			 d1, head;
 	char			*url, *bundle, *cause = NULL, *pem, *text;
@@ -2055,7 +2055,7 @@ fc_create(const char *algo)
 START_TEST(test_fakecluster_promotion)
 {
 	struct gitops_remote	 rs = { NULL, "alice", TESTUTIL_FC_KEY, 5000,
-	    NULL, 0, 0 };
+	    NULL, 0, 0, NULL };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd" };
 	git_repository		*mirror = NULL;
