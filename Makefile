@@ -32,7 +32,7 @@ CHKLIBS	  = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 CFLAGS	?= $(OPT)
 # The test variant (`make testbins`; check, asan and tsan use it) sets
-# TESTHOOKS=-DAP_TESTHOOKS for the crash points of daemon/failpoint.h;
+# TESTHOOKS=-DAP_TESTHOOKS for the crash points of common/failpoint.h;
 # what `all` builds and `install` installs has none.
 TESTHOOKS =
 ALL_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -D_GNU_SOURCE \
@@ -58,7 +58,7 @@ BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 all: $(BINS)
 
 help:
-	@echo "targets: all testbins check asan tsan lint format install demo bench clean"
+	@echo "targets: all testbins check asan tsan soak fuzz lint format install demo bench clean"
 
 deps:
 	@sh packaging/deps.sh
@@ -107,8 +107,9 @@ testbins:
 # the test variant (the release binaries are checked to have no crash
 # point), and ends with one `N passed, N failed` line over all of them.
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote testbins
-	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) \
+	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote testbins \
+	    fuzz-replay
+	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) AP_BUILD=$(BUILD) \
 	    python3 tests/run.py --unit $(BUILD)/check_algopromote
 
 # The two-instance test at length: 100 SIGKILLs instead of check's 10.
@@ -125,13 +126,14 @@ soak: deps
 sanbuild = $(MAKE) --no-print-directory BUILD=$(1) OUT=$(1) OPT='-O1 -g' \
 	   HARDEN= HARDEN_LD= TESTHOOKS=-DAP_TESTHOOKS \
 	   SANFLAGS='$(strip $(2)) -fno-omit-frame-pointer' \
-	   all $(1)/check_algopromote
+	   all $(1)/check_algopromote fuzz-replay
 
 asan:
 	@sh packaging/deps.sh asan
 	@+$(call sanbuild,build-asan,-fsanitize=address$(,)undefined \
 	    -fno-sanitize-recover=all)
-	AP_BINDIR=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	AP_BINDIR=build-asan AP_BUILD=build-asan \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    python3 tests/run.py --unit build-asan/check_algopromote
 
@@ -190,3 +192,4 @@ clean:
 	rm -rf build build-asan build-tsan algopromoted algopromotectl
 
 -include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) $(MAINS:%.c=$(BUILD)/%.d)
+include tests/fuzz/fuzz.mk
