@@ -5,9 +5,10 @@ set -eu
 
 PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
 libgit2-dev libyaml-dev libcjson-dev check git python3 curl openssl
-ca-certificates"
+ca-certificates btrfs-progs"
 LIBS="libevent libcurl libgit2 yaml-0.1 libcjson check"
-TOOLS="cc make pkg-config git python3 curl openssl"
+# mkfs.btrfs: the full-disk test's EDQUOT case (a btrfs quota).
+TOOLS="cc make pkg-config git python3 curl openssl mkfs.btrfs"
 
 need=0
 for t in $TOOLS; do
