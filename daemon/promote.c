@@ -227,15 +227,8 @@ promote_route(const struct config *conf, const struct config_pair *pair,
 	uint64_t		 start = monotime_ms();
 	int			 rv;
 
-	memset(&j, 0, sizeof j);
-	j.conf = conf;
-	j.pair = pair;
-	j.dst = &pair->dests[dest];
-	j.pol = &pair->policy;
-	j.opts = opts;
 	*result = PROMOTE_UPTODATE;
-
-	rv = promote_job_setup(&j);
+	rv = promote_job_setup(&j, conf, pair, dest, opts);
 	if (rv == 0)
 		rv = promote_run(&j, result);
 	if (rv == 0 && !opts->dry_run)

@@ -66,7 +66,9 @@ struct promote_job {
 };
 
 /* promote_job.c: the job's life, logging, failures and observers. */
-int	 promote_job_setup(struct promote_job *);
+int	 promote_job_setup(struct promote_job *, const struct config *,
+	    const struct config_pair *, size_t dest,
+	    const struct promote_opts *);
 void	 promote_job_restart(struct promote_job *);
 void	 promote_job_free(struct promote_job *);
 void	 promote_job_log(struct promote_job *, int, const char *, ...)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "atomicfile.h"
@@ -223,14 +224,24 @@ promote_job_mirror(struct promote_job *j, const char *mirror)
 	return 0;
 }
 
+/* Fills *j for one run of the route (pair, dest): its state, API
+ * clients, remotes and mirror. *j is always fit for promote_job_free(). */
 int
-promote_job_setup(struct promote_job *j)
+promote_job_setup(struct promote_job *j, const struct config *conf,
+    const struct config_pair *pair, size_t dest,
+    const struct promote_opts *opts)
 {
-	const struct config_algo	*src = &j->pair->source;
+	const struct config_algo	*src = &pair->source;
 	char				*cause = NULL, *warning = NULL;
 	char				*mirror, *path;
 	int				 n, rv;
 
+	memset(j, 0, sizeof *j);
+	j->conf = conf;
+	j->pair = pair;
+	j->dst = &pair->dests[dest];
+	j->pol = &pair->policy;
+	j->opts = opts;
 	j->name = promote_route_name(j->pair, j->dst);
 	j->dir = state_route_dir(j->conf->state_dir, j->pair->name,
 	    j->dst->full);

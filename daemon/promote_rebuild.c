@@ -175,14 +175,8 @@ promote_rebuild(const struct config *conf, const struct config_pair *pair,
 	struct promote_job	 j;
 	int			 rv;
 
-	memset(&j, 0, sizeof j);
-	j.conf = conf;
-	j.pair = pair;
-	j.dst = &pair->dests[dest];
-	j.pol = &pair->policy;
-	j.opts = opts;
 	*report = NULL;
-	rv = promote_job_setup(&j);
+	rv = promote_job_setup(&j, conf, pair, dest, opts);
 	if (rv == 0)
 		rv = promote_rebuild_run(&j, report);
 	if (rv == -1)
