@@ -112,13 +112,14 @@ check: deps
 	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) AP_BUILD=$(BUILD) \
 	    python3 tests/run.py --unit $(BUILD)/check_algopromote
 
-# The two-instance test at length: 100 SIGKILLs instead of check's 10.
-# It prints its seed and figures (kills, commits, versions, duplicates,
-# lost); AP_SOAK_SEED=N replays a run's plan, AP_SOAK_KILLS=N sets kills.
+# Both random-kill soaks at length, one instance then two: 100 SIGKILLs
+# each instead of check's 10. Each prints its seed and a line of figures
+# (kills, commits, versions, duplicates, lost, map lines); AP_SOAK_SEED=N
+# replays a run's plan, AP_SOAK_KILLS=N sets the kills of each.
 soak: deps
 	@$(MAKE) --no-print-directory testbins
 	@AP_BINDIR=$(BUILD)/test AP_SOAK_KILLS=$${AP_SOAK_KILLS:-100} \
-	    python3 tests/integration/test_instances.py
+	    python3 tests/integration/test_instances.py OneInstance TwoInstances
 
 # A sanitizer variant in DIR, with the crash points the integration tests
 # use: $(call sanbuild,DIR,FLAGS).

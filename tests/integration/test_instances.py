@@ -1,19 +1,30 @@
 #!/usr/bin/env python3
-"""Two instances, one truth: two `algopromoted` daemons with separate
-state_dirs and the same configuration promote one route (dev -> prod)
-while source commits arrive at random intervals and both daemons are
-SIGKILLed and restarted at random moments. The destination is their only
-lock: a push is a compare-and-set on its ref, a publish one on its commit.
+"""Random SIGKILLs while source commits arrive, for one instance and for two.
 
-At the end every published destination version comes from a distinct
-source commit, none was published after a newer source commit's, the
-newest source commit is published, and every line of either version map
-is true of the destination.
+One instance: a single `algopromoted` promotes one route (dev -> prod)
+while 30 source commits arrive at random intervals and the daemon is
+SIGKILLed at random moments and restarted on the same state_dir. At the
+end the newest source commit is promoted (the destination's head carries
+it, it is published, the route is idle), no source commit is published
+twice, and the version map equals the destination's published versions:
+one line per published version, each true of the destination.
 
-The plan (commit times, kill times and targets, restart delays) comes from
-random.Random(seed): AP_SOAK_SEED picks a run (default: a fresh seed,
-printed), AP_SOAK_KILLS the number of kills (default 10; `make soak` 100).
+Two instances, one truth: two daemons with separate state_dirs and the
+same configuration promote the same route while 20 source commits arrive
+and both are SIGKILLed and restarted at random. The destination is their
+only lock: a push is a compare-and-set on its ref, a publish one on its
+commit. At the end every published destination version comes from a
+distinct source commit, none was published after a newer source commit's,
+the newest source commit is published, and every line of either version
+map is true of the destination.
+
+The plan (commit times; kill times and targets, or each incarnation's
+life for the one instance; restart delays) comes from random.Random(seed):
+AP_SOAK_SEED picks a run (default: a fresh seed, printed), AP_SOAK_KILLS
+the number of kills per test (default 10; `make soak` 100). Each test
+prints one line of figures.
 """
+import collections
 import heapq
 import json
 import os
@@ -32,8 +43,10 @@ from harness import Env, Daemon, wait_for, git  # noqa: E402
 PAIR = {"name": "hello", "source": "dev/alice/Hello", "destination": "prod/acme/Hello",
         "poll_interval": "5s"}
 DEST = "prod/acme/Hello"
-COMMITS = 20
 TRAILER = re.compile(r"^Promoted-from: (\S+)@([0-9a-f]{40})$", re.M)
+# What the logs say about the route's decisions, shown when a run fails.
+TELLING = (r"moved|going round|resuming|already|refus|changed outside|publish|"
+           r"torn|corrupt|error|fail")
 
 
 def soak_int(name, default):
@@ -42,8 +55,8 @@ def soak_int(name, default):
 
 
 class Instance:
-    """One of the two daemons: its own state_dir, control socket and
-    config file (otherwise the same configuration), and its incarnations."""
+    """One daemon: its own state_dir, control socket and config file
+    (otherwise the same configuration as any other), and its incarnations."""
 
     def __init__(self, env, name):
         self.env = env
@@ -54,6 +67,9 @@ class Instance:
         self.daemon = None
         self.logs = []
         self.kills = 0
+        self.busy_kills = 0
+        self.life = None        # s this incarnation lives once there is work
+        self.waiting = False    # its kill waits for the next source commit
 
     def write_config(self):
         self.env.write_config([PAIR], top={
@@ -72,11 +88,15 @@ class Instance:
         self.logs.append(self.daemon.log_path)
         self.daemon.wait_ready()
 
-    def kill(self):
+    def kill(self, planned=True, busy=False):
+        """SIGKILL; planned counts it among the kills survived (the end of
+        a run kills too, but that is no kill the daemon had to survive),
+        busy among those that came while a promotion was owed."""
         d, self.daemon = self.daemon, None
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
-        self.kills += 1
+        self.kills += planned
+        self.busy_kills += planned and busy
         d.close()
 
     def died(self):
@@ -102,11 +122,25 @@ class Instance:
             return None
 
     def version_map(self):
+        """(lines, unreadable): the map's lines as dicts, and the text of
+        those that are not a JSON object."""
         path = self.route_file("versions.jsonl")
+        lines, unreadable = [], []
         if not os.path.exists(path):
-            return []
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            return lines, unreadable
+        with open(path, errors="replace") as f:
+            for text in f:
+                if not text.strip():
+                    continue
+                try:
+                    line = json.loads(text)
+                except ValueError:
+                    line = None
+                if isinstance(line, dict):
+                    lines.append(line)
+                else:
+                    unreadable.append(text.rstrip("\n"))
+        return lines, unreadable
 
     def log_lines(self, pattern):
         found = []
@@ -117,11 +151,21 @@ class Instance:
         return found
 
 
-class TwoInstances(unittest.TestCase):
+class Soak(unittest.TestCase):
+    """The machinery both soaks share: the plan, its run, the reading of
+    the destination and the figures. A subclass names its instances, its
+    number of source commits and the tag of its printed lines."""
+
+    NAMES = ()
+    COMMITS = 0
+    TAG = "soak"
+    KILL_EVERY = 0.5    # s of the span per kill
+    LIFE = None         # s: an incarnation's longest life, else kills at plan times
+
     def setUp(self):
         self.env = Env(build_seconds=0.3)
         self.env.create_source()
-        self.twins = [Instance(self.env, "a"), Instance(self.env, "b")]
+        self.instances = [Instance(self.env, n) for n in self.NAMES]
 
     def tearDown(self):
         try:
@@ -131,13 +175,16 @@ class TwoInstances(unittest.TestCase):
             self.env.close()
         self.assertEqual(leaks, [])
 
+    def say(self, text):
+        print("%s: %s" % (self.TAG, text), flush=True)
+
     def kill_all(self):
         """Kills every daemon still running, each whatever befell another."""
         error = None
-        for t in self.twins:
+        for t in self.instances:
             if t.running():
                 try:
-                    t.kill()
+                    t.kill(planned=False)
                 except Exception as e:  # noqa: BLE001 - the others first
                     error = e
         if error is not None:
@@ -176,9 +223,9 @@ class TwoInstances(unittest.TestCase):
         return origin
 
     def converged(self, newest):
-        """Both daemons idle with the newest source commit promoted, and the
+        """Every daemon idle with the newest source commit promoted, and the
         destination's head carrying it."""
-        for t in self.twins:
+        for t in self.instances:
             st = t.route_state()
             if st is None or st["phase"] != "idle" or \
                     st["last"]["source_commit"] != newest or \
@@ -188,29 +235,61 @@ class TwoInstances(unittest.TestCase):
         return head is not None and \
             self.prod_log().get(head) == (PAIR["source"], newest)
 
-    def test_two_instances_one_truth(self):
+    def caught_up(self, t, base, commits):
+        """t idle with the newest source commit pushed so far promoted;
+        otherwise it owes a promotion (under way or not yet noticed)."""
+        st = t.route_state()
+        return st is not None and st["phase"] == "idle" and \
+            st["pending"]["source_commit"] is None and \
+            st["last"]["source_commit"] == (commits[-1] if commits else base)
+
+    def soak(self):
+        """Runs the plan: COMMITS source commits at random intervals and
+        AP_SOAK_KILLS SIGKILLs, each victim restarted after a random delay
+        on its own state_dir; then waits until every instance is idle with
+        the newest source commit promoted. Returns (seed, base, commits,
+        elapsed).
+
+        Kills come at random moments of the plan's span and fall on a
+        random running instance, or, with LIFE set, each incarnation is
+        killed a random 0..LIFE s after it is ready: a kill then lands
+        anywhere in a promotion (resume, fetch, push, build wait, publish,
+        record) or after it, and promotions still finish between kills.
+        An incarnation that has nothing left to promote when its time
+        comes lives on until the next source commit, then a new random
+        time: the kills go to promotions, not to an idle daemon."""
         env = self.env
         kills = soak_int("AP_SOAK_KILLS", 10)
         seed = soak_int("AP_SOAK_SEED", random.SystemRandom().randrange(1 << 32))
-        print("\ntwins: seed %d (AP_SOAK_SEED=%d), %d kills" % (seed, seed, kills),
-              flush=True)
+        print("", flush=True)
+        self.say("seed %d (AP_SOAK_SEED=%d), %d kills, %d commits, %d instance%s"
+                 % (seed, seed, kills, self.COMMITS, len(self.instances),
+                    "" if len(self.instances) == 1 else "s"))
         rng = random.Random(seed)
-        # Commits and kills spread over the same span; a kill every ~2 s
-        # (check) to every ~0.5 s (soak), so most land mid-promotion.
-        span = max(20.0, kills * 0.5)
-        gaps = [rng.uniform(0.2, 1.8) for _ in range(COMMITS)]
+        lives = random.Random(seed + 1)     # drawn as the run needs them
+        # More kills than commits: a promotion must take several kills, so
+        # lives are half as long (most end before the promotion does).
+        life = None if self.LIFE is None else \
+            self.LIFE if kills <= self.COMMITS else self.LIFE / 2
+        # Commits and kills spread over the same span, which grows with
+        # the kills at KILL_EVERY s each.
+        span = max(20.0, kills * self.KILL_EVERY)
+        gaps = [rng.uniform(0.2, 1.8) for _ in range(self.COMMITS)]
         events, seq = [], 0
         at = 0.0
         for g in gaps:
             at += g * span / sum(gaps)
             events.append((at, seq, "commit", None))
             seq += 1
-        for _ in range(kills):
-            events.append((rng.uniform(0, span), seq, "kill", None))
-            seq += 1
+        planned = 0
+        if self.LIFE is None:
+            for _ in range(kills):
+                events.append((rng.uniform(0, span), seq, "kill", None))
+                seq += 1
+            planned = kills
         heapq.heapify(events)
 
-        for t in self.twins:
+        for t in self.instances:
             os.makedirs(t.state)
             t.write_config()
         # A first source commit before the start, so that the source's
@@ -219,59 +298,86 @@ class TwoInstances(unittest.TestCase):
         base = env.commit(files={"src/Hello.py": "v0\n"}, message="change 0")
         commits = []
         t0 = time.monotonic()
+
+        def start(t):
+            """Starts t; with LIFE, plans the end of this incarnation."""
+            nonlocal seq, planned
+            t.start()
+            if life is not None and planned < kills:
+                t.life = lives.uniform(0, life)
+                heapq.heappush(events, (time.monotonic() - t0 + t.life, seq, "kill", t))
+                seq += 1
+                planned += 1
+
         try:
-            for t in self.twins:
-                t.start()
+            for t in self.instances:
+                start(t)
             while events:
                 at, _, kind, inst = heapq.heappop(events)
                 # Keeping to the plan's clock, not waiting for the daemons.
                 time.sleep(max(0.0, at - (time.monotonic() - t0)))
-                for t in self.twins:
+                for t in self.instances:
                     self.assertIsNone(t.died(), "daemon %s exited on its own" % t.name)
                 if kind == "commit":
                     n = len(commits) + 1
                     commits.append(env.commit(files={"src/Hello.py": "v%d\n" % n},
                                               message="change %d" % n))
-                    # A webhook's poke: both hear of it at once.
-                    for t in self.twins:
+                    # A webhook's poke: every running instance hears of it.
+                    for t in self.instances:
                         if t.running():
                             t.trigger()
+                        if t.waiting:
+                            t.waiting = False
+                            t.life = lives.uniform(0, life)
+                            heapq.heappush(events, (time.monotonic() - t0 + t.life,
+                                                    seq, "kill", t))
+                            seq += 1
                 elif kind == "kill":
-                    up = [t for t in self.twins if t.running()]
+                    up = [t for t in self.instances if t.running()]
                     if not up:
                         heapq.heappush(events, (at + 0.2, seq, "kill", None))
                         seq += 1
                         continue
-                    victim = rng.choice(up)
-                    victim.kill()
+                    victim = inst if inst is not None else rng.choice(up)
+                    idle = self.caught_up(victim, base, commits)
+                    if inst is not None and idle and \
+                            any(e[2] == "commit" for e in events):
+                        # Nothing to promote: the life runs from the next
+                        # source commit, so kills land in promotions.
+                        inst.waiting = True
+                        continue
+                    victim.kill(busy=not idle)
                     heapq.heappush(events, (at + rng.uniform(0.05, 1.0), seq,
                                             "start", victim))
                     seq += 1
                 elif kind == "start":
-                    inst.start()
-            for t in self.twins:
+                    start(inst)
+            for t in self.instances:
                 if not t.running():
                     t.start()
             newest = commits[-1]
             try:
                 wait_for(lambda: self.converged(newest), 60,
-                         "both instances idle with %s promoted" % newest[:12])
+                         "every instance idle with %s promoted" % newest[:12])
             except AssertionError:
-                for t in self.twins:
-                    print("twins: instance %s state: %s" % (t.name, t.route_state()))
+                for t in self.instances:
+                    self.say("instance %s state: %s" % (t.name, t.route_state()))
+                self.show(base, commits, self.published(), self.prod_log())
                 raise
-            for t in self.twins:
+            for t in self.instances:
                 self.assertIsNone(t.died(), "daemon %s exited on its own" % t.name)
-            elapsed = time.monotonic() - t0
-            self.check_truth(seed, base, commits, elapsed)
+            return seed, base, commits, time.monotonic() - t0
         finally:
             self.kill_all()
 
-    def check_truth(self, seed, base, commits, elapsed):
-        env = self.env
+    def judge(self, base, commits):
+        """Reads the destination and every version map. Returns a dict:
+        versions [(semver, dest commit)] newest first, origin, duplicates,
+        lost, backwards, maps {name: lines}, false_lines, problems."""
         origin = self.prod_log()
         versions = self.published()
         by_version = dict(versions)
+        pushed = [base] + commits
         problems = []
         sources = []
         for semver, hash_ in versions:
@@ -280,62 +386,152 @@ class TwoInstances(unittest.TestCase):
                                 "master" % (semver, hash_))
                 continue
             src, commit = origin[hash_]
-            if src != PAIR["source"] or commit not in [base] + commits:
+            if src != PAIR["source"] or commit not in pushed:
                 problems.append("version %s: from %s@%s, not a pushed source commit"
                                 % (semver, src, commit))
             sources.append(commit)
         duplicates = len(sources) - len(set(sources))
         # Published after a newer source commit's version: the destination
         # went back to older code for a while.
-        order = [([base] + commits).index(c) for c in reversed(sources)]
+        order = [pushed.index(c) for c in reversed(sources) if c in pushed]
         backwards = sum(1 for i, n in enumerate(order) if n < max(order[:i] + [-1]))
         lost = 0 if commits[-1] in sources else 1
         if versions and origin.get(versions[0][1], (None, None))[1] != commits[-1]:
             problems.append("the newest version %s is not of the newest source "
                             "commit %s" % (versions[0][0], commits[-1]))
         false_lines = 0
-        for t in self.twins:
-            for line in t.version_map():
+        maps = {}
+        for t in self.instances:
+            lines, unreadable = t.version_map()
+            maps[t.name] = lines
+            for text in unreadable:
+                false_lines += 1
+                problems.append("map %s: unreadable line %r" % (t.name, text[:200]))
+            for line in lines:
                 why = None
-                if line["dest_version"] not in by_version:
-                    why = "no published version %s" % line["dest_version"]
-                elif by_version[line["dest_version"]] != line["dest_commit"]:
+                if line.get("dest_version") not in by_version:
+                    why = "no published version %s" % line.get("dest_version")
+                elif by_version[line["dest_version"]] != line.get("dest_commit"):
                     why = "%s holds %s" % (line["dest_version"],
                                            by_version[line["dest_version"]])
-                elif origin.get(line["dest_commit"]) != (line["source"],
-                                                         line["source_commit"]):
+                elif origin.get(line["dest_commit"]) != (line.get("source"),
+                                                         line.get("source_commit")):
                     why = "%s is from %s" % (line["dest_commit"],
                                              origin.get(line["dest_commit"]))
                 if why:
                     false_lines += 1
                     problems.append("map %s: %s -> %s %s: %s" % (
-                        t.name, line["source_commit"][:12], line["dest_version"],
-                        line["dest_commit"][:12], why))
-        print("twins: seed %d: kills survived %d (a %d, b %d), commits pushed %d, "
-              "versions published %d, duplicates %d, lost %d, false map lines %d, "
-              "published out of order %d, elapsed %.1f s"
-              % (seed, sum(t.kills for t in self.twins), self.twins[0].kills,
-                 self.twins[1].kills, len(commits), len(versions), duplicates, lost,
-                 false_lines, backwards, elapsed), flush=True)
-        if duplicates or lost or problems or backwards:
-            print("twins: logs in %s%s" % (env.dir, "" if env.keep else
-                                            " (removed; APTEST_KEEP=1 keeps them)"))
-            index = {c: i for i, c in enumerate([base] + commits)}
-            for semver, hash_ in reversed(versions):
-                o = origin.get(hash_)
-                print("twins:   %s %s <- source #%s" % (
-                    semver, hash_[:12], index.get(o[1], "?") if o else "?"))
-            for t in self.twins:
-                print("twins:   %s" % ", ".join("%s#%d %s" % (t.name, n + 1, os.path.basename(p))
-                                           for n, p in enumerate(t.logs)))
-            for t in self.twins:
-                for line in t.log_lines(r"moved|going round|resuming|already|refus|"
-                                        r"changed outside|publish|error|fail"):
-                    print("twins:   " + line)
+                        t.name, str(line.get("source_commit"))[:12],
+                        line.get("dest_version"), str(line.get("dest_commit"))[:12],
+                        why))
+        return {"versions": versions, "origin": origin, "duplicates": duplicates,
+                "lost": lost, "backwards": backwards, "maps": maps,
+                "false_lines": false_lines, "problems": problems}
+
+    def show(self, base, commits, versions, origin):
+        """What a failed run leaves to read: where the logs are, the
+        published versions (oldest first) with their source commit and the
+        maps that hold them, and the telling log lines."""
+        env = self.env
+        self.say("logs in %s%s" % (env.dir, "" if env.keep else
+                                   " (removed; APTEST_KEEP=1 keeps them)"))
+        index = {c: i for i, c in enumerate([base] + commits)}
+        self.say("  version  dest commit   source   in map of")
+        maps = {t.name: t.version_map()[0] for t in self.instances}
+        for semver, hash_ in reversed(versions):
+            o = origin.get(hash_)
+            held = [name for name, lines in maps.items()
+                    if any(ln.get("dest_version") == semver for ln in lines)]
+            self.say("  %-8s %s  #%-6s  %s" % (
+                semver, hash_[:12], index.get(o[1], "?") if o else "?",
+                ",".join(held) or "-"))
+        for name, lines in maps.items():
+            for line in lines:
+                self.say("  map %s: source #%s -> %s %s" % (
+                    name, index.get(line.get("source_commit"), "?"),
+                    line.get("dest_version"), str(line.get("dest_commit"))[:12]))
+        for t in self.instances:
+            self.say("  %s" % ", ".join("%s#%d %s" % (t.name, n + 1, os.path.basename(p))
+                                        for n, p in enumerate(t.logs)))
+        for t in self.instances:
+            for line in t.log_lines(TELLING):
+                self.say("  " + line)
+
+
+class OneInstance(Soak):
+    NAMES = ("solo",)
+    COMMITS = 30
+    TAG = "single"
+    # A promotion takes ~1 s here. Killed at plan times every 0.5 s, one
+    # daemon never finishes one (100 kills: 1 version published, no kill
+    # after a publish); living 0..1.6 s (0.8 s with more kills than
+    # commits), it is killed in every phase and finishes some: with ~0.5 s
+    # to restart and ~0.3 s to be ready, ~1.2 s a kill.
+    KILL_EVERY = 1.2
+    LIFE = 1.6
+
+    def test_one_instance_random_kills(self):
+        seed, base, commits, elapsed = self.soak()
+        r = self.judge(base, commits)
+        problems = r["problems"]
+        versions = r["versions"]
+        lines = r["maps"]["solo"]
+        # The map equals the destination's published versions: the same
+        # (version, commit) pairs, one line each.
+        mapped = collections.Counter((ln.get("dest_version"), ln.get("dest_commit"))
+                                     for ln in lines)
+        published = collections.Counter(versions)
+        missing = published - mapped
+        extra = mapped - published
+        for (semver, hash_), n in sorted(missing.items()):
+            problems.append("map: no line for published version %s (%s)"
+                            % (semver, hash_[:12]))
+        for (semver, hash_), n in sorted(extra.items()):
+            problems.append("map: %d line(s) too many for %s %s"
+                            % (n, semver, str(hash_)[:12]))
+        solo = self.instances[0]
+        self.say("seed %d: kills survived %d (%d with a promotion due), commits pushed %d, "
+                 "versions published %d, duplicates %d, lost %d, map lines %d "
+                 "(missing %d, extra %d, false %d), published out of order %d, "
+                 "elapsed %.1f s"
+                 % (seed, solo.kills, solo.busy_kills, len(commits), len(versions),
+                    r["duplicates"], r["lost"], len(lines), sum(missing.values()),
+                    sum(extra.values()), r["false_lines"], r["backwards"], elapsed))
+        if problems or r["duplicates"] or r["lost"] or r["backwards"]:
+            for p in problems:
+                self.say("  " + p)
+            self.show(base, commits, versions, r["origin"])
         self.assertEqual(problems, [])
-        self.assertEqual(duplicates, 0, "a source commit published twice")
-        self.assertEqual(lost, 0, "the newest source commit is not published")
-        self.assertEqual(backwards, 0, "a source commit published after a newer one")
+        self.assertEqual(r["duplicates"], 0, "a source commit published twice")
+        self.assertEqual(r["lost"], 0, "the newest source commit is not published")
+        self.assertEqual(r["backwards"], 0, "a source commit published after a newer one")
+        self.assertEqual(sorted(mapped.elements()), sorted(versions))
+
+
+class TwoInstances(Soak):
+    NAMES = ("a", "b")
+    COMMITS = 20
+    TAG = "twins"
+
+    def test_two_instances_one_truth(self):
+        seed, base, commits, elapsed = self.soak()
+        r = self.judge(base, commits)
+        a, b = self.instances
+        self.say("seed %d: kills survived %d (a %d, b %d; %d with a promotion due), "
+                 "commits pushed %d, versions published %d, duplicates %d, lost %d, "
+                 "false map lines %d, published out of order %d, elapsed %.1f s"
+                 % (seed, a.kills + b.kills, a.kills, b.kills,
+                    a.busy_kills + b.busy_kills, len(commits),
+                    len(r["versions"]), r["duplicates"], r["lost"], r["false_lines"],
+                    r["backwards"], elapsed))
+        if r["problems"] or r["duplicates"] or r["lost"] or r["backwards"]:
+            for p in r["problems"]:
+                self.say("  " + p)
+            self.show(base, commits, r["versions"], r["origin"])
+        self.assertEqual(r["problems"], [])
+        self.assertEqual(r["duplicates"], 0, "a source commit published twice")
+        self.assertEqual(r["lost"], 0, "the newest source commit is not published")
+        self.assertEqual(r["backwards"], 0, "a source commit published after a newer one")
 
 
 if __name__ == "__main__":
