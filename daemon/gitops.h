@@ -94,6 +94,9 @@ int	 gitops_mirror_open(git_repository **out, const char *path,
 /* Every ref's commit and trees readable and its blobs present: 0, or -1
  * with *cause naming the first damaged ref and what libgit2 said. */
 int	 gitops_mirror_verify(git_repository *repo, char **cause);
+/* Removes the *.lock files a killed process left in the mirror at path
+ * (one not in use); returns how many. */
+int	 gitops_mirror_unlock(const char *path);
 /* Moves the mirror at path to *aside (path.corrupt, an older one there
  * removed) for a fresh one to be made: 0, or -1 with *cause. */
 int	 gitops_mirror_discard(const char *path, char **aside, char **cause);

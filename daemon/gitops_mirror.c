@@ -315,3 +315,33 @@ gitops_mirror_discard(const char *path, char **aside, char **cause)
 	}
 	return 0;
 }
+
+static __thread int gitops_unlocked;	/* nftw(3) passes no argument */
+
+static int
+gitops_unlock_entry(const char *path, const struct stat *sb, int flag,
+    struct FTW *ftw)
+{
+	size_t	 len = strlen(path);
+
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_F && len > 5 && strcmp(path + len - 5, ".lock") == 0 &&
+	    unlink(path) == 0)
+		gitops_unlocked++;
+	return 0;
+}
+
+/*
+ * Removes the *.lock files a process killed in the middle of a ref or
+ * config update left in the mirror at path; libgit2 refuses that ref
+ * until they go. Only for a mirror no other process uses (the caller
+ * runs the route's one job). Returns how many went.
+ */
+int
+gitops_mirror_unlock(const char *path)
+{
+	gitops_unlocked = 0;
+	(void)nftw(path, gitops_unlock_entry, 16, FTW_PHYS);
+	return gitops_unlocked;
+}

@@ -111,6 +111,8 @@ promote_run(struct promote_job *j, enum promote_result *result)
 	for (pass = 1;; pass++) {
 		if ((rv = promote_source_detect(j)) <= 0)
 			return rv;
+		if (!j->opts->dry_run && promote_record_settle(j) == -1)
+			return -1;
 		if ((rv = promote_hold(j, result)) != 0)
 			return rv == 1 ? 0 : -1;
 		if (promote_record_save(j, STATE_FETCHING) == -1)

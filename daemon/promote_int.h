@@ -106,5 +106,6 @@ int	 promote_build_find_published(struct promote_job *, int *);
 /* promote_record.c: what a run writes down: route state, version map. */
 int	 promote_record_save(struct promote_job *, enum state_phase);
 int	 promote_record_done(struct promote_job *);
+int	 promote_record_settle(struct promote_job *);
 
 #endif

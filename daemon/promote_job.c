@@ -199,7 +199,13 @@ promote_job_mirror(struct promote_job *j, const char *mirror)
 {
 	struct stat	 sb;
 	char		*cause = NULL, *why = NULL, *aside = NULL;
+	int		 n;
 
+	/* The job is the mirror's only user while it runs. */
+	if ((n = gitops_mirror_unlock(mirror)) > 0)
+		promote_job_log(j, LOG_LEVEL_INFO, "removed %d lock file%s "
+		    "left in %s by an interrupted run", n, n == 1 ? "" : "s",
+		    mirror);
 	if (gitops_mirror_open(&j->repo, mirror, &cause) == 0 &&
 	    gitops_mirror_verify(j->repo, &cause) == 0)
 		return 0;

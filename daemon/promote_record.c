@@ -1,6 +1,7 @@
 /* promote_record.c: what a promotion writes down: the route's state at
  * each phase, and at the end the version map line and the final state. */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "failpoint.h"
@@ -53,7 +54,7 @@ promote_record_vmap(struct promote_job *j, const struct vmap_entry *e)
 		free(path);
 		return -1;
 	}
-	if (vmap_find(&m, j->commithex, j->dest_version) == NULL) {
+	if (vmap_find(&m, e->dest_commit, e->dest_version) == NULL) {
 		if (vmap_append(path, e, &cause) == -1) {
 			rv = promote_job_fail(j, 0, "writing version map: %s",
 			    cause);
@@ -63,6 +64,53 @@ promote_record_vmap(struct promote_job *j, const struct vmap_entry *e)
 	vmap_clear(&m);
 	free(path);
 	return rv;
+}
+
+/*
+ * A run that died after its publish but before its map line leaves its
+ * commit pending. When the source has moved on by the next run, that run
+ * promotes the new commit and would write the pending one over: look
+ * first, and if the pending destination commit is published, write its
+ * line now. 0, or -1 (the destination cannot be read: nothing is
+ * overwritten before it can).
+ */
+int
+promote_record_settle(struct promote_job *j)
+{
+	const struct state_route	*st = &j->st;
+	struct api_version		 v = { 0 };
+	struct api_error		 e;
+	int				 rv;
+
+	if (st->pending_dest_commit == NULL ||
+	    st->pending_source_commit == NULL ||
+	    strcmp(st->pending_source_commit, j->srchex) == 0)
+		return 0;
+	rv = api_version_find(j->dapi, j->dst->owner, j->dst->name,
+	    st->pending_dest_commit, &v, &e);
+	if (rv == -1)
+		return promote_job_fail_api(j, "looking up the interrupted "
+		    "promotion's version", &e);
+	if (rv == 1) {
+		struct vmap_entry	 m = {
+			.time = (int64_t)time(NULL),
+			.pair = j->pair->name,
+			.source = j->pair->source.full,
+			.source_commit = st->pending_source_commit,
+			.source_version = st->pending_source_version,
+			.destination = j->dst->full,
+			.dest_commit = st->pending_dest_commit,
+			.dest_version = v.semver,
+			.build_id = st->pending_build_id,
+		};
+
+		promote_job_log(j, LOG_LEVEL_INFO, "the interrupted promotion "
+		    "of %.12s was published as %s; recording it",
+		    st->pending_source_commit, v.semver);
+		rv = promote_record_vmap(j, &m);
+	}
+	api_version_clear(&v);
+	return rv == -1 ? -1 : 0;
 }
 
 /* The promotion is done: map it, then make it the route's last one. */

@@ -633,6 +633,44 @@ class ExactlyOnce(unittest.TestCase):
         logs = self.crash_then_finish("mid-map-append")
         self.assertTrue(any("a torn last line" in log and ".torn" in log for log in logs))
 
+    def test_interrupted_publish_then_the_source_moves_on(self):
+        # The next run promotes the new commit, and first writes down the
+        # interrupted one it finds published.
+        with Env() as env:
+            env.create_source()
+            env.write_config([PAIR])
+            c1 = env.commit(files={"src/Hello.py": "v1\n"})
+            proc = env.once(env={"ALGOPROMOTED_FAILPOINT": "after-publish"})
+            self.assertEqual(proc.returncode, 99, proc.stderr)
+            c2 = env.commit(files={"src/Hello.py": "v2\n"})
+            proc = env.once()
+            env.logs.append(proc.stderr)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("the interrupted promotion of %.12s was published as 0.1.0" % c1,
+                          proc.stderr)
+            self.assertEqual([(e["source_commit"], e["dest_version"])
+                              for e in env.version_map("hello")],
+                             [(c1, "0.1.0"), (c2, "0.2.0")])
+            self.assertEqual([v for v, _ in env.prod_versions()], ["0.2.0", "0.1.0"])
+            self.assertEqual(env.scan_for_secrets(), [])
+
+    def test_lock_files_left_in_the_mirror_by_a_kill(self):
+        with Env() as env:
+            env.create_source()
+            env.write_config([PAIR])
+            env.commit(files={"src/Hello.py": "v1\n"})
+            self.assertEqual(env.once().returncode, 0)
+            mirror = os.path.join(env.route_dir("hello", "prod/acme/Hello"), "mirror.git")
+            for lock in ("refs/algopromoted/source.lock", "refs/promote/pending.lock"):
+                os.makedirs(os.path.dirname(os.path.join(mirror, lock)), exist_ok=True)
+                open(os.path.join(mirror, lock), "w").close()
+            env.commit(files={"src/Hello.py": "v2\n"})
+            proc = env.once()
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("removed 2 lock files left in %s by an interrupted run" % mirror,
+                          proc.stderr)
+            self.assertEqual(len(env.version_map("hello")), 2)
+
     def test_every_crash_point_is_tested(self):
         tested = {m[len("test_crash_"):] for m in dir(self) if m.startswith("test_crash_")}
         named = {"in_the_middle_of_a_state_write": "mid-state-write",
