@@ -123,7 +123,7 @@ promote_rebuild_run(struct promote_job *j, char **report)
 	struct promote_rebuild_list	 l = { NULL, 0 };
 	struct api_error		 e;
 	const char			*why;
-	char				*text, *line, *kept = NULL;
+	char				*text, *line, *more, *kept = NULL;
 	size_t				 i, lines = 0;
 	int				 rv;
 
@@ -143,8 +143,10 @@ promote_rebuild_run(struct promote_job *j, char **report)
 			    l.v[i].git_hash ? l.v[i].git_hash : "?", why);
 			continue;
 		}
-		xasprintf(&text, "%s%s\n", text, line);
+		more = xprintf("%s%s\n", text, line);
+		free(text);
 		free(line);
+		text = more;
 		lines++;
 	}
 	rv = promote_rebuild_write(j, text, &kept);
