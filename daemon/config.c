@@ -144,6 +144,8 @@ config_load(struct config **out, const char *path, int flags, char **errors)
 			    CF_MAX_FILE);
 		goto done;
 	}
+	if (config_yaml_prescan(&cf, buf, len) != 0)
+		goto done;
 	if (!yaml_parser_initialize(&parser))
 		fatalx("yaml_parser_initialize: out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf,

@@ -122,6 +122,23 @@ config_diag_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Was the sorted entry i said already, at the same place? A node that
+ * aliases reach many times is read many times: its problem once. */
+static int
+config_diag_said(const struct cf *cf, size_t i)
+{
+	const struct config_diag_entry *e = &cf->errs[i], *p;
+
+	while (i-- > 0) {
+		p = &cf->errs[i];
+		if (p->line != e->line || p->col != e->col)
+			return 0;
+		if (p->warning == e->warning && strcmp(p->text, e->text) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void
 config_diag_put(struct config_diag_buf *b, const char *s, size_t n)
 {
@@ -151,6 +168,8 @@ config_diag_format(struct cf *cf)
 	qsort(cf->errs, cf->nerrs, sizeof *cf->errs, config_diag_cmp);
 	for (i = 0; i < cf->nerrs; i++) {
 		e = &cf->errs[i];
+		if (config_diag_said(cf, i))
+			continue;
 		config_diag_put(&b, cf->path, strlen(cf->path));
 		if (e->line != 0) {
 			n = snprintf(tmp, sizeof tmp, ":%zu:%zu", e->line,

@@ -16,6 +16,7 @@
 #define CF_MAX_FILE		(1024 * 1024)	/* bytes of YAML */
 #define CF_MAX_KEY		4096		/* bytes of an API key */
 #define CF_MAX_DEPTH		64		/* nesting of the YAML */
+#define CF_SCAN_DEPTH		256		/* nesting read at all */
 #define CF_MAX_NAME		64		/* pair and cluster names */
 #define CF_MAX_INT		64		/* workers, max_parallel */
 #define CF_JSON_DEPTH		16		/* create.details/settings */
@@ -93,6 +94,7 @@ yaml_node_t *config_yaml_get(struct cf *, const yaml_node_t *m, const char *key,
 int	 config_yaml_either(struct cf *, const yaml_node_t *m, const char *obj,
 	    const char *a, const char *b, yaml_node_t **va,
 	    yaml_node_t **vb);
+int	 config_yaml_prescan(struct cf *, const char *buf, size_t len);
 void	 config_yaml_scan(struct cf *, yaml_node_t *, unsigned char *seen,
 	    int depth);
 int	 config_yaml_string(struct cf *, const yaml_node_t *, const char *obj,

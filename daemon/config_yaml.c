@@ -382,6 +382,56 @@ config_yaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
 	}
 }
 
+/*
+ * libyaml's scanner looks at every open flow collection for each token it
+ * reads, so its time grows with the square of the nesting: a megabyte of
+ * '[' took minutes. One pass over the events before the loader stops at
+ * CF_SCAN_DEPTH levels, reporting where CF_MAX_DEPTH was passed; files
+ * less deep go on to the loader and config_yaml_scan(), so that all their
+ * problems are reported. 0 go on (a syntax error is the loader's to
+ * report), -1 reported.
+ */
+int
+config_yaml_prescan(struct cf *cf, const char *buf, size_t len)
+{
+	yaml_parser_t	 parser;
+	yaml_event_t	 ev;
+	yaml_mark_t	 deep;
+	int		 depth = 0, rv = 0, done = 0;
+
+	memset(&deep, 0, sizeof deep);
+	if (!yaml_parser_initialize(&parser))
+		fatalx("yaml_parser_initialize: out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done && yaml_parser_parse(&parser, &ev)) {
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (depth == CF_MAX_DEPTH + 1)
+				deep = ev.start_mark;
+			if (++depth > CF_SCAN_DEPTH) {
+				config_diag_mark(cf, &deep, "nested more than "
+				    "%d levels deep", CF_MAX_DEPTH);
+				rv = -1;
+				done = 1;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rv;
+}
+
 /* NULL-terminated lists of strings. */
 
 char **

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "monotime.h"
 #include "redact.h"
 #include "testutil.h"
 #include "xmalloc.h"
@@ -825,6 +826,90 @@ START_TEST(test_alias_bombs)
 }
 END_TEST
 
+/* A node reached through many aliases has its problem said once. */
+START_TEST(test_alias_problem_once)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *errors = NULL, *want;
+
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "x-list: &l [&i [1], *i, *i, *i]\n"
+	    "defaults:\n  exclude: *l\n  preserve: *l\n");
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	want = xprintf("%s:1:1: unknown key \"x-list\"\n"
+	    "%s:1:13: defaults: preserve must be a list of globs\n"
+	    "%s:1:13: defaults: exclude must be a list of globs\n",
+	    path, path, path);
+	ck_assert_str_eq(errors, want);
+	free(want);
+	free(errors);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Flow nesting a megabyte deep: libyaml's scanner takes time in the
+ * square of the depth (minutes for this file); the check before the
+ * loader stops it at once, with the position where 64 levels passed. */
+START_TEST(test_deep_flow_nesting)
+{
+	static const char *const open[] = { "[", "{a: " };
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *errors = NULL, *want;
+	char		*text;
+	size_t		 i, n, k, at;
+	uint64_t	 t0;
+
+	path = xprintf("%s/deep.yaml", dir);
+	for (k = 0; k < 2; k++) {
+		n = k == 0 ? 400000 : 150000;
+		text = xmalloc(n * 5 + 16);
+		memcpy(text, "x: ", at = 3);
+		for (i = 0; i < n; i++) {
+			memcpy(text + at, open[k], strlen(open[k]));
+			at += strlen(open[k]);
+		}
+		if (k == 1)
+			text[at++] = '1';
+		for (i = 0; i < n; i++)
+			text[at++] = k == 0 ? ']' : '}';
+		text[at++] = '\n';
+		text[at] = '\0';
+		testutil_write(path, text, 0644);
+		t0 = monotime_ms();
+		ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+		ck_assert_msg(monotime_ms() - t0 < 5000, "took %llu ms",
+		    (unsigned long long)(monotime_ms() - t0));
+		/* Column of the 66th opening: the first node past 64. */
+		want = xprintf("%s:1:%zu: nested more than 64 levels deep\n",
+		    path, 3 + 64 * strlen(open[k]) + 1);
+		ck_assert_str_eq(errors, want);
+		free(want);
+		free(errors);
+		free(text);
+	}
+	/* Less deep than the check's limit: every problem is reported,
+	 * as before. */
+	text = xmalloc(3 + 400 + 2);
+	memcpy(text, "x: ", 3);
+	memset(text + 3, '[', 200);
+	memset(text + 203, ']', 200);
+	memcpy(text + 403, "\n", 2);
+	testutil_write(path, text, 0644);
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	ck_assert_ptr_nonnull(strstr(errors, ": unknown key \"x\"\n"));
+	want = xprintf("%s:1:68: nested more than 64 levels deep\n", path);
+	ck_assert_ptr_nonnull(strstr(errors, want));
+	free(want);
+	free(errors);
+	free(text);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_algo_parse)
 {
 	struct config		*c = load_good("good-minimal");
@@ -913,6 +998,8 @@ config_suite(void)
 	tcase_add_test(tc, test_keys_redacted);
 	tcase_add_test(tc, test_unreadable_files);
 	tcase_add_test(tc, test_alias_bombs);
+	tcase_add_test(tc, test_deep_flow_nesting);
+	tcase_add_test(tc, test_alias_problem_once);
 	tcase_add_test(tc, test_algo_parse);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_example);
