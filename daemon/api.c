@@ -363,7 +363,7 @@ api_once(struct api_client *c, const char *method, const char *path,
 	CURLcode	 cc;
 	long		 status = 0;
 	cJSON		*j;
-	int		 rv = -1;
+	int		 rv = -1, code;
 
 	*sent = 1;
 	api_error_reset(err);
@@ -404,8 +404,8 @@ api_once(struct api_client *c, const char *method, const char *path,
 	}
 	if ((j = cJSON_ParseWithLength(c->resp.body != NULL ? c->resp.body :
 	    "", c->resp.len)) == NULL) {
-		snippet = c->resp.len > 0 ?
-		    api_clean(c->resp.body, c->resp.len) :
+		/* What it says (an HTML page: its title, not its markup). */
+		snippet = c->resp.len > 0 ? api_body_detail(c, status, &code) :
 		    xstrdup("(empty body)");
 		api_fail(err, "invalid JSON in response to %s %s: %ld %s",
 		    method, path, status, snippet);

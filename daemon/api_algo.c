@@ -1,5 +1,6 @@
 /* api_algo.c: the API client's typed endpoints: algorithms, builds and
  * their logs, publishing, and walks through versions. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,99 @@ api_version_clear(struct api_version *v)
 	free(v->release_notes);
 	memset(v, 0, sizeof *v);
 }
+
+/* One member an answer's object may have, and the type it must have
+ * when present and not null. */
+struct api_member {
+	const char	*parent;	/* NULL: the object itself */
+	const char	*name;
+	int		 object;	/* 1: an object; 0: a string */
+};
+
+static const struct api_member api_build_members[] = {
+	{ NULL, "build_id", 0 }, { NULL, "status", 0 },
+	{ NULL, "commit_sha", 0 }, { NULL, "version_info", 1 },
+	{ "version_info", "semantic_version", 0 },
+};
+
+static const struct api_member api_version_members[] = {
+	{ NULL, "version_info", 1 }, { NULL, "build", 1 },
+	{ "version_info", "semantic_version", 0 },
+	{ "version_info", "git_hash", 0 },
+	{ "version_info", "release_notes", 0 },
+	{ "build", "build_id", 0 }, { "build", "commit_sha", 0 },
+};
+
+static const char *
+api_json_kind(const cJSON *j)
+{
+	if (cJSON_IsString(j))
+		return "a string";
+	if (cJSON_IsNumber(j))
+		return "a number";
+	if (cJSON_IsBool(j))
+		return "a boolean";
+	if (cJSON_IsArray(j))
+		return "a list";
+	if (cJSON_IsObject(j))
+		return "an object";
+	return "null";
+}
+
+/*
+ * A build or version object (item of a list, or a whole answer) whose
+ * members this client reads have the wrong type is an answer it does not
+ * understand: read as absent, such a member could make a version look
+ * unpublished or a build never found. 0, or -1 with err saying e.g. "GET
+ * PATH: results[2]: version_info.git_hash is a number, not a string".
+ * index < 0: the answer itself, which must be an object; an item that is
+ * no object claims nothing and is passed over by the callers.
+ */
+static int
+api_check_members(const cJSON *j, const struct api_member *m, size_t n,
+    const char *method, const char *path, int index, struct api_error *err)
+{
+	const cJSON	*o, *v;
+	char		 where[32] = "";
+	size_t		 i;
+
+	if (!cJSON_IsObject(j)) {
+		if (index >= 0)
+			return 0;
+		api_error_soft(err);
+		api_fail(err, "%s %s: the answer is %s, not an object", method,
+		    path, api_json_kind(j));
+		return -1;
+	}
+	if (index >= 0)
+		snprintf(where, sizeof where, "results[%d]: ", index);
+	for (i = 0; i < n; i++) {
+		o = m[i].parent == NULL ? j :
+		    cJSON_GetObjectItemCaseSensitive(j, m[i].parent);
+		if (!cJSON_IsObject(o))
+			continue;	/* absent, or reported as the parent */
+		v = cJSON_GetObjectItemCaseSensitive(o, m[i].name);
+		if (v == NULL || cJSON_IsNull(v) ||
+		    (m[i].object ? cJSON_IsObject(v) : cJSON_IsString(v)))
+			continue;
+		api_error_soft(err);	/* the status stays */
+		api_fail(err, "%s %s: %s%s%s%s is %s, not %s", method, path,
+		    where, m[i].parent != NULL ? m[i].parent : "",
+		    m[i].parent != NULL ? "." : "", m[i].name,
+		    api_json_kind(v), m[i].object ? "an object" : "a string");
+		return -1;
+	}
+	return 0;
+}
+
+#define API_CHECK_BUILD(j, method, path, index, err)			\
+	api_check_members((j), api_build_members,			\
+	    sizeof api_build_members / sizeof api_build_members[0],	\
+	    (method), (path), (index), (err))
+#define API_CHECK_VERSION(j, method, path, index, err)			\
+	api_check_members((j), api_version_members,			\
+	    sizeof api_version_members / sizeof api_version_members[0],	\
+	    (method), (path), (index), (err))
 
 /* A build object of the API as *b (overwritten, not freed first). */
 void
@@ -186,10 +280,10 @@ api_build_find(struct api_client *c, const char *owner, const char *algo,
 {
 	struct api_error	 scratch;
 	struct api_pager	 p;
-	struct api_build	 b;
+	struct api_build	 b = { 0 };
 	cJSON			*page;
 	const cJSON		*results, *item;
-	int			 rv = 0, found = 0;
+	int			 rv = 0, found = 0, i;
 
 	if (err == NULL)
 		err = &scratch;
@@ -205,15 +299,19 @@ api_build_find(struct api_client *c, const char *owner, const char *algo,
 	if ((p.path = API_PATH(c, err, "algorithms", owner, algo,
 	    "builds")) == NULL)
 		return -1;
-	while (!found &&
+	while (!found && rv != -1 &&
 	    (rv = api_pager_next(c, &p, &page, &results, err)) == 1) {
+		i = 0;
 		cJSON_ArrayForEach(item, results) {
+			if (API_CHECK_BUILD(item, "GET", p.path, i++, err)) {
+				rv = -1;
+				break;
+			}
 			if (!cJSON_IsObject(item))
 				continue;
 			api_build_parse(item, &b);
 			if (b.commit_sha != NULL &&
 			    strcasecmp(b.commit_sha, sha) == 0) {
-				*out = b;
 				found = 1;
 				break;
 			}
@@ -221,8 +319,17 @@ api_build_find(struct api_client *c, const char *owner, const char *algo,
 		}
 		cJSON_Delete(page);
 	}
-	if (found)
+	if (found && b.id == NULL) {
+		/* Nothing to follow it by. */
+		api_build_clear(&b);
+		api_error_reset(err);
+		api_fail(err, "GET %s: the build of %s has no build_id",
+		    p.path, sha);
+		rv = -1;
+	} else if (found) {
+		*out = b;
 		rv = 1;
+	}
 	if (rv != -1)
 		api_error_soft(err);
 	api_pager_free(&p);
@@ -248,8 +355,12 @@ api_build_get(struct api_client *c, const char *owner, const char *algo,
 		free(path);
 		return -1;
 	}
-	if (cJSON_IsObject(j))
-		api_build_parse(j, out);
+	if (API_CHECK_BUILD(j, "GET", path, -1, err)) {
+		cJSON_Delete(j);
+		free(path);
+		return -1;
+	}
+	api_build_parse(j, out);
 	if (out->status == NULL) {
 		api_fail(err, "GET %s: no build status in the answer", path);
 		api_build_clear(out);
@@ -340,12 +451,20 @@ api_publish(struct api_client *c, const char *owner, const char *algo,
 		rv = api_call(c, "POST", path, NULL, body, &j, err);
 	}
 	cJSON_Delete(body);
-	free(path);
-	if (rv != 0)
+	if (rv != 0) {
+		free(path);
 		return -1;
+	}
+	/* Not an object: nothing said, the caller looks the version up. */
+	if (cJSON_IsObject(j) && API_CHECK_VERSION(j, "POST", path, -1, err)) {
+		cJSON_Delete(j);
+		free(path);
+		return -1;
+	}
 	if (cJSON_IsObject(j))
 		api_version_parse(j, out);
 	cJSON_Delete(j);
+	free(path);
 	return 0;
 }
 
@@ -360,7 +479,7 @@ api_versions_walk(struct api_client *c, const char *owner, const char *algo,
 	struct api_version	 v;
 	cJSON			*page;
 	const cJSON		*results, *item;
-	int			 rv = 0, stop = 0;
+	int			 rv = 0, stop = 0, i;
 
 	api_error_reset(err);
 	memset(&p, 0, sizeof p);
@@ -374,9 +493,14 @@ api_versions_walk(struct api_client *c, const char *owner, const char *algo,
 	if ((p.path = API_PATH(c, err, "algorithms", owner, algo,
 	    "versions")) == NULL)
 		return -1;
-	while (!stop &&
+	while (!stop && rv != -1 &&
 	    (rv = api_pager_next(c, &p, &page, &results, err)) == 1) {
+		i = 0;
 		cJSON_ArrayForEach(item, results) {
+			if (API_CHECK_VERSION(item, "GET", p.path, i++, err)) {
+				rv = -1;
+				break;
+			}
 			if (!cJSON_IsObject(item))
 				continue;
 			api_version_parse(item, &v);

@@ -497,7 +497,7 @@ START_TEST(test_build_get)
 	    -1);
 	ck_assert_ptr_null(b.id);
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello/builds/"
-	    "b3: no build status in the answer");
+	    "b3: status is a number, not a string");
 	api_client_free(c);
 	testhttp_stop();
 }
@@ -801,7 +801,7 @@ START_TEST(test_invalid_json)
 	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", &algo, &err), -1);
 	ck_assert_ptr_null(algo);
 	ck_assert_str_eq(err.message, "invalid JSON in response to GET "
-	    "/v1/algorithms/acme/Hello: 200 <html>maintenance</html>");
+	    "/v1/algorithms/acme/Hello: 200 maintenance");
 	ck_assert_int_eq(err.status, 200);
 	ck_assert_int_eq(api_algo_get(c, "acme", "Empty", &algo, &err), -1);
 	ck_assert_str_eq(err.message, "invalid JSON in response to GET "
@@ -834,6 +834,115 @@ START_TEST(test_ok_with_error_key)
 	ck_assert_int_eq(err.transient, 0);
 	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello/builds/"
 	    "b1: 200 authorization required");
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+/* Members of the wrong type in answers the client reads: an error
+ * naming the member, never an item passed over as if it said nothing
+ * (a version that looks unpublished is published again) nor a build
+ * without an id (it was followed by xstrdup(NULL): a crash). */
+START_TEST(test_wrong_member_types)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/A/builds?limit=50", 200, NULL,
+		    "{\"marker\":null,\"results\":[\"skipped\",{\"build_id\":"
+		    "\"b1\",\"status\":{\"state\":\"succeeded\"},"
+		    "\"commit_sha\":\"" SHA_A "\"}]}"),
+		ROUTE("GET", "/v1/algorithms/acme/B/builds?limit=50", 200, NULL,
+		    "{\"marker\":null,\"results\":[{\"build_id\":7,"
+		    "\"status\":\"succeeded\",\"commit_sha\":\"" SHA_A "\"}]}"),
+		ROUTE("GET", "/v1/algorithms/acme/C/builds?limit=50", 200, NULL,
+		    "{\"marker\":null,\"results\":[{\"status\":\"succeeded\","
+		    "\"commit_sha\":\"" SHA_A "\"}]}"),
+		ROUTE("GET", "/v1/algorithms/acme/A/versions?limit=50&published="
+		    "true", 200, NULL,
+		    "{\"marker\":null,\"results\":[{\"version_info\":"
+		    "{\"semantic_version\":\"0.2.0\",\"git_hash\":\"" SHA_B "\"}},"
+		    "{\"version_info\":{\"semantic_version\":\"0.1.0\","
+		    "\"git_hash\":1234}}]}"),
+		ROUTE("GET", "/v1/algorithms/acme/B/versions?limit=1&published="
+		    "true", 200, NULL,
+		    "{\"marker\":null,\"results\":[{\"version_info\":[1]}]}"),
+		ROUTE("POST", "/v1/algorithms/acme/A/versions", 200, NULL,
+		    "{\"version_info\":{\"semantic_version\":\"9.9.9\","
+		    "\"git_hash\":5}}"),
+		ROUTE("GET", "/v1/algorithms/acme/A/builds/b1", 200, NULL,
+		    "[\"succeeded\"]"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	struct api_build	 b = { 0 };
+	struct api_version	 v = { 0 };
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = client(5000);
+	ck_assert_int_eq(api_build_find(c, "acme", "A", SHA_A, &b, &err), -1);
+	ck_assert_ptr_null(b.id);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/A/builds: "
+	    "results[1]: status is an object, not a string");
+	ck_assert_int_eq(err.transient, 0);
+	ck_assert_int_eq(api_build_find(c, "acme", "B", SHA_A, &b, &err), -1);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/B/builds: "
+	    "results[0]: build_id is a number, not a string");
+	ck_assert_int_eq(api_build_find(c, "acme", "C", SHA_A, &b, &err), -1);
+	ck_assert_ptr_null(b.id);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/C/builds: "
+	    "the build of " SHA_A " has no build_id");
+	ck_assert_int_eq(api_build_get(c, "acme", "A", "b1", &b, &err), -1);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/A/builds/b1: "
+	    "the answer is a list, not an object");
+
+	ck_assert_int_eq(api_version_find(c, "acme", "A", SHA_A, &v, &err),
+	    -1);
+	ck_assert_ptr_null(v.semver);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/A/versions: "
+	    "results[1]: version_info.git_hash is a number, not a string");
+	/* Found before the bad item: the walk stops there. */
+	ck_assert_int_eq(api_version_find(c, "acme", "A", SHA_B, &v, &err), 1);
+	ck_assert_str_eq(v.semver, "0.2.0");
+	ck_assert_int_eq(api_version_latest(c, "acme", "B", &v, &err), -1);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/B/versions: "
+	    "results[0]: version_info is a list, not an object");
+
+	/* A publish answer naming its commit by a number is not taken
+	 * as ours (it was recorded as version 9.9.9). */
+	ck_assert_int_eq(api_publish(c, "acme", "A", "minor", NULL, SHA_A, &v,
+	    &err), -1);
+	ck_assert_ptr_null(v.semver);
+	ck_assert_int_eq(err.status, 200);
+	ck_assert_str_eq(err.message, "POST /v1/algorithms/acme/A/versions: "
+	    "version_info.git_hash is a number, not a string");
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
+/* A 200 that is an HTML page (a proxy's sign-in page): its title, not
+ * markup that may fill the message before the title comes. */
+START_TEST(test_html_instead_of_json)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 200,
+		    "Content-Type: text/html; charset=utf-8",
+		    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset="
+		    "\"utf-8\"><meta name=\"viewport\" content=\"width=device-"
+		    "width, initial-scale=1\"><style>body{font-family:sans-"
+		    "serif;margin:0;padding:0;background:#fafafa}h1{font-size:"
+		    "2em;color:#333}</style><title>\n  Sign in - Corporate "
+		    "Proxy\n</title></head><body><h1>Sign in</h1></body>"
+		    "</html>\n"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	cJSON			*algo = NULL;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = client(5000);
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", &algo, &err), -1);
+	ck_assert_str_eq(err.message, "invalid JSON in response to GET "
+	    "/v1/algorithms/acme/Hello: 200 Sign in - Corporate Proxy");
 	api_client_free(c);
 	testhttp_stop();
 }
@@ -1661,6 +1770,8 @@ api_suite(void)
 	tcase_add_test(tc, test_versions_each);
 	tcase_add_test(tc, test_invalid_json);
 	tcase_add_test(tc, test_ok_with_error_key);
+	tcase_add_test(tc, test_wrong_member_types);
+	tcase_add_test(tc, test_html_instead_of_json);
 	tcase_add_test(tc, test_error_body_shapes);
 	tcase_add_test(tc, test_long_error_truncated);
 	tcase_add_test(tc, test_rate_limited);
