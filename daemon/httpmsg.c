@@ -26,20 +26,55 @@ httpmsg_copy(char *buf, size_t size, const char *s)
 	buf[n] = '\0';
 }
 
+/* The length of the well-formed UTF-8 sequence at s[0..len) (2 to 4
+ * bytes: no overlong form, no surrogate, nothing past U+10FFFF), or 0. */
+static size_t
+httpmsg_utf8_len(const unsigned char *s, size_t len)
+{
+	size_t	 n, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 /* len bytes of s as one line: control characters (NUL included) and
- * white-space runs become one space; no leading or trailing space. A
- * server cannot forge a log line through it. */
+ * white-space runs become one space; no leading or trailing space; bytes
+ * that are not UTF-8 become '?'. A server cannot forge a log line through
+ * it, nor make the log or the state files invalid UTF-8. */
 char *
 httpmsg_oneline(const char *s, size_t len)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	char		*out;
-	size_t		 i, o = 0;
+	size_t		 i, o = 0, n;
 	int		 space = 0;
 	unsigned char	 ch;
 
 	out = xmalloc(len + 1);
-	for (i = 0; i < len; i++) {
-		ch = (unsigned char)s[i];
+	for (i = 0; i < len; i += n) {
+		ch = u[i];
+		n = 1;
 		if (ch <= ' ' || ch == 0x7f) {
 			space = 1;
 			continue;
@@ -47,7 +82,15 @@ httpmsg_oneline(const char *s, size_t len)
 		if (space && o > 0)
 			out[o++] = ' ';
 		space = 0;
-		out[o++] = (char)ch;
+		if (ch < 0x80)
+			out[o++] = (char)ch;
+		else if ((n = httpmsg_utf8_len(u + i, len - i)) != 0) {
+			memcpy(out + o, u + i, n);
+			o += n;
+		} else {
+			out[o++] = '?';
+			n = 1;
+		}
 	}
 	out[o] = '\0';
 	return out;

@@ -63,6 +63,35 @@ START_TEST(test_oneline_and_copy)
 }
 END_TEST
 
+/* A server's text that is not UTF-8 (Latin-1, stray continuation bytes,
+ * an overlong '/', a surrogate, a sequence cut short) comes out as valid
+ * UTF-8, each bad byte a '?': the log and the state files stay UTF-8. */
+START_TEST(test_oneline_not_utf8)
+{
+	static const struct {
+		const char	*in, *out;
+	} t[] = {
+		{ "caf\xe9 ok", "caf? ok" },
+		{ "\xff\xfe denied", "?? denied" },
+		{ "\xc0\xaf", "??" },
+		{ "\xed\xa0\x80x", "???x" },
+		{ "\xf4\x90\x80\x80", "????" },
+		{ "cut \xe2\x82", "cut ??" },
+		{ "\x80\xbf", "??" },
+		{ "ok \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		    "ok \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+	};
+	char	*s;
+	size_t	 i;
+
+	for (i = 0; i < nitems(t); i++) {
+		s = httpmsg_oneline(t[i].in, strlen(t[i].in));
+		ck_assert_str_eq(s, t[i].out);
+		free(s);
+	}
+}
+END_TEST
+
 static void __attribute__((format(printf, 3, 4)))
 line(char *buf, size_t size, const char *fmt, ...)
 {
@@ -147,6 +176,7 @@ httpmsg_suite(void)
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_oneline_and_copy);
+	tcase_add_test(tc, test_oneline_not_utf8);
 	tcase_add_test(tc, test_cut_and_line);
 	tcase_add_test(tc, test_classification);
 	tcase_add_test(tc, test_append);
