@@ -1,7 +1,9 @@
 /* gitops_tree.c: the destination tree of a promotion (excluded paths out,
  * preserved ones kept, algorithmia.conf rewritten) and its commit. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <git2.h>
 #include <git2/sys/commit.h>
@@ -102,7 +104,45 @@ gitops_subtree(git_repository *repo, const git_tree_entry *e, git_tree **out)
 struct gitops_build {
 	git_repository			*repo;
 	const struct gitops_treespec	*spec;
+	char				 srchex[GIT_OID_HEXSZ + 1];
 };
+
+/* A name git allows in a tree: not empty, ".", ".." nor ".git" (in any
+ * case), and no '/'. libgit2's tree builder refuses the others too, but
+ * with a message about itself. */
+static int
+gitops_name_ok(const char *name)
+{
+	return *name != '\0' && strcmp(name, ".") != 0 &&
+	    strcmp(name, "..") != 0 && strcasecmp(name, ".git") != 0 &&
+	    strchr(name, '/') == NULL;
+}
+
+/* prefix and name for a message: quotes, backslashes, control and
+ * non-ASCII bytes as \xNN, so that the text is one line of ASCII. */
+static char *
+gitops_quote_path(const char *prefix, const char *name)
+{
+	const char	*parts[2] = { prefix, name }, *p;
+	char		*out;
+	size_t		 o = 0, i;
+
+	out = xmalloc(4 * (strlen(prefix) + strlen(name)) + 1);
+	for (i = 0; i < 2; i++) {
+		for (p = parts[i]; *p != '\0'; p++) {
+			unsigned char ch = (unsigned char)*p;
+
+			if (ch < 0x20 || ch >= 0x7f || ch == '"' ||
+			    ch == '\\') {
+				snprintf(out + o, 5, "\\x%02x", ch);
+				o += 4;
+			} else
+				out[o++] = (char)ch;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
 
 /* The id a source file gets at the destination: its own, but for a root
  * algorithmia.conf, owner and algo are written in. */
@@ -139,6 +179,12 @@ gitops_build_entry(struct gitops_build *b, git_treebuilder *tb,
 	int		 rc = -1, empty;
 
 	name = git_tree_entry_name(s != NULL ? s : d);
+	if (s != NULL && !gitops_name_ok(name)) {
+		spath = gitops_quote_path(prefix, name);
+		gitops_cause(cause, "source commit %.12s has an entry \"%s\": "
+		    "a name git does not allow in a tree", b->srchex, spath);
+		goto out;
+	}
 	if (s != NULL)
 		spath = gitops_entry_path(prefix, s);
 	if (d != NULL)
@@ -270,8 +316,8 @@ out:
 }
 
 static int
-gitops_lookup_tree(git_repository *repo, const git_oid *commit,
-    git_tree **out, char **cause)
+gitops_lookup_tree(git_repository *repo, const char *what,
+    const git_oid *commit, git_tree **out, char **cause)
 {
 	git_commit	*c = NULL;
 	char		 hex[GIT_OID_HEXSZ + 1];
@@ -279,7 +325,7 @@ gitops_lookup_tree(git_repository *repo, const git_oid *commit,
 	*out = NULL;
 	if (git_commit_lookup(&c, repo, commit) < 0 ||
 	    git_commit_tree(out, c) < 0) {
-		gitops_cause(cause, "commit %s: %s",
+		gitops_cause(cause, "%s commit %s: %s", what,
 		    git_oid_tostr(hex, sizeof hex, commit), gitops_git_error());
 		git_commit_free(c);
 		return -1;
@@ -300,13 +346,14 @@ gitops_make_tree(git_repository *repo, const git_oid *src_commit,
 	if (gitops_globs_valid(spec->exclude, "exclude", cause) != 0 ||
 	    gitops_globs_valid(spec->preserve, "preserve", cause) != 0)
 		return -1;
-	if (gitops_lookup_tree(repo, src_commit, &src, cause) != 0)
+	if (gitops_lookup_tree(repo, "source", src_commit, &src, cause) != 0)
 		goto out;
-	if (dst_commit != NULL &&
-	    gitops_lookup_tree(repo, dst_commit, &dst, cause) != 0)
+	if (dst_commit != NULL && gitops_lookup_tree(repo, "destination",
+	    dst_commit, &dst, cause) != 0)
 		goto out;
 	b.repo = repo;
 	b.spec = spec;
+	git_oid_tostr(b.srchex, sizeof b.srchex, src_commit);
 	rc = gitops_build_tree(&b, src, dst, "", 0, tree, &empty, cause);
 out:
 	git_tree_free(src);

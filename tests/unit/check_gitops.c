@@ -764,6 +764,99 @@ START_TEST(test_make_tree_conflicts_and_errors)
 }
 END_TEST
 
+/* A tree object written as raw bytes (libgit2's builders refuse the
+ * names under test): one blob entry, mode 100644, named name (namelen
+ * bytes, NULs included), or a tree entry when sub is not NULL. */
+static void
+raw_tree(git_repository *repo, const char *name, size_t namelen,
+    const git_oid *blob, const git_oid *sub, git_oid *out)
+{
+	git_odb		*odb = NULL;
+	char		 buf[256];
+	const char	*mode = sub != NULL ? "40000 " : "100644 ";
+	size_t		 n = 0;
+
+	ck_assert_uint_lt(strlen(mode) + namelen + 1 + GIT_OID_RAWSZ,
+	    sizeof buf);
+	memcpy(buf, mode, strlen(mode));
+	n = strlen(mode);
+	memcpy(buf + n, name, namelen);
+	n += namelen;
+	buf[n++] = '\0';
+	memcpy(buf + n, (sub != NULL ? sub : blob)->id, GIT_OID_RAWSZ);
+	n += GIT_OID_RAWSZ;
+	GOK(git_repository_odb(&odb, repo));
+	GOK(git_odb_write(out, odb, buf, n, GIT_OBJECT_TREE));
+	git_odb_free(odb);
+}
+
+/* A source tree holding names git forbids: refused by name, with the
+ * source commit and the path, before libgit2's tree builder says
+ * "failed to insert entry"; names libgit2 cannot even read (empty, a
+ * NUL inside) fail on reading the source commit's tree. */
+START_TEST(test_make_tree_hostile_names)
+{
+	static const struct {
+		const char	*name;
+		size_t		 len;
+		int		 nested;
+		const char	*shown;
+	} bad[] = {
+		{ "..", 2, 0, ".." }, { ".", 1, 0, "." },
+		{ ".git", 4, 0, ".git" }, { ".GiT", 4, 1, "src/.GiT" },
+		{ "/etc/passwd", 11, 0, "/etc/passwd" },
+		{ "a/../../b", 9, 1, "src/a/../../b" },
+		{ "x\n/\"\xe9", 5, 0, "x\\x0a/\\x22\\xe9" },
+	};
+	static const char *const unreadable[] = { "", "a\0b" };
+	static const size_t unreadable_len[] = { 0, 3 };
+	struct gitops_treespec	 spec = { NULL, NULL, "bob", "Hello" };
+	git_repository		*repo;
+	git_oid			 blob, tree, sub, c, got;
+	char			*path, *cause = NULL, *want, hex[13];
+	char			 full[GIT_OID_HEXSZ + 1];
+	size_t			 i;
+
+	path = xprintf("%s/m.git", tmp);
+	repo = bare(path);
+	GOK(git_blob_create_from_buffer(&blob, repo, "x\n", 2));
+	for (i = 0; i < nitems(bad); i++) {
+		raw_tree(repo, bad[i].name, bad[i].len, &blob, NULL, &tree);
+		if (bad[i].nested) {
+			sub = tree;
+			raw_tree(repo, "src", 3, NULL, &sub, &tree);
+		}
+		commit_tree_as(repo, &tree, NULL, "hostile\n", &c);
+		ck_assert_int_eq(gitops_make_tree(repo, &c, NULL, &spec, &got,
+		    &cause), -1);
+		want = xprintf("source commit %s has an entry \"%s\": a name "
+		    "git does not allow in a tree", git_oid_tostr(hex,
+		    sizeof hex, &c), bad[i].shown);
+		ck_assert_str_eq(cause, want);
+		free(want);
+		free(cause);
+		cause = NULL;
+	}
+	for (i = 0; i < nitems(unreadable); i++) {
+		raw_tree(repo, unreadable[i], unreadable_len[i], &blob, NULL,
+		    &tree);
+		commit_tree_as(repo, &tree, NULL, "hostile\n", &c);
+		ck_assert_int_eq(gitops_make_tree(repo, &c, NULL, &spec, &got,
+		    &cause), -1);
+		want = xprintf("source commit %s: failed to parse tree: ",
+		    git_oid_tostr(full, sizeof full, &c));
+		ck_assert_msg(strncmp(cause, want, strlen(want)) == 0, "%s",
+		    cause);
+		ck_assert_ptr_null(strchr(cause, '\n'));
+		free(want);
+		free(cause);
+		cause = NULL;
+	}
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Commits, trailers, diffstat, ancestry.
  */
@@ -2162,6 +2255,7 @@ gitops_suite(void)
 	tcase_add_test(local, test_make_tree_plain_copy);
 	tcase_add_test(local, test_conf_rewrite);
 	tcase_add_test(local, test_make_tree_conflicts_and_errors);
+	tcase_add_test(local, test_make_tree_hostile_names);
 	tcase_add_test(local, test_commit_and_message);
 	tcase_add_test(local, test_trailers);
 	tcase_add_test(local, test_diffstat);
