@@ -445,6 +445,20 @@ api_gave_up(struct api_client *c, struct api_error *err, int tries,
 		api_fail(err, "%s (%d tries)", last, tries);
 }
 
+/* Does the halt hook stop the tries? Then the error says why. */
+static int
+api_halted(struct api_client *c, struct api_error *err)
+{
+	char	 last[sizeof err->message], why[160];
+
+	if (c->halt == NULL || c->halt(c->halt_arg, why, sizeof why) == 0)
+		return 0;
+	memcpy(last, err->message, sizeof last);
+	api_fail(err, "%s (not tried again: %s)", last, why);
+	err->halted = 1;
+	return 1;
+}
+
 /*
  * One request, tried again as api_client_set_retry() allows. path starts
  * with "/v1/", already escaped; query (or NULL) too. Returns 0 with *out
@@ -473,6 +487,8 @@ api_call(struct api_client *c, const char *method, const char *path,
 		if (rv == 0 || n >= c->tries ||
 		    !api_retry_may(method, err, sent))
 			break;
+		if (api_halted(c, err))
+			break;
 		wait = api_retry_wait(n, err->retry_after_ms,
 		    backoff_random());
 		if (monotime_ms() - start + wait > c->retry_budget_ms) {
@@ -489,7 +505,7 @@ api_call(struct api_client *c, const char *method, const char *path,
 			goto out;
 		}
 	}
-	if (rv != 0)
+	if (rv != 0 && !err->halted)
 		api_gave_up(c, err, n, budget);
 out:
 	cJSON_free(text);
@@ -661,6 +677,14 @@ api_client_set_name(struct api_client *c, const char *who)
 {
 	free(c->who);
 	c->who = who != NULL ? xprintf("%s: ", who) : NULL;
+}
+
+void
+api_client_set_halt(struct api_client *c, int (*fn)(void *, char *, size_t),
+    void *arg)
+{
+	c->halt = fn;
+	c->halt_arg = arg;
 }
 
 void

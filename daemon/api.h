@@ -44,6 +44,7 @@ struct api_error {
 	int	 code;		/* Algorithmia error.code, 0 if none */
 	int	 transient;	/* timeouts, resets, 5xx, 429, 408: retry */
 	int	 cancelled;	/* the cancel flag stopped the request */
+	int	 halted;	/* the halt hook stopped its tries */
 	long	 retry_after_ms;/* from Retry-After (seconds or HTTP-date),
 				 * -1 if none */
 	/* One line, redacted, e.g.
@@ -102,6 +103,11 @@ void	 api_client_set_name(struct api_client *, const char *who);
  * came (metrics). NULL: none. */
 void	 api_client_set_observer(struct api_client *,
 	    void (*fn)(void *, long), void *arg);
+/* fn(arg, why, len) before a failed request is tried again: non-zero
+ * stops the tries, the error then ending "(not tried again: WHY)".
+ * NULL: none. */
+void	 api_client_set_halt(struct api_client *,
+	    int (*fn)(void *, char *, size_t), void *arg);
 /* Bodies larger than max bytes (0: API_MAX_RESPONSE) fail with
  * "response too large"; so do announced Content-Lengths above it. */
 void	 api_client_set_max_response(struct api_client *, size_t max);

@@ -24,6 +24,8 @@ struct api_client {
 	uint64_t		 retry_budget_ms;
 	void			(*observe)(void *, long);
 	void			*observe_arg;
+	int			(*halt)(void *, char *, size_t);
+	void			*halt_arg;
 	char			*who;		/* "route X: " in logs, or NULL */
 	struct curl_slist	*hdrs;		/* Authorization, Accept */
 	struct curl_slist	*hdrs_body;	/* the same + Content-Type */

@@ -58,6 +58,11 @@ struct gitops_remote {
 	int		 retries; /* tries per step; 0 or 1: one */
 	uint64_t	 retry_budget_ms; /* of a step; 0: tries only */
 	const char	*who;	/* the route a retry line is about; or NULL */
+	/* Called with each failed try that would be tried again: non-zero
+	 * stops the tries, the cause then ending "(not tried again: WHY)";
+	 * or NULL. */
+	int		(*halt)(void *arg, char *why, size_t len);
+	void		*halt_arg;
 };
 
 /*

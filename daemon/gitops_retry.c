@@ -47,11 +47,18 @@ gitops_retry_again(struct gitops_retry *t, int transient, const char *what,
     char **cause)
 {
 	uint64_t	 wait, used;
-	char		*old, *url;
+	char		*old, *url, why[160];
 
 	t->done++;
 	if (!transient || t->r == NULL || t->done >= t->tries)
 		goto stop;
+	if (t->r->halt != NULL && t->r->halt(t->r->halt_arg, why,
+	    sizeof why) != 0) {
+		old = *cause;
+		*cause = xprintf("%s (not tried again: %s)", old, why);
+		free(old);
+		return 0;
+	}
 	wait = backoff_delay(GITOPS_RETRY_BASE_MS, (uint64_t)t->done - 1,
 	    GITOPS_RETRY_MAX_MS, -1, backoff_random());
 	used = monotime_ms() - t->start;

@@ -82,7 +82,7 @@ once_job_done(struct pool_job *pj)
 	scheduler_finish(&o->sched, j->sr, 0, 0, monotime_ms());
 	once_count(o->totals, j->result);
 	free(j);
-	while ((next = scheduler_next_waiting(&o->sched)) != NULL)
+	while ((next = scheduler_next_waiting(&o->sched, monotime_ms())) != NULL)
 		once_submit(o, next);
 	if (--o->left == 0 && o->base != NULL)
 		event_base_loopbreak(o->base);

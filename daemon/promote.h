@@ -32,6 +32,14 @@ struct promote_opts {
 				    const struct config_cluster *cluster,
 				    const char *kind, long status);
 	void			*observe_arg;
+	/* Called on the worker before a failed request to cluster is tried
+	 * again (git: the try failed and was not observed, for a git
+	 * operation is observed once, at its end): non-zero stops the
+	 * tries, why saying so. May be NULL. */
+	int			(*halt)(void *arg,
+				    const struct config_cluster *cluster,
+				    int git, char *why, size_t len);
+	void			*halt_arg;
 };
 
 const char *promote_result_name(enum promote_result);

@@ -85,7 +85,9 @@ promote_build_wait(struct promote_job *j)
 			    "for the build");
 		if ((rv = promote_build_poll(j, &b, &e)) == -2)
 			return -1;
-		if (rv == -1 && !e.transient)
+		/* A failing cluster (halted) ends the wait: the next run
+		 * resumes it once the cluster answers. */
+		if (rv == -1 && (!e.transient || e.halted))
 			return promote_job_fail_api(j, "waiting for the build",
 			    &e);
 		if (rv == -1)
@@ -178,7 +180,7 @@ promote_build_publish_once(struct promote_job *j, struct api_version *v,
 		}
 		return rv;
 	}
-	return e->transient && !e->cancelled ? 0 : -1;
+	return e->transient && !e->cancelled && !e->halted ? 0 : -1;
 }
 
 /*

@@ -59,7 +59,7 @@ promote_dest_create(struct promote_job *j, const cJSON *details,
 	for (try = 1;; try++) {
 		rv = api_algo_create(j->dapi, j->dst->owner, j->dst->name,
 		    details, settings, NULL, e);
-		if (rv != -1 || !e->transient || e->cancelled ||
+		if (rv != -1 || !e->transient || e->cancelled || e->halted ||
 		    try == PROMOTE_LOOKS)
 			return rv;
 		promote_job_log(j, LOG_LEVEL_WARN, "creating %s: %s; looking "

@@ -85,6 +85,24 @@ promote_job_observe_api(void *arg, long status)
 	opts->observe(opts->observe_arg, o->cluster, "api", status);
 }
 
+static int
+promote_job_halt_api(void *arg, char *why, size_t len)
+{
+	struct promote_job_observer	*o = arg;
+	const struct promote_opts	*opts = o->job->opts;
+
+	return opts->halt(opts->halt_arg, o->cluster, 0, why, len);
+}
+
+static int
+promote_job_halt_git(void *arg, char *why, size_t len)
+{
+	struct promote_job_observer	*o = arg;
+	const struct promote_opts	*opts = o->job->opts;
+
+	return opts->halt(opts->halt_arg, o->cluster, 1, why, len);
+}
+
 void
 promote_job_observe_git(struct promote_job *j, const struct config_cluster *c,
     int ok)
@@ -151,18 +169,23 @@ promote_job_vars(const struct promote_job *j)
 }
 
 static void
-promote_job_remote(struct gitops_remote *r, const char *url,
-    const struct config_cluster *c, const atomic_int *cancel,
-    const char *who)
+promote_job_remote(struct promote_job *j, struct gitops_remote *r,
+    const char *url, struct promote_job_observer *obs)
 {
+	const struct config_cluster	*c = obs->cluster;
+
 	r->url = url;
 	r->user = c->key_owner;
 	r->key = c->api_key;
 	r->timeout_ms = c->timeout_ms;
-	r->cancel = cancel;
+	r->cancel = j->opts->cancel;
 	r->retries = c->retries;
 	r->retry_budget_ms = c->retry_budget_ms;
-	r->who = who;
+	r->who = j->name;
+	if (j->opts->halt != NULL) {
+		r->halt = promote_job_halt_git;
+		r->halt_arg = obs;
+	}
 }
 
 static int
@@ -180,11 +203,12 @@ promote_job_api(struct promote_job *j, struct api_client **out,
 	api_client_set_cancel(*out, j->opts->cancel);
 	api_client_set_retry(*out, c->retries, c->retry_budget_ms);
 	api_client_set_name(*out, j->name);
-	if (j->opts->observe != NULL) {
-		obs->job = j;
-		obs->cluster = c;
+	obs->job = j;
+	obs->cluster = c;
+	if (j->opts->observe != NULL)
 		api_client_set_observer(*out, promote_job_observe_api, obs);
-	}
+	if (j->opts->halt != NULL)
+		api_client_set_halt(*out, promote_job_halt_api, obs);
 	return 0;
 }
 
@@ -277,10 +301,8 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 
 	j->surl = promote_job_repo_url(src, "");
 	j->durl = promote_job_repo_url(j->dst, "");
-	promote_job_remote(&j->sremote, j->surl, src->cluster, j->opts->cancel,
-	    j->name);
-	promote_job_remote(&j->dremote, j->durl, j->dst->cluster,
-	    j->opts->cancel, j->name);
+	promote_job_remote(j, &j->sremote, j->surl, &j->sobs);
+	promote_job_remote(j, &j->dremote, j->durl, &j->dobs);
 
 	mirror = xprintf("%s/mirror.git", j->dir);
 	rv = promote_job_mirror(j, mirror);

@@ -33,6 +33,15 @@ static void	route_consider(struct route *);
 static void	route_job_done(struct pool_job *);
 static void	route_job_submit(struct route *);
 
+/* The breaker of the job's source or destination cluster. */
+static struct breaker *
+route_job_breaker(struct route_job *j, const struct config_cluster *cluster)
+{
+	return j->breaker[cluster == j->pair->source.cluster ? 0 : 1];
+}
+
+/* Worker: every API request's status (0: none) and git operation's end
+ * counts in stats and tells the cluster's breaker whether it answered. */
 static void
 route_job_observe(void *arg, const struct config_cluster *cluster,
     const char *kind, long status)
@@ -40,6 +49,24 @@ route_job_observe(void *arg, const struct config_cluster *cluster,
 	struct route_job	*j = arg;
 
 	stats_count(&j->route->srv->stats, cluster->name, kind, status);
+	breaker_report(route_job_breaker(j, cluster), BREAKER_JOB,
+	    status != 0 && status < 500 && status != 429, (uintptr_t)j->route,
+	    monotime_ms());
+}
+
+/* Worker: before a failed request is tried again. A git try has not been
+ * reported yet (observe sees the operation's end only). */
+static int
+route_job_halt(void *arg, const struct config_cluster *cluster, int git,
+    char *why, size_t len)
+{
+	struct route_job	*j = arg;
+	struct breaker		*b = route_job_breaker(j, cluster);
+
+	if (git)
+		breaker_report(b, BREAKER_JOB, 0, (uintptr_t)j->route,
+		    monotime_ms());
+	return breaker_open(b, monotime_ms(), why, len);
 }
 
 static void
@@ -210,9 +237,16 @@ void
 route_start_job(struct route *r)
 {
 	struct server		*s = r->srv;
+	char			 why[160];
 
 	if (s->stopping || r->removed)
 		return;
+	if (scheduler_failing(&s->sched, r->sr, monotime_ms(), why,
+	    sizeof why)) {
+		log_debug("route %s: not started: %s", r->id, why);
+		server_dirty(s);
+		return;
+	}
 	switch (scheduler_start(&s->sched, r->sr)) {
 	case SCHEDULER_BUSY:
 		return;
@@ -244,6 +278,10 @@ route_job_submit(struct route *r)
 	j->opts.progress_arg = j;
 	j->opts.observe = route_job_observe;
 	j->opts.observe_arg = j;
+	j->opts.halt = route_job_halt;
+	j->opts.halt_arg = j;
+	j->breaker[0] = s->sched.clusters[r->sr->cluster[0]].breaker;
+	j->breaker[1] = s->sched.clusters[r->sr->cluster[1]].breaker;
 	j->started_ms = monotime_ms();
 	atomic_init(&j->phase, STATE_FETCHING);	/* build_*: 0 from calloc */
 	r->job = j;
@@ -259,7 +297,7 @@ route_start_waiting(struct server *s)
 
 	if (s->stopping)
 		return;		/* nothing new starts while stopping */
-	while ((sr = scheduler_next_waiting(&s->sched)) != NULL)
+	while ((sr = scheduler_next_waiting(&s->sched, monotime_ms())) != NULL)
 		route_job_submit(sr->arg);
 }
 
@@ -368,6 +406,10 @@ route_polled(const struct poller_result *res, void *arg)
 	stats_count(&s->stats, cluster, r->pair->policy.track ==
 	    CONFIG_TRACK_COMMITS ? "git" : "api", res->status);
 	c = stats_cluster(&s->stats, cluster);
+	/* A permanent failure (401, 404) is an answer too. */
+	breaker_report(s->sched.clusters[r->sr->cluster[0]].breaker,
+	    BREAKER_POLL, res->ok || !res->transient, (uintptr_t)r,
+	    monotime_ms());
 	next = scheduler_polled(&s->sched, r->sr, res->ok,
 	    r->pair->policy.poll_ms, res->retry_after_ms, monotime_ms());
 	if (!res->ok) {

@@ -29,8 +29,10 @@ scheduler_clear(struct scheduler *s)
 	/* scheduler_route_free() unlinks r; the analyzer cannot see it. */
 	while ((r = TAILQ_FIRST(&s->routes)) != NULL)
 		scheduler_route_free(s, r); /* NOLINT(clang-analyzer-unix.Malloc) */
-	for (i = 0; i < s->nclusters; i++)
+	for (i = 0; i < s->nclusters; i++) {
 		free(s->clusters[i].name);
+		breaker_free(s->clusters[i].breaker);
+	}
 	free(s->clusters);
 	s->clusters = NULL;
 	s->nclusters = 0;
@@ -78,6 +80,7 @@ scheduler_cluster(struct scheduler *s, const char *name, int max_parallel)
 		i = s->nclusters++;
 		memset(&s->clusters[i], 0, sizeof s->clusters[i]);
 		s->clusters[i].name = xstrdup(name);
+		s->clusters[i].breaker = breaker_new(name);
 	}
 	s->clusters[i].max_parallel = max_parallel;
 	return i;
@@ -147,6 +150,33 @@ scheduler_fits(const struct scheduler *s, const struct scheduler_route *r)
 	if (a == b)
 		return a->busy < a->max_parallel;
 	return a->busy < a->max_parallel && b->busy < b->max_parallel;
+}
+
+/* A cluster failing every route takes no job while its breaker is open,
+ * and one at a time while it is half-open: that one tries it first. */
+static int
+scheduler_cluster_failing(const struct scheduler_cluster *c, uint64_t now,
+			  char *why, size_t len)
+{
+	switch (breaker_state(c->breaker, now, why, len)) {
+	case BREAKER_CLOSED:
+		return 0;
+	case BREAKER_OPEN:
+		return 1;
+	case BREAKER_HALF:
+		break;
+	}
+	return c->busy > 0;
+}
+
+int
+scheduler_failing(const struct scheduler *s, const struct scheduler_route *r,
+		  uint64_t now, char *why, size_t len)
+{
+	return scheduler_cluster_failing(&s->clusters[r->cluster[0]], now, why,
+					 len) ||
+	       scheduler_cluster_failing(&s->clusters[r->cluster[1]], now, why,
+					 len);
 }
 
 /*
@@ -235,15 +265,19 @@ scheduler_clear_backoff(struct scheduler_route *r)
 }
 
 /* The first waiting route that fits now, off the queue and holding its
- * slots; NULL when none fits. Call until NULL after slots free up. */
+ * slots; NULL when none fits. Call until NULL after slots free up. A
+ * route whose cluster is failing leaves the queue: its next poll, which
+ * asks again, comes before the cluster is tried again. */
 struct scheduler_route *
-scheduler_next_waiting(struct scheduler *s)
+scheduler_next_waiting(struct scheduler *s, uint64_t now)
 {
-	struct scheduler_route *r;
+	struct scheduler_route *r, *next;
 
-	TAILQ_FOREACH(r, &s->waitq, waiting)
-	{
-		if (scheduler_fits(s, r)) {
+	for (r = TAILQ_FIRST(&s->waitq); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, waiting);
+		if (scheduler_failing(s, r, now, NULL, 0))
+			scheduler_route_dequeue(s, r);
+		else if (scheduler_fits(s, r)) {
 			scheduler_route_dequeue(s, r);
 			scheduler_take(s, r);
 			return r;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "breaker.h"
+
 #define SCHEDULER_BACKOFF_MAX_MS (30 * 60 * 1000)
 #define SCHEDULER_START_SPREAD_MS 1000 /* first polls spread over this */
 
@@ -21,7 +23,8 @@
 struct scheduler_cluster {
 	char *name;
 	int max_parallel;
-	int busy; /* jobs holding a slot */
+	int busy;		 /* jobs holding a slot */
+	struct breaker *breaker; /* shared with jobs; freed by _clear */
 };
 
 struct scheduler_route {
@@ -96,6 +99,10 @@ void scheduler_route_dequeue(struct scheduler *, struct scheduler_route *);
 uint64_t scheduler_backoff(uint64_t base_ms, uint64_t failures,
 			   long retry_after_ms, uint64_t rnd);
 int scheduler_fits(const struct scheduler *, const struct scheduler_route *);
+/* Is a cluster of the route failing (its breaker open)? why says which. */
+int scheduler_failing(const struct scheduler *,
+		      const struct scheduler_route *, uint64_t now, char *why,
+		      size_t len);
 enum scheduler_want scheduler_wants(const struct scheduler_route *,
 				    const struct scheduler_facts *,
 				    uint64_t now);
@@ -105,7 +112,8 @@ enum scheduler_start scheduler_start(struct scheduler *,
 				     struct scheduler_route *);
 void scheduler_finish(struct scheduler *, struct scheduler_route *, int failed,
 		      uint64_t base_ms, uint64_t now);
-struct scheduler_route *scheduler_next_waiting(struct scheduler *);
+struct scheduler_route *scheduler_next_waiting(struct scheduler *,
+					       uint64_t now);
 void scheduler_clear_backoff(struct scheduler_route *);
 
 /* Polls: the delay until the next one, after one ended ok or not. */

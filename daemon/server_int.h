@@ -44,6 +44,9 @@ struct route_job {
 	_Atomic uint64_t		 build_start_ms;	/* worker */
 	_Atomic uint64_t		 build_ms;		/* worker */
 	atomic_int			 phase;			/* worker */
+	/* The source's and destination's breakers: the scheduler's,
+	 * locked objects that outlive every job. */
+	struct breaker			*breaker[2];
 };
 
 /* One pair -> destination; the loop's only. */

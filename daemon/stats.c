@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "monotime.h"
 #include "server_int.h"
 #include "state.h"
 #include "stats.h"
@@ -307,6 +308,33 @@ stats_write_clusters(struct stats *st, struct metrics_buf *b)
 	}
 }
 
+/* The clusters' breakers (breaker.h): open now, and how often. */
+static void
+stats_write_breakers(struct scheduler *sc, struct metrics_buf *b)
+{
+	uint64_t	 now = monotime_ms();
+	char		*l;
+	size_t		 i;
+
+	metrics_family(b, "algopromoted_cluster_failing", "gauge",
+	    "1 while the cluster fails every route: no job starts on it and "
+	    "none retries against it.");
+	for (i = 0; i < sc->nclusters; i++) {
+		l = metrics_labels("cluster", sc->clusters[i].name, NULL);
+		metrics_sample(b, "algopromoted_cluster_failing", l,
+		    breaker_open(sc->clusters[i].breaker, now, NULL, 0));
+		free(l);
+	}
+	metrics_family(b, "algopromoted_cluster_failing_total", "counter",
+	    "Times the cluster was found failing every route.");
+	for (i = 0; i < sc->nclusters; i++) {
+		l = metrics_labels("cluster", sc->clusters[i].name, NULL);
+		metrics_sample(b, "algopromoted_cluster_failing_total", l,
+		    (double)breaker_opened(sc->clusters[i].breaker));
+		free(l);
+	}
+}
+
 void
 stats_write_server(struct stats *st, struct metrics_buf *b)
 {
@@ -328,5 +356,6 @@ stats_metrics(void *arg, struct metrics_buf *b)
 
 	stats_write_routes(s, b);
 	stats_write_clusters(&s->stats, b);
+	stats_write_breakers(&s->sched, b);
 	stats_write_server(&s->stats, b);
 }

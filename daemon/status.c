@@ -25,6 +25,7 @@ static cJSON *
 status_route_json(struct route *r)
 {
 	struct state_route	 st;
+	char			 why[160];
 	char			*dir, *cause = NULL, *t;
 	cJSON			*o, *live;
 	uint64_t		 now = monotime_ms();
@@ -45,6 +46,10 @@ status_route_json(struct route *r)
 	live = cJSON_AddObjectToObject(o, "live");
 	cJSON_AddBoolToObject(live, "job", r->job != NULL);
 	cJSON_AddBoolToObject(live, "waiting_for_slot", r->sr->queued);
+	if (scheduler_failing(&r->srv->sched, r->sr, now, why, sizeof why))
+		cJSON_AddStringToObject(live, "cluster_failing", why);
+	else
+		cJSON_AddNullToObject(live, "cluster_failing");
 	if (r->have_head)
 		cJSON_AddStringToObject(live, "source_head", r->head);
 	else

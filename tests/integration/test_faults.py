@@ -369,8 +369,10 @@ class FaultMatrix(unittest.TestCase):
 
 class SickSource(unittest.TestCase):
     """A source cluster whose every answer is slower than the timeout does
-    not hold back a route whose clusters are healthy: neither the sick
-    routes' failing polls nor their jobs hanging in retries."""
+    not hold back a route whose source is healthy, though the sick routes
+    outnumber the workers and the slots of the destination they share with
+    it: the sick cluster's breaker stops their jobs' retries and keeps new
+    ones from starting (daemon/breaker.c)."""
 
     HEALTHY_S = 25      # a promotion on healthy clusters takes about 10 s
 
@@ -380,7 +382,7 @@ class SickSource(unittest.TestCase):
             # Commits-mode routes: their polls (ref advertisements) are
             # answered, their jobs hang in retries. Versions-mode routes:
             # their polls (the versions API) time out.
-            jobs = ["Job%d" % i for i in range(3)]
+            jobs = ["Job%d" % i for i in range(6)]
             polls = ["Poll%d" % i for i in range(3)]
             for n in jobs:
                 env.make_source(sick, n)
@@ -391,10 +393,8 @@ class SickSource(unittest.TestCase):
             pairs = [{"name": r, "source": "dev-sick/alice/" + r.capitalize(),
                       "destination": dest, "track": "versions" if r.startswith("poll")
                       else "commits"} for r, dest in routes]
-            # The shipped workers (4): the sick jobs take 3 of them, for up
-            # to a minute each. Not shown here, for it does not hold yet: a
-            # healthy route still waits when the sick jobs hold every worker
-            # or every slot (max_parallel) of the destination it shares.
+            # The shipped workers (4) and max_parallel (4): the six sick
+            # jobs could hold them all, each for a minute of retries.
             opts = {"dev-sick": {"retries": 100, "retry_budget": "60s"}}
             env.write_config(pairs, opts=opts)
             knob(sick, "POST", "/_reset")
@@ -405,19 +405,21 @@ class SickSource(unittest.TestCase):
                 d.wait_ready()
 
                 def sick_at_work():
+                    # Every worker taken by a sick job, every sick poll failed.
                     log = d.log_text()
-                    return all("route %s->%s: promotion job started" % r in log
-                               for r in routes[:len(jobs)]) and all(
+                    return sum("route %s->%s: promotion job started" % r in log
+                               for r in routes[:len(jobs)]) >= 4 and all(
                         "route %s->%s: poll failed" % r in log for r in routes[len(jobs):])
                 harness.wait_for(sick_at_work, 30, "the sick routes' jobs and polls")
-                # Then a route from healthy clusters is added by a reload.
+                # Then a route from a healthy source to the destination
+                # the sick routes share is added by a reload.
                 env.write_config(pairs + [{"name": "well", "source": "dev-well/alice/Well",
-                                           "destination": "prod-well/acme/PWell"}],
+                                           "destination": "prod-other/acme/PWell"}],
                                  opts=opts)
                 t0 = time.monotonic()
                 d.signal(signal.SIGHUP)
                 d.await_message("READY", "1")
-                harness.wait_for(lambda: env.route_file("well", "prod-well/acme/PWell",
+                harness.wait_for(lambda: env.route_file("well", "prod-other/acme/PWell",
                                                         "versions.jsonl"),
                                  90, "the healthy route's promotion")
                 took = time.monotonic() - t0
@@ -426,13 +428,28 @@ class SickSource(unittest.TestCase):
                 log = d.log_text()
                 self.assertLess(took, self.HEALTHY_S, "\n".join(
                     l for l in log.splitlines() if "route well" in l))
-                # Meanwhile the sick routes kept failing: their jobs still
-                # trying, their polls still failing, nothing promoted.
+                # Meanwhile the sick routes kept failing: their jobs
+                # failing, their polls still failing, nothing promoted.
                 for r, dest in routes:
                     self.assertIsNone(env.route_file(r, dest, "versions.jsonl"))
-                    self.assertNotIn("route %s->%s: cycle" % (r, dest), log)
-                for n in jobs:
-                    self.assertRegex(log, r"fetch \S+/alice/%s\.git .*timed out" % n)
+                    self.assertNotRegex(log, r"route %s->%s: cycle: .*promoted" % (r, dest))
+                # Each sick job that started met the fault; some never
+                # started, for the cluster was failing by then.
+                for (r, dest), n in zip(routes, jobs):
+                    if "route %s->%s: promotion job started" % (r, dest) in log:
+                        self.assertRegex(log, r"fetch \S+/alice/%s\.git .*timed out" % n)
+                # The breaker said so, and cut the sick jobs' retries.
+                self.assertRegex(log, r"cluster dev-sick: \d+ requests in a row failed, "
+                                 r"for more than one route")
+                self.assertRegex(log, r"fetch \S+/alice/Job\d\.git .*timed out.* \(not "
+                                 r"tried again: cluster dev-sick is failing")
+                self.assertNotIn("cluster dev-well", log)
+                self.assertNotIn("cluster prod-other:", log)
+                metrics = d.http("/metrics")[1]
+                self.assertRegex(metrics, r'algopromoted_cluster_failing_total'
+                                 r'\{cluster="dev-sick"\} [1-9]')
+                self.assertIn('algopromoted_cluster_failing_total{cluster="prod-other"} 0',
+                              metrics)
             finally:
                 d.stop()
             self.assertEqual(env.scan_for_secrets(), [])

@@ -1678,6 +1678,42 @@ START_TEST(test_retry_tries)
 }
 END_TEST
 
+/* Stops the tries from the third on, as an open breaker does. */
+static int
+halt_after_two(void *arg, char *why, size_t len)
+{
+	int	*asked = arg;
+
+	snprintf(why, len, "cluster dev is failing");
+	return ++*asked >= 2;
+}
+
+START_TEST(test_retry_halted)
+{
+	static const struct testhttp_route r[] = {
+		ROUTE("GET", "/v1/algorithms/acme/Hello", 503, NULL,
+		    "{\"error\":\"busy\"}"),
+	};
+	struct api_client	*c;
+	struct api_error	 err;
+	int			 asked = 0;
+
+	testhttp_start(r, nitems(r), DEFAULT_TYPE);
+	c = retrying(5, 120000);
+	api_client_set_halt(c, halt_after_two, &asked);
+	ck_assert_int_eq(api_algo_get(c, "acme", "Hello", NULL, &err), -1);
+	/* Asked before each retry: the second answer stops them. */
+	ck_assert_int_eq(asked, 2);
+	ck_assert_uint_eq(testhttp_nseen(), 2);
+	ck_assert_int_eq(err.transient, 1);
+	ck_assert_int_eq(err.halted, 1);
+	ck_assert_str_eq(err.message, "GET /v1/algorithms/acme/Hello: 503 "
+	    "busy (not tried again: cluster dev is failing)");
+	api_client_free(c);
+	testhttp_stop();
+}
+END_TEST
+
 START_TEST(test_retry_connect_refused)
 {
 	struct api_client	*c = NULL;
@@ -1800,6 +1836,7 @@ api_suite(void)
 	tcase_add_test(tc, test_retry_post_ambiguous);
 	tcase_add_test(tc, test_retry_budget);
 	tcase_add_test(tc, test_retry_tries);
+	tcase_add_test(tc, test_retry_halted);
 	tcase_add_test(tc, test_retry_connect_refused);
 	tcase_add_test(tc, test_retry_cancel);
 	suite_add_tcase(s, tc);

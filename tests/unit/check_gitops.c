@@ -248,7 +248,7 @@ static const struct tfile files_v2[] = {
 
 START_TEST(test_fetch_fresh_and_incremental)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .timeout_ms = 2000 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, c2, head, got;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -347,7 +347,7 @@ count_files(const char *dir, const char *suffix)
 
 START_TEST(test_maintain_repacks_reachable_objects)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .timeout_ms = 2000 };
 	git_repository		*src, *mirror = NULL, *again = NULL;
 	git_oid			 c[6], head, junk, got;
 	git_commit		*commit = NULL;
@@ -426,7 +426,7 @@ END_TEST
 
 START_TEST(test_fetch_empty_remote)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .timeout_ms = 2000 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 head, got;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -462,7 +462,7 @@ END_TEST
 
 START_TEST(test_ls_and_bad_remote)
 {
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .timeout_ms = 2000 };
 	git_repository		*src;
 	git_oid			 c1, head;
 	char			*srcpath, *cause = NULL;
@@ -1210,7 +1210,7 @@ END_TEST
 START_TEST(test_cancel_before_start)
 {
 	atomic_int		 cancel = 1;
-	struct gitops_remote	 r = { NULL, NULL, NULL, 2000, &cancel, 0, 0, NULL };
+	struct gitops_remote	 r = { .timeout_ms = 2000, .cancel = &cancel };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 c1, head;
 	char			*srcpath, *mpath, *cause = NULL;
@@ -1288,8 +1288,8 @@ was_contacted(int fd)
 
 START_TEST(test_timeout_silent_server)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 500,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 500 };
 	git_oid			 head;
 	uint64_t		 start, took;
 	char			*url, *cause = NULL;
@@ -1335,8 +1335,8 @@ canceller_run(void *arg)
 START_TEST(test_cancel_while_waiting)
 {
 	atomic_int		 cancel = 0;
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 20000,
-	    &cancel, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 20000, .cancel = &cancel };
 	struct canceller	 c;
 	pthread_t		 t;
 	git_oid			 head;
@@ -1369,8 +1369,8 @@ END_TEST
 
 START_TEST(test_connect_refused)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 2000 };
 	git_oid			 head;
 	char			*url, *cause = NULL;
 	int			 fd, port, found;
@@ -1392,8 +1392,8 @@ END_TEST
  * next (2 s more) does not, so it stops well inside it. */
 START_TEST(test_retry_budget)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    NULL, 10, 2500, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 2000, .retries = 10, .retry_budget_ms = 2500 };
 	git_oid			 head;
 	uint64_t		 start, took;
 	char			*url, *cause = NULL;
@@ -1412,6 +1412,47 @@ START_TEST(test_retry_budget)
 	ck_assert_msg(strstr(cause, "refused") != NULL &&
 	    strstr(cause, "(after 2 tries)") != NULL, "%s", cause);
 	assert_no_secret(cause, "alice", KEY_ALICE);
+	free(cause);
+	free(url);
+}
+END_TEST
+
+/* Stops the tries from the second on, as an open breaker does. */
+static int
+halt_at_once(void *arg, char *why, size_t len)
+{
+	int	*asked = arg;
+
+	(*asked)++;
+	snprintf(why, len, "cluster dev is failing");
+	return 1;
+}
+
+/* A halt hook asked before the first retry ends the step there. */
+START_TEST(test_retry_halted)
+{
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 2000, .retries = 10, .halt = halt_at_once };
+	git_oid			 head;
+	uint64_t		 start, took;
+	char			*url, *cause = NULL;
+	int			 fd, port, found, asked = 0;
+
+	fd = listen_on("127.0.0.1", &port);
+	close(fd);
+	url = xprintf("http://127.0.0.1:%d/git/alice/Hello.git", port);
+	r.url = url;
+	r.halt_arg = &asked;
+	start = monotime_ms();
+	ck_assert_int_eq(gitops_ls(&r, "refs/heads/master", &head, &found,
+	    &cause), -1);
+	took = monotime_ms() - start;
+	/* No backoff wait (1 s) was slept. */
+	ck_assert_msg(took < 800, "took %llu ms", (unsigned long long)took);
+	ck_assert_int_eq(asked, 1);
+	ck_assert_msg(strstr(cause, "refused") != NULL &&
+	    strstr(cause, " (not tried again: cluster dev is failing)") !=
+	    NULL, "%s", cause);
 	free(cause);
 	free(url);
 }
@@ -1436,8 +1477,8 @@ late_cancel_run(void *arg)
 START_TEST(test_retry_cancel_in_wait)
 {
 	atomic_int		 cancel = 0;
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 2000,
-	    &cancel, 5, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 2000, .cancel = &cancel, .retries = 5 };
 	struct late_cancel	 lc = { &cancel, 300 };
 	pthread_t		 t;
 	git_oid			 head;
@@ -1583,8 +1624,8 @@ assert_dir_clean(const char *dir, const char *user, const char *key)
 START_TEST(test_http_promotion_cycle)
 {
 	char *const keep[] = { S("README.md"), NULL };
-	struct gitops_remote	 rs = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 rs = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000 };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, keep, "alice",
 	    "HelloProd" };
@@ -1662,8 +1703,8 @@ END_TEST
 static void
 wrong_key(const char *name, const char *prefix, int exact)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_WRONG, 5000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_WRONG,
+	    .timeout_ms = 5000 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 s1, head;
 	uint64_t		 start;
@@ -1753,8 +1794,8 @@ push_setup(const char *name, const struct gitops_remote *r0,
 
 START_TEST(test_http_rejected_by_hook)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000 };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, c, got;
 	char			*url, *mpath, *hook, *cause = NULL;
@@ -1790,8 +1831,8 @@ END_TEST
 
 START_TEST(test_http_no_offsite_redirect)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 3000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 3000 };
 	git_oid			 head;
 	char			*url, *cause = NULL;
 	int			 other, port, same, sport, found;
@@ -1845,8 +1886,8 @@ fault_url(const char *id, const char *method, int n, const char *what,
 /* A 500, then a dropped answer: each is tried again after about 1 s. */
 START_TEST(test_http_retry_transient)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 3, 10000, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000, .retries = 3, .retry_budget_ms = 10000 };
 	git_repository		*src, *mirror = NULL;
 	git_oid			 s1, head;
 	uint64_t		 start, took;
@@ -1892,8 +1933,8 @@ END_TEST
 /* 404 and 401 are final: one attempt, at once. */
 START_TEST(test_http_permanent_not_retried)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 5, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000, .retries = 5 };
 	git_repository		*src;
 	git_oid			 s1, head;
 	uint64_t		 start;
@@ -1937,8 +1978,8 @@ END_TEST
  * that may have landed. */
 START_TEST(test_http_push_retry)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 3, 10000, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000, .retries = 3, .retry_budget_ms = 10000 };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, c, got;
 	char			*durl, *url, *mpath, *cause = NULL;
@@ -2018,8 +2059,8 @@ tls_repo(const char *name, char **url)
 
 START_TEST(test_https_fetch_push)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000 };
 	git_repository		*dst, *mirror = NULL;
 	git_oid			 d1, head, tree, c, got;
 	char			*url, *mpath, *cause = NULL;
@@ -2065,8 +2106,8 @@ END_TEST
  * works, and the bundle holds the CA, private to the daemon. */
 START_TEST(test_https_trust_ca_file)
 {
-	struct gitops_remote	 r = { NULL, "alice", KEY_ALICE, 5000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 r = { .user = "alice", .key = KEY_ALICE,
+	    .timeout_ms = 5000 };
 	git_repository		*dst;
 	git_oid			 d1, head;
 	char			*url, *bundle, *cause = NULL, *pem, *text;
@@ -2147,8 +2188,8 @@ fc_create(const char *algo)
 
 START_TEST(test_fakecluster_promotion)
 {
-	struct gitops_remote	 rs = { NULL, "alice", TESTUTIL_FC_KEY, 5000,
-	    NULL, 0, 0, NULL };
+	struct gitops_remote	 rs = { .user = "alice", .key = TESTUTIL_FC_KEY,
+	    .timeout_ms = 5000 };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd" };
 	git_repository		*mirror = NULL;
@@ -2271,6 +2312,7 @@ gitops_suite(void)
 	tcase_add_test(net, test_cancel_while_waiting);
 	tcase_add_test(net, test_connect_refused);
 	tcase_add_test(net, test_retry_budget);
+	tcase_add_test(net, test_retry_halted);
 	tcase_add_test(net, test_retry_cancel_in_wait);
 	suite_add_tcase(s, net);
 

@@ -77,14 +77,14 @@ START_TEST(test_slots_and_wait_queue)
 	ck_assert_int_eq(scheduler_start(&s, c), SCHEDULER_STARTED);
 	ck_assert_int_eq(scheduler_start(&s, d),
 			 SCHEDULER_QUEUED); /* dev full */
-	ck_assert_ptr_null(scheduler_next_waiting(&s));
+	ck_assert_ptr_null(scheduler_next_waiting(&s, 0));
 	/* c ends: dev has room, prod still not: d goes before b. */
 	scheduler_finish(&s, c, 0, 5000, 1);
-	ck_assert_ptr_eq(scheduler_next_waiting(&s), d);
-	ck_assert_ptr_null(scheduler_next_waiting(&s));
+	ck_assert_ptr_eq(scheduler_next_waiting(&s, 0), d);
+	ck_assert_ptr_null(scheduler_next_waiting(&s, 0));
 	/* a ends: b fits again. */
 	scheduler_finish(&s, a, 0, 5000, 2);
-	ck_assert_ptr_eq(scheduler_next_waiting(&s), b);
+	ck_assert_ptr_eq(scheduler_next_waiting(&s, 0), b);
 	ck_assert_int_eq(s.clusters[0].busy, 2);
 	scheduler_finish(&s, b, 0, 5000, 3);
 	scheduler_finish(&s, d, 0, 5000, 3);
@@ -107,7 +107,7 @@ START_TEST(test_same_cluster_takes_one_slot)
 	ck_assert_int_eq(s.clusters[0].busy, 1);
 	ck_assert_int_eq(scheduler_start(&s, b), SCHEDULER_QUEUED);
 	scheduler_finish(&s, a, 0, 5000, 1);
-	ck_assert_ptr_eq(scheduler_next_waiting(&s), b);
+	ck_assert_ptr_eq(scheduler_next_waiting(&s, 0), b);
 	scheduler_clear(&s);
 }
 END_TEST
@@ -130,7 +130,7 @@ START_TEST(test_slots_across_reload)
 	scheduler_finish(&s, a, 0, 5000, 1);
 	for (i = 0; i < s.nclusters; i++)
 		ck_assert_int_eq(s.clusters[i].busy, 0);
-	ck_assert_ptr_eq(scheduler_next_waiting(&s), b);
+	ck_assert_ptr_eq(scheduler_next_waiting(&s, 0), b);
 	/* The next job of a takes the new clusters. */
 	ck_assert_int_eq(scheduler_start(&s, a), SCHEDULER_STARTED);
 	ck_assert_int_eq(s.clusters[2].busy, 1);
@@ -155,7 +155,7 @@ START_TEST(test_removed_route_leaves_the_queue)
 	ck_assert_int_eq(scheduler_start(&s, b), SCHEDULER_QUEUED);
 	scheduler_route_free(&s, b);
 	scheduler_finish(&s, a, 0, 5000, 1);
-	ck_assert_ptr_null(scheduler_next_waiting(&s));
+	ck_assert_ptr_null(scheduler_next_waiting(&s, 0));
 	ck_assert_ptr_eq(TAILQ_FIRST(&s.routes), a);
 	ck_assert_ptr_null(TAILQ_NEXT(a, entry));
 	scheduler_clear(&s);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "monotime.h"
 #include "server_int.h"
 #include "state.h"
 #include "stats.h"
@@ -250,6 +251,14 @@ static const char want_tail[] =
 "# TYPE algopromoted_cluster_up gauge\n"
 "algopromoted_cluster_up{cluster=\"dev\"} 1\n"
 "algopromoted_cluster_up{cluster=\"prod\"} 0\n"
+"# HELP algopromoted_cluster_failing 1 while the cluster fails every route: no job starts on it and none retries against it.\n"
+"# TYPE algopromoted_cluster_failing gauge\n"
+"algopromoted_cluster_failing{cluster=\"dev\"} 1\n"
+"algopromoted_cluster_failing{cluster=\"prod\"} 0\n"
+"# HELP algopromoted_cluster_failing_total Times the cluster was found failing every route.\n"
+"# TYPE algopromoted_cluster_failing_total counter\n"
+"algopromoted_cluster_failing_total{cluster=\"dev\"} 1\n"
+"algopromoted_cluster_failing_total{cluster=\"prod\"} 0\n"
 "# HELP algopromoted_reloads_total Configuration reloads, by result.\n"
 "# TYPE algopromoted_reloads_total counter\n"
 "algopromoted_reloads_total{result=\"ok\"} 2\n"
@@ -289,6 +298,12 @@ START_TEST(test_metrics_exact)
 	stats_count(&s.stats, "dev", "git", 200);
 	s.stats.reloads[0] = 2;
 	s.stats.reloads[1] = 1;
+	scheduler_init(&s.sched, 1);
+	scheduler_cluster(&s.sched, "dev", 4);
+	scheduler_cluster(&s.sched, "prod", 4);
+	for (int i = 0; i < BREAKER_TRIP; i++)
+		breaker_report(s.sched.clusters[0].breaker, BREAKER_JOB, 0,
+		    (uintptr_t)(i % 2), monotime_ms());
 
 	stats_metrics(&s, &b);
 	want.data = xstrdup(want_head);	/* a buffer that holds want_head */
@@ -316,6 +331,7 @@ START_TEST(test_metrics_exact)
 		free(r);
 	}
 	stats_clear(&s.stats);
+	scheduler_clear(&s.sched);
 }
 END_TEST
 
