@@ -7,6 +7,10 @@
  * queue and are handed to their callbacks from a separate active event, so
  * user code never runs inside curl and may start, cancel or free freely.
  * What an answer says is read in poller_answer.c.
+ *
+ * At most POLLER_HOST_CONNECTIONS requests per host run at once; the rest
+ * wait here, not inside curl, whose timeout would count the wait: a poll
+ * queued behind slow answers would time out before it was even sent.
  */
 #include <sys/queue.h>
 
@@ -39,6 +43,7 @@ struct poller {
 	struct event		*timer;		/* curl's timeout */
 	struct event		*deliver;	/* hands out the done queue */
 	struct poller_jobs	 running;
+	struct poller_jobs	 waiting;	/* for a host's connection */
 	STAILQ_HEAD(, poller_job) done;
 	LIST_HEAD(, poller_sock) socks;
 	size_t			 ninflight;
@@ -63,19 +68,23 @@ poller_job_free(struct poller_job *job)
 	curl_slist_free_all(job->hdrs);
 	free(job->shown);
 	free(job->ref);
+	free(job->host);
 	httpc_resp_drop(&job->resp);
 	free(job);
 }
+
+static void	poller_admit(struct poller *, const char *host);
 
 /* Moves a job to the done queue; its callback comes from the loop. */
 static void
 poller_job_done(struct poller *p, struct poller_job *job)
 {
-	if (job->easy != NULL) {
+	if (job->easy != NULL && !job->waiting) {
 		curl_multi_remove_handle(p->multi, job->easy);
 		curl_easy_cleanup(job->easy);
 		job->easy = NULL;
 		TAILQ_REMOVE(&p->running, job, entry);
+		poller_admit(p, job->host);
 	}
 	httpc_resp_drop(&job->resp);
 	job->done_seq = ++p->done_seq;
@@ -235,6 +244,7 @@ poller_new(struct poller **out, struct event_base *base, char **cause)
 	p->next_id = 1;
 	p->capath = httpc_capath();
 	TAILQ_INIT(&p->running);
+	TAILQ_INIT(&p->waiting);
 	STAILQ_INIT(&p->done);
 	LIST_INIT(&p->socks);
 	if ((p->multi = curl_multi_init()) == NULL) {
@@ -278,6 +288,13 @@ poller_free(struct poller *p)
 		*p->gone = 1;
 	while ((job = TAILQ_FIRST(&p->running)) != NULL) {
 		TAILQ_REMOVE(&p->running, job, entry);
+		poller_job_free(job);
+	}
+	while ((job = TAILQ_FIRST(&p->waiting)) != NULL) {
+		TAILQ_REMOVE(&p->waiting, job, entry);
+		job->waiting = 0;	/* its easy handle is not in multi */
+		curl_easy_cleanup(job->easy);
+		job->easy = NULL;
 		poller_job_free(job);
 	}
 	while ((job = STAILQ_FIRST(&p->done)) != NULL) {
@@ -459,10 +476,53 @@ poller_setup(struct poller *p, struct poller_job *job,
 		url = poller_version_url(job, req, base, plain);
 	if (url != NULL)
 		rv = poller_easy(p, job, req, url);
+	if (rv == 0 && (job->host = url_authority(url)) == NULL)
+		job->host = xstrdup("");
 	free(url);
 	free(plain);
 	free(base);
 	return rv;
+}
+
+/* Requests to host on the wire now. */
+static size_t
+poller_host_running(const struct poller *p, const char *host)
+{
+	const struct poller_job	*job;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(job, &p->running, entry)
+		n += strcmp(job->host, host) == 0;
+	return n;
+}
+
+/* Hands a set-up job to curl; its time and curl's timeout start now. */
+static void
+poller_run(struct poller *p, struct poller_job *job)
+{
+	job->waiting = 0;
+	job->t0 = monotime_ms();
+	TAILQ_INSERT_TAIL(&p->running, job, entry);
+	if (curl_multi_add_handle(p->multi, job->easy) != CURLM_OK) {
+		poller_fail(job, 1, "GET %s: cannot start the request",
+		    job->shown);
+		poller_job_done(p, job);
+	}
+}
+
+/* A request to host ended: the first one waiting for it goes. */
+static void
+poller_admit(struct poller *p, const char *host)
+{
+	struct poller_job	*job;
+
+	TAILQ_FOREACH(job, &p->waiting, entry) {
+		if (strcmp(job->host, host) == 0) {
+			TAILQ_REMOVE(&p->waiting, job, entry);
+			poller_run(p, job);
+			return;
+		}
+	}
 }
 
 uint64_t
@@ -499,12 +559,11 @@ poller_start(struct poller *p, enum poller_kind kind,
 		poller_job_done(p, job);
 		return job->id;
 	}
-	TAILQ_INSERT_TAIL(&p->running, job, entry);
-	if (curl_multi_add_handle(p->multi, job->easy) != CURLM_OK) {
-		poller_fail(job, 1, "GET %s: cannot start the request",
-		    job->shown);
-		poller_job_done(p, job);
-	}
+	if (poller_host_running(p, job->host) >= POLLER_HOST_CONNECTIONS) {
+		job->waiting = 1;
+		TAILQ_INSERT_TAIL(&p->waiting, job, entry);
+	} else
+		poller_run(p, job);
 	return job->id;
 }
 
@@ -512,10 +571,25 @@ void
 poller_cancel(struct poller *p, uint64_t id)
 {
 	struct poller_job	*job;
+	char			*host;
 
 	TAILQ_FOREACH(job, &p->running, entry) {
 		if (job->id == id) {
 			TAILQ_REMOVE(&p->running, job, entry);
+			host = job->host;
+			job->host = NULL;
+			poller_job_free(job);
+			p->ninflight--;
+			poller_admit(p, host);
+			free(host);
+			return;
+		}
+	}
+	TAILQ_FOREACH(job, &p->waiting, entry) {
+		if (job->id == id) {
+			TAILQ_REMOVE(&p->waiting, job, entry);
+			curl_easy_cleanup(job->easy);
+			job->easy = NULL;
 			poller_job_free(job);
 			p->ninflight--;
 			return;

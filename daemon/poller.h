@@ -9,7 +9,7 @@
 #include <event2/event.h>
 
 #define POLLER_MAX_RESPONSE	(1024 * 1024)	/* bytes, either kind */
-#define POLLER_HOST_CONNECTIONS	4	/* per host:port, beyond wait */
+#define POLLER_HOST_CONNECTIONS	4	/* polls on the wire per host; more wait */
 #define POLLER_MAX_CONNECTIONS	32	/* kept alive, all hosts */
 #define POLLER_TIMEOUT_DEFAULT	30000	/* ms, when a request gives 0 */
 #define POLLER_RETRY_AFTER_MAX_MS 86400000L	/* Retry-After is capped */

@@ -13,7 +13,7 @@
 #include "poller.h"
 
 struct poller_job {
-	TAILQ_ENTRY(poller_job)	 entry;		/* on running */
+	TAILQ_ENTRY(poller_job)	 entry;		/* on running or waiting */
 	STAILQ_ENTRY(poller_job) done_entry;	/* on done */
 	struct poller		*p;
 	uint64_t		 id;
@@ -25,6 +25,8 @@ struct poller_job {
 	struct curl_slist	*hdrs;
 	char			*shown;		/* the URL in messages */
 	char			*ref;		/* REFS: the ref looked for */
+	char			*host;		/* "scheme://host:port" */
+	int			 waiting;	/* for a connection to host */
 	uint64_t		 t0;
 	struct httpc_resp	 resp;		/* the answer, capped */
 

@@ -750,6 +750,45 @@ START_TEST(test_concurrent_100)
 }
 END_TEST
 
+/*
+ * More polls of one host than it gets connections: the rest wait in the
+ * poller, not in curl, so each has its whole timeout once sent. Twelve
+ * answers 600 ms late with a 1500 ms timeout: had curl queued them, the
+ * last four would have waited 1200 ms before being sent and timed out.
+ */
+START_TEST(test_waits_for_a_connection)
+{
+	const struct testhttp_route r[] = {
+		{ .path = REFS_PATH("slow"), .status = 200, .ctype = ADV_TYPE,
+		  .body = HDR "0000", .delay_ms = 600 },
+	};
+	struct coll		*c, cancelled = { 0 };
+	uint64_t		 gone;
+	size_t			 i;
+
+	testhttp_start(r, nitems(r), NULL);
+	c = xcalloc(1, sizeof *c);
+	for (i = 0; i < 12; i++)
+		start_refs("slow", MAIN, 1500, c);
+	/* One that waits is cancelled: it is never sent. */
+	gone = start_refs("slow", MAIN, 1500, &cancelled);
+	poller_cancel(poller, gone);
+	ck_assert_uint_eq(poller_inflight(poller), 12);
+	c->want = 12;
+	ck_assert_msg(run_until(coll_done, c, 10000), "%zu of 12", c->n);
+	for (i = 0; i < 12; i++) {
+		ck_assert_msg(c->r[i].ok == 1, "%zu: %s", i, c->r[i].error);
+		/* Timed from its sending: about the server's 600 ms. */
+		ck_assert_uint_lt(c->r[i].elapsed_ms, 1500);
+	}
+	ck_assert_uint_eq(testhttp_nseen(), 12);
+	ck_assert_uint_eq(cancelled.n, 0);
+	ck_assert_uint_eq(poller_inflight(poller), 0);
+	testhttp_stop();
+	free(c);
+}
+END_TEST
+
 START_TEST(test_cancel)
 {
 	const struct testhttp_route r[] = {
@@ -1379,6 +1418,7 @@ poller_suite(void)
 	tcase_add_test(tc, test_refs_bad_answers);
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_concurrent_100);
+	tcase_add_test(tc, test_waits_for_a_connection);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
 	tcase_add_test(tc, test_callbacks_reenter);
