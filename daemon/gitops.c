@@ -98,7 +98,8 @@ gitops_git_error(void)
 {
 	const git_error	*e = git_error_last();
 
-	return e != NULL && e->message != NULL ? e->message : "unknown error";
+	return e != NULL && e->message != NULL && *e->message != '\0' ?
+	    e->message : "libgit2 gave no reason";
 }
 
 void

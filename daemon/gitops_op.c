@@ -167,6 +167,9 @@ gitops_op_begin(struct gitops_op *op, const struct gitops_remote *r,
 	memset(op, 0, sizeof *op);
 	op->r = r;
 	op->what = what;
+	/* libgit2's last error is per thread and outlives its operation:
+	 * one that fails without a word must not show an older failure's. */
+	git_error_clear();
 	if (r == NULL || r->url == NULL || *r->url == '\0') {
 		*cause = xprintf("%s: no URL", what);
 		return -1;
