@@ -273,7 +273,9 @@ promote_build_publish(struct promote_job *j)
 		    "commit than %s, which is still the destination head",
 		    j->commithex);
 	}
-	if (v.semver == NULL) {
+	/* An answer that does not say which commit it published is
+	 * confirmed by looking the version of ours up. */
+	if (v.semver == NULL || v.git_hash == NULL) {
 		api_version_clear(&v);
 		if (api_version_find(j->dapi, owner, algo, j->commithex, &v,
 		    &e) != 1) {

@@ -379,6 +379,26 @@ class Api(HostileCase):
         self.assertNotIn("9.9.9", json.dumps(self.env.version_map("hello")))
         self.assert_recovers()
 
+    def test_publish_answer_without_a_hash(self):
+        # The publish happens, but its answer names a version and no
+        # commit: the version of ours is looked up, not taken on trust.
+        sha = self.new_commit()
+        nversions = len(self.env.prod_versions("Hello"))
+        nmap = len(self.env.version_map("hello"))
+        self.fault(self.env.prod, {"method": "POST", "path": PUBLISH, "status": 200,
+                                   "after": True,
+                                   "body": {"version_info": {"semantic_version": "9.9.9"}}})
+        rc, text, rss = run_daemon(self.env, "--once")
+        assert_sane_log(self, rc, text, rss)
+        self.assertEqual(rc, 0, text[-3000:])
+        versions = self.env.prod_versions("Hello")
+        lines = self.env.version_map("hello")
+        self.assertEqual(len(versions), nversions + 1)
+        self.assertEqual(len(lines), nmap + 1)
+        self.assertNotIn("9.9.9", json.dumps(lines))
+        self.assertEqual(lines[-1]["source_commit"], sha)
+        self.assertEqual(lines[-1]["dest_version"], versions[0][0])
+
     def test_versions_hash_a_number(self):
         # The look at the destination's versions (is our commit published?)
         # meets a version whose git_hash is a number: an error, not a
