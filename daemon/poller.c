@@ -58,6 +58,7 @@ struct poller {
  * Jobs and the done queue.
  */
 
+/* A waiting job's easy handle was never added: removing it is a no-op. */
 static void
 poller_job_free(struct poller_job *job)
 {
@@ -79,7 +80,7 @@ static void	poller_admit(struct poller *, const char *host);
 static void
 poller_job_done(struct poller *p, struct poller_job *job)
 {
-	if (job->easy != NULL && !job->waiting) {
+	if (job->easy != NULL) {
 		curl_multi_remove_handle(p->multi, job->easy);
 		curl_easy_cleanup(job->easy);
 		job->easy = NULL;
@@ -292,9 +293,6 @@ poller_free(struct poller *p)
 	}
 	while ((job = TAILQ_FIRST(&p->waiting)) != NULL) {
 		TAILQ_REMOVE(&p->waiting, job, entry);
-		job->waiting = 0;	/* its easy handle is not in multi */
-		curl_easy_cleanup(job->easy);
-		job->easy = NULL;
 		poller_job_free(job);
 	}
 	while ((job = STAILQ_FIRST(&p->done)) != NULL) {
@@ -500,7 +498,6 @@ poller_host_running(const struct poller *p, const char *host)
 static void
 poller_run(struct poller *p, struct poller_job *job)
 {
-	job->waiting = 0;
 	job->t0 = monotime_ms();
 	TAILQ_INSERT_TAIL(&p->running, job, entry);
 	if (curl_multi_add_handle(p->multi, job->easy) != CURLM_OK) {
@@ -559,10 +556,9 @@ poller_start(struct poller *p, enum poller_kind kind,
 		poller_job_done(p, job);
 		return job->id;
 	}
-	if (poller_host_running(p, job->host) >= POLLER_HOST_CONNECTIONS) {
-		job->waiting = 1;
+	if (poller_host_running(p, job->host) >= POLLER_HOST_CONNECTIONS)
 		TAILQ_INSERT_TAIL(&p->waiting, job, entry);
-	} else
+	else
 		poller_run(p, job);
 	return job->id;
 }
@@ -588,8 +584,6 @@ poller_cancel(struct poller *p, uint64_t id)
 	TAILQ_FOREACH(job, &p->waiting, entry) {
 		if (job->id == id) {
 			TAILQ_REMOVE(&p->waiting, job, entry);
-			curl_easy_cleanup(job->easy);
-			job->easy = NULL;
 			poller_job_free(job);
 			p->ninflight--;
 			return;

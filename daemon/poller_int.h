@@ -26,7 +26,6 @@ struct poller_job {
 	char			*shown;		/* the URL in messages */
 	char			*ref;		/* REFS: the ref looked for */
 	char			*host;		/* "scheme://host:port" */
-	int			 waiting;	/* for a connection to host */
 	uint64_t		 t0;
 	struct httpc_resp	 resp;		/* the answer, capped */
 
