@@ -4,7 +4,6 @@
  * Threads: every field but name is read and written under b->lock; the
  * log lines are written after it is released.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -8,8 +8,8 @@
  * a cool-off (BREAKER_COOL_MS doubling to BREAKER_COOL_MAX_MS) that a
  * poll answered by the cluster ends early; then it is half-open: one job
  * may start (the scheduler's rule), and its first failed try opens it
- * again. An answer to a job's
- * request closes it. Time is passed in, so it is tested without sleeping.
+ * again. An answer to a job's request closes it. Time is passed in, so it
+ * is tested without sleeping.
  */
 #ifndef BREAKER_H
 #define BREAKER_H
