@@ -49,7 +49,7 @@ struct breaker {
 struct breaker	*breaker_new(const char *cluster);
 void		 breaker_free(struct breaker *);
 /* Any thread: one request to the cluster failed transiently (ok == 0:
- * no answer, 5xx, 429) or was answered (ok == 1), for route who. */
+ * no answer, 5xx, 429, 408) or was answered (ok == 1), for route who. */
 void		 breaker_report(struct breaker *, enum breaker_from, int ok,
 		    uintptr_t who, uint64_t now);
 /* Any thread: 1 while open, with a sentence saying so in why; else 0. A

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "httpmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "monotime.h"
@@ -50,8 +51,8 @@ route_job_observe(void *arg, const struct config_cluster *cluster,
 
 	stats_count(&j->route->srv->stats, cluster->name, kind, status);
 	breaker_report(route_job_breaker(j, cluster), BREAKER_JOB,
-	    status != 0 && status < 500 && status != 429, (uintptr_t)j->route,
-	    monotime_ms());
+	    status != 0 && !httpmsg_status_transient(status),
+	    (uintptr_t)j->route, monotime_ms());
 }
 
 /* Worker: before a failed request is tried again. A git try has not been
