@@ -325,3 +325,9 @@ config_approval_name(enum config_approval a)
 {
 	return config_name(config_schema_approval_names, (unsigned int)a);
 }
+
+const char *
+config_drift_name(enum config_drift d)
+{
+	return config_name(config_schema_drift_names, (unsigned int)d);
+}

@@ -32,6 +32,12 @@ enum config_approval {
 	CONFIG_APPROVAL_MANUAL,
 };
 
+/* A destination head algopromoted did not push for the route. */
+enum config_drift {
+	CONFIG_DRIFT_HOLD,		/* stop promoting until `resume` */
+	CONFIG_DRIFT_OVERWRITE,		/* promote over it, with a warning */
+};
+
 struct config_cluster {
 	char		*name;
 	char		*api;		/* base URL without /v1, no trailing / */
@@ -65,6 +71,7 @@ struct config_policy {
 	uint64_t		 build_timeout_ms;
 	uint64_t		 reconcile_ms;	/* 0: off */
 	enum config_approval	 approval;
+	enum config_drift	 on_drift;
 	char			*commit_message;	/* checked by
 							 * template_check() */
 	char			*release_notes;
@@ -132,6 +139,7 @@ struct config_pair *config_pair_find(const struct config *,
 const char *config_vtype_name(enum config_vtype);
 const char *config_track_name(enum config_track);
 const char *config_approval_name(enum config_approval);
+const char *config_drift_name(enum config_drift);
 
 /*
  * Parses "CLUSTER/OWNER/ALGO" against the clusters of c (as for a pair's

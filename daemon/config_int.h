@@ -125,6 +125,7 @@ extern const char *const config_schema_level_names[];
 extern const char *const config_schema_track_names[];
 extern const char *const config_schema_vtype_names[];
 extern const char *const config_schema_approval_names[];
+extern const char *const config_schema_drift_names[];
 extern const char *const config_schema_cluster_keys[];
 extern const char *const config_schema_pair_keys[];
 extern const char *const config_schema_policy_keys[];

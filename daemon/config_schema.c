@@ -33,6 +33,7 @@
 #define DEF_BUILD_TIMEOUT_MS	(20 * 60 * 1000)
 #define DEF_RECONCILE_MS	(60 * 60 * 1000)
 #define DEF_APPROVAL		CONFIG_APPROVAL_AUTO
+#define DEF_ON_DRIFT		CONFIG_DRIFT_HOLD
 #define DEF_COMMIT_MESSAGE	"Promote {source}@{source_short}"
 #define DEF_RELEASE_NOTES	"Promoted from {source} at {source_commit}"
 #define DEF_AUTHOR_NAME		"algopromoted"
@@ -51,7 +52,7 @@ const char *const config_schema_cluster_keys[] = {
 const char *const config_schema_policy_keys[] = {
 	"track", "branch", "version_type", "build_timeout", "approval",
 	"commit_message", "release_notes", "author", "preserve", "exclude",
-	"create", "reconcile_interval", NULL
+	"create", "reconcile_interval", "on_drift", NULL
 };
 static const char *const config_schema_create_keys[] = {
 	"from_source", "details", "settings", NULL
@@ -68,6 +69,7 @@ const char *const config_schema_vtype_names[] = {
 	"major", "minor", "revision", NULL
 };
 const char *const config_schema_approval_names[] = { "auto", "manual", NULL };
+const char *const config_schema_drift_names[] = { "hold", "overwrite", NULL };
 
 /* Names and words. */
 
@@ -232,6 +234,7 @@ config_schema_builtin(struct config *c, struct config_policy *p)
 	p->build_timeout_ms = DEF_BUILD_TIMEOUT_MS;
 	p->reconcile_ms = DEF_RECONCILE_MS;
 	p->approval = DEF_APPROVAL;
+	p->on_drift = DEF_ON_DRIFT;
 	p->commit_message = xstrdup(DEF_COMMIT_MESSAGE);
 	p->release_notes = xstrdup(DEF_RELEASE_NOTES);
 	p->author_name = xstrdup(DEF_AUTHOR_NAME);
@@ -426,6 +429,10 @@ config_schema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 	    config_yaml_enum(cf, v, obj, "approval",
 	    config_schema_approval_names, &i) == 1)
 		pol->approval = (enum config_approval)i;
+	if ((v = config_yaml_get(cf, m, "on_drift", NULL)) != NULL &&
+	    config_yaml_enum(cf, v, obj, "on_drift",
+	    config_schema_drift_names, &i) == 1)
+		pol->on_drift = (enum config_drift)i;
 	if ((v = config_yaml_get(cf, m, "commit_message", NULL)) != NULL)
 		config_yaml_template(cf, v, obj, "commit_message", 0,
 		    &pol->commit_message);

@@ -294,6 +294,7 @@ START_TEST(test_good_minimal)
 	ck_assert_uint_eq(p->policy.build_timeout_ms, 20 * 60 * 1000);
 	ck_assert_uint_eq(p->policy.reconcile_ms, 60 * 60 * 1000);
 	ck_assert_int_eq(p->policy.approval, CONFIG_APPROVAL_AUTO);
+	ck_assert_int_eq(p->policy.on_drift, CONFIG_DRIFT_HOLD);
 	ck_assert_str_eq(p->policy.commit_message,
 	    "Promote {source}@{source_short}");
 	ck_assert_str_eq(p->policy.release_notes,
@@ -353,6 +354,7 @@ START_TEST(test_good_full)
 	ck_assert_uint_eq(a->policy.build_timeout_ms, 3600000);
 	ck_assert_uint_eq(a->policy.reconcile_ms, 600000);
 	ck_assert_int_eq(a->policy.approval, CONFIG_APPROVAL_MANUAL);
+	ck_assert_int_eq(a->policy.on_drift, CONFIG_DRIFT_OVERWRITE);
 	ck_assert_str_eq(a->policy.commit_message,
 	    "Sync {source} ({source_short}) for {pair}");
 	ck_assert_str_eq(a->policy.release_notes,
@@ -388,6 +390,7 @@ START_TEST(test_good_full)
 	ck_assert_uint_eq(b->policy.build_timeout_ms, 300000);
 	ck_assert_uint_eq(b->policy.reconcile_ms, 0);
 	ck_assert_int_eq(b->policy.approval, CONFIG_APPROVAL_AUTO);
+	ck_assert_int_eq(b->policy.on_drift, CONFIG_DRIFT_HOLD);
 	ck_assert_str_eq(b->policy.commit_message,
 	    "{algo}: {destination} <- {source}");
 	ck_assert_str_eq(b->policy.release_notes, "");
@@ -952,6 +955,9 @@ START_TEST(test_names)
 	    "revision");
 	ck_assert_str_eq(config_vtype_name((enum config_vtype)7), "unknown");
 	ck_assert_str_eq(config_approval_name(CONFIG_APPROVAL_AUTO), "auto");
+	ck_assert_str_eq(config_drift_name(CONFIG_DRIFT_HOLD), "hold");
+	ck_assert_str_eq(config_drift_name(CONFIG_DRIFT_OVERWRITE),
+	    "overwrite");
 	ck_assert_str_eq(config_approval_name(CONFIG_APPROVAL_MANUAL),
 	    "manual");
 }
