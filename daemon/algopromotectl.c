@@ -38,10 +38,17 @@ ask_socket(const char *path, const char *cmd, const char *pair,
 {
 	char		*text = NULL, *cause = NULL;
 	const cJSON	*ok, *err;
+	cJSON		*req;
+	int		 rv;
 
 	*reply = NULL;
-	if (control_request(path, cmd, pair, CTL_TIMEOUT_MS, &text,
-	    &cause) == -1) {
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", cmd);
+	if (pair != NULL)
+		cJSON_AddStringToObject(req, "pair", pair);
+	rv = control_request(path, req, CTL_TIMEOUT_MS, &text, &cause);
+	cJSON_Delete(req);
+	if (rv == -1) {
 		if (errno == ENOENT || errno == ECONNREFUSED) {
 			free(cause);
 			return 0;

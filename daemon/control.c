@@ -71,12 +71,27 @@ control_reply(struct bufferevent *bev, char *reply)
 	free(reply);
 }
 
+/* A request is an object with a string "cmd" and only string (or null)
+ * members: the commands' arguments. */
+static int
+control_valid(const cJSON *req)
+{
+	const cJSON	*m;
+
+	if (!cJSON_IsObject(req) || !cJSON_IsString(
+	    cJSON_GetObjectItemCaseSensitive(req, "cmd")))
+		return 0;
+	cJSON_ArrayForEach(m, req)
+		if (!cJSON_IsString(m) && !cJSON_IsNull(m))
+			return 0;
+	return 1;
+}
+
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
 	struct control	*c = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
-	const cJSON	*cmd, *pair;
 	cJSON		*req;
 	char		*line;
 	size_t		 len;
@@ -89,16 +104,12 @@ control_read(struct bufferevent *bev, void *arg)
 	}
 	req = cJSON_ParseWithLength(line, len);
 	free(line);
-	cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
-	pair = cJSON_GetObjectItemCaseSensitive(req, "pair");
-	if (!cJSON_IsString(cmd) || (pair != NULL && !cJSON_IsNull(pair) &&
-	    !cJSON_IsString(pair)))
+	if (!control_valid(req))
 		control_reply(bev, control_error("bad request: want "
-		    "{\"cmd\": \"...\", \"pair\": \"...\"}"));
+		    "{\"cmd\": \"...\", \"pair\": \"...\", ...} with string "
+		    "members"));
 	else
-		control_reply(bev, c->fn(c->arg, cmd->valuestring,
-		    pair != NULL && cJSON_IsString(pair) ? pair->valuestring :
-		    NULL));
+		control_reply(bev, c->fn(c->arg, req));
 	cJSON_Delete(req);
 }
 
@@ -221,14 +232,13 @@ control_free(struct control *c)
 }
 
 int
-control_request(const char *path, const char *cmd, const char *pair,
-    uint64_t timeout_ms, char **reply, char **cause)
+control_request(const char *path, const cJSON *req, uint64_t timeout_ms,
+    char **reply, char **cause)
 {
 	struct sockaddr_un	 sun;
 	struct pollfd		 pfd;
 	uint64_t		 deadline;
-	cJSON			*o;
-	char			*req, *buf = NULL, *nl;
+	char			*text, *buf = NULL, *nl;
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
 	int			 fd, saved;
@@ -249,16 +259,10 @@ control_request(const char *path, const char *cmd, const char *pair,
 		errno = saved;
 		return -1;
 	}
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "cmd", cmd);
-	if (pair != NULL)
-		cJSON_AddStringToObject(o, "pair", pair);
-	req = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (req == NULL)
+	if ((text = cJSON_PrintUnformatted(req)) == NULL)
 		fatalx("out of memory");
-	nl = xprintf("%s\n", req);
-	free(req);
+	nl = xprintf("%s\n", text);
+	free(text);
 	n = write(fd, nl, strlen(nl));
 	free(nl);
 	if (n == -1) {

@@ -135,7 +135,7 @@ server_reply_error(const char *fmt, ...)
 }
 
 static char *
-server_cmd_status(struct server *s)
+server_cmd_status(struct server *s, const cJSON *req)
 {
 	cJSON	*o = cJSON_CreateObject();
 
@@ -177,7 +177,7 @@ server_route_edit(struct route *r, int approve, char **msg)
 
 /* trigger: poll now, or as soon as the running job ends. */
 static char *
-server_cmd_trigger(struct route *r)
+server_cmd_trigger(struct route *r, const cJSON *req)
 {
 	log_info("route %s: poll triggered", r->id);
 	scheduler_clear_backoff(r->sr);
@@ -208,13 +208,13 @@ server_cmd_edit(struct route *r, int approve)
 }
 
 static char *
-server_cmd_retry(struct route *r)
+server_cmd_retry(struct route *r, const cJSON *req)
 {
 	return server_cmd_edit(r, 0);
 }
 
 static char *
-server_cmd_approve(struct route *r)
+server_cmd_approve(struct route *r, const cJSON *req)
 {
 	return server_cmd_edit(r, 1);
 }
@@ -224,8 +224,8 @@ server_cmd_approve(struct route *r)
 static const struct server_cmd {
 	const char	*name;
 	int		 needs_pair;
-	char		*(*exec)(struct server *);
-	char		*(*exec_route)(struct route *);
+	char		*(*exec)(struct server *, const cJSON *);
+	char		*(*exec_route)(struct route *, const cJSON *);
 } server_cmd_table[] = {
 	{ "status", 0, server_cmd_status, NULL },
 	{ "trigger", 1, NULL, server_cmd_trigger },
@@ -235,7 +235,7 @@ static const struct server_cmd {
 
 static char *
 server_cmd_routes(struct server *s, const struct server_cmd *c,
-    const char *pair)
+    const char *pair, const cJSON *req)
 {
 	struct route	*r;
 	cJSON		*o, *msgs;
@@ -247,7 +247,7 @@ server_cmd_routes(struct server *s, const struct server_cmd *c,
 		if (r->removed || strcmp(r->pair_name, pair) != 0)
 			continue;
 		n++;
-		msg = c->exec_route(r);
+		msg = c->exec_route(r, req);
 		cJSON_AddItemToArray(msgs, cJSON_CreateString(msg));
 		free(msg);
 	}
@@ -263,23 +263,27 @@ server_cmd_routes(struct server *s, const struct server_cmd *c,
 }
 
 static char *
-server_control(void *arg, const char *cmd, const char *pair)
+server_control(void *arg, const cJSON *req)
 {
 	struct server		*s = arg;
 	const struct server_cmd	*c;
+	const char		*cmd, *pair;
 	size_t			 i;
 
+	cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "cmd"));
+	pair = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req,
+	    "pair"));
 	for (i = 0; i < sizeof server_cmd_table / sizeof *c; i++) {
 		c = &server_cmd_table[i];
 		if (strcmp(c->name, cmd) != 0)
 			continue;
 		if (!c->needs_pair)
-			return c->exec(s);
+			return c->exec(s, req);
 		if (pair == NULL)
 			return server_reply_error("%s needs a pair", cmd);
 		if (s->stopping)
 			return server_reply_error("shutting down");
-		return server_cmd_routes(s, c, pair);
+		return server_cmd_routes(s, c, pair, req);
 	}
 	return server_reply_error("unknown command \"%s\"", cmd);
 }

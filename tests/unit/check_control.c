@@ -20,10 +20,30 @@ static struct control *ctl;
 static struct testutil_loop *loop;
 
 static char *
-handler(void *arg, const char *cmd, const char *pair)
+handler(void *arg, const cJSON *req)
 {
-	return xprintf("{\"ok\":true,\"cmd\":\"%s\",\"pair\":\"%s\"}", cmd,
+	const char	*pair = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(req, "pair"));
+
+	return xprintf("{\"ok\":true,\"cmd\":\"%s\",\"pair\":\"%s\"}",
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "cmd")),
 	    pair != NULL ? pair : "-");
+}
+
+/* Sends {"cmd": cmd, "pair": pair}, pair left out when NULL. */
+static int
+ask(const char *path, const char *cmd, const char *pair, uint64_t ms,
+    char **reply, char **cause)
+{
+	cJSON	*req = cJSON_CreateObject();
+	int	 rv;
+
+	cJSON_AddStringToObject(req, "cmd", cmd);
+	if (pair != NULL)
+		cJSON_AddStringToObject(req, "pair", pair);
+	rv = control_request(path, req, ms, reply, cause);
+	cJSON_Delete(req);
+	return rv;
 }
 
 static void
@@ -57,7 +77,7 @@ START_TEST(test_request_reply)
 	cJSON		*o;
 	struct stat	 sb;
 
-	ck_assert_msg(control_request(sock, "trigger", "hello", 5000, &reply,
+	ck_assert_msg(ask(sock, "trigger", "hello", 5000, &reply,
 	    &cause) == 0, "%s", cause);
 	ck_assert_ptr_nonnull(o = cJSON_Parse(reply));
 	ck_assert_str_eq(cJSON_GetObjectItem(o, "cmd")->valuestring,
@@ -67,10 +87,33 @@ START_TEST(test_request_reply)
 	free(reply);
 	ck_assert_int_eq(stat(sock, &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0600);
-	ck_assert_int_eq(control_request(sock, "status", NULL, 5000, &reply,
+	ck_assert_int_eq(ask(sock, "status", NULL, 5000, &reply,
 	    &cause), 0);
 	ck_assert_ptr_nonnull(strstr(reply, "\"pair\":\"-\""));
 	free(reply);
+}
+END_TEST
+
+/* Arguments are strings: anything else is refused before the handler. */
+START_TEST(test_bad_request)
+{
+	char	*reply = NULL, *cause = NULL;
+	cJSON	*req = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(req, "cmd", "pause");
+	cJSON_AddNumberToObject(req, "reason", 7);
+	ck_assert_msg(control_request(sock, req, 5000, &reply, &cause) == 0,
+	    "%s", cause);
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"bad request: want "
+	    "{\\\"cmd\\\": \\\"...\\\", \\\"pair\\\": \\\"...\\\", ...} with "
+	    "string members\"}");
+	free(reply);
+	cJSON_DeleteItemFromObject(req, "cmd");
+	cJSON_AddStringToObject(req, "reason", "no cmd");
+	ck_assert_int_eq(control_request(sock, req, 5000, &reply, &cause), 0);
+	ck_assert_ptr_nonnull(strstr(reply, "bad request"));
+	free(reply);
+	cJSON_Delete(req);
 }
 END_TEST
 
@@ -79,7 +122,7 @@ START_TEST(test_no_daemon)
 	char	*reply = NULL, *cause = NULL, *other;
 
 	other = xprintf("%s/none.sock", dir);
-	ck_assert_int_eq(control_request(other, "status", NULL, 1000, &reply,
+	ck_assert_int_eq(ask(other, "status", NULL, 1000, &reply,
 	    &cause), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_ptr_nonnull(strstr(cause, "No such file"));
@@ -96,6 +139,7 @@ control_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_request_reply);
+	tcase_add_test(tc, test_bad_request);
 	tcase_add_test(tc, test_no_daemon);
 	suite_add_tcase(s, tc);
 	return s;
