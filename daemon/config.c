@@ -254,8 +254,15 @@ config_free(struct config *c)
 			config_algo_clear(&pr->dests[j]);
 		free(pr->dests);
 		config_schema_policy_clear(&pr->policy);
+		config_notify_clear(pr->notify, pr->nnotify);
 	}
 	free(c->pairs);
+	config_notify_clear(c->notify, c->nnotify);
+	free(c->trigger_token_file);
+	if (c->trigger_token != NULL) {
+		explicit_bzero(c->trigger_token, strlen(c->trigger_token));
+		free(c->trigger_token);
+	}
 	free(c->path);
 	free(c->state_dir);
 	free(c->log_file);
@@ -330,4 +337,21 @@ const char *
 config_drift_name(enum config_drift d)
 {
 	return config_name(config_schema_drift_names, (unsigned int)d);
+}
+
+const char *
+config_notify_event_name(enum config_notify_event e)
+{
+	return config_name(config_schema_notify_event_names, (unsigned int)e);
+}
+
+int
+config_notify_event_parse(const char *name)
+{
+	int	 i;
+
+	for (i = 0; config_schema_notify_event_names[i] != NULL; i++)
+		if (strcmp(config_schema_notify_event_names[i], name) == 0)
+			return i;
+	return -1;
 }

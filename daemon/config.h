@@ -38,6 +38,41 @@ enum config_drift {
 	CONFIG_DRIFT_OVERWRITE,		/* promote over it, with a warning */
 };
 
+/* What a notification sink may be told (notify: events:), by bit. */
+enum config_notify_event {
+	CONFIG_NOTIFY_PROMOTED,
+	CONFIG_NOTIFY_FAILED,
+	CONFIG_NOTIFY_RECOVERED,
+	CONFIG_NOTIFY_PENDING_APPROVAL,
+	CONFIG_NOTIFY_HELD,
+	CONFIG_NOTIFY_PAUSED,
+	CONFIG_NOTIFY_RESUMED,
+	CONFIG_NOTIFY_NEVENTS
+};
+#define CONFIG_NOTIFY_ALL	((1u << CONFIG_NOTIFY_NEVENTS) - 1)
+
+enum config_notify_format {
+	CONFIG_NOTIFY_JSON,		/* the event itself */
+	CONFIG_NOTIFY_SLACK,		/* {"text": "one readable line"} */
+};
+
+/* One notification sink: a webhook (url) or a command (argv), never
+ * both. */
+struct config_sink {
+	char			*url;		/* http(s), no userinfo; or NULL */
+	char		       **command;	/* NULL-terminated argv, argv[0]
+						 * absolute; or NULL */
+	char			*token_file;	/* resolved absolute path, or
+						 * NULL (url only) */
+	char			*token;		/* loaded secret, sent as
+						 * Bearer; never logged; NULL
+						 * when unset (or unread
+						 * under CONFIG_LOAD_CHECK) */
+	enum config_notify_format format;	/* url only */
+	unsigned int		 events;	/* 1 << CONFIG_NOTIFY_* */
+	int			 line;
+};
+
 struct config_cluster {
 	char		*name;
 	char		*api;		/* base URL without /v1, no trailing / */
@@ -96,6 +131,8 @@ struct config_pair {
 	struct config_algo	*dests;
 	size_t			 ndests;
 	struct config_policy	 policy;
+	struct config_sink	*notify;	/* added to the top level's */
+	size_t			 nnotify;
 	int			 line;
 };
 
@@ -113,13 +150,18 @@ struct config {
 	size_t			 nclusters;
 	struct config_pair	*pairs;
 	size_t			 npairs;
+	struct config_sink	*notify;	/* for every pair */
+	size_t			 nnotify;
+	char			*trigger_token_file;	/* absolute, or NULL */
+	char			*trigger_token;	/* loaded secret, or NULL */
 };
 
 /*
  * Loads and validates path. On failure returns -1 and sets *errors to
  * every problem found, one "FILE:LINE:COL: message" per line in document
- * order (the caller frees it). Key files are read here; environment from
- * getenv(). Every key loaded is registered with redact_add().
+ * order (the caller frees it). Key and token files are read here;
+ * environment from getenv(). Every key and token loaded is registered
+ * with redact_add().
  *
  * With CONFIG_LOAD_CHECK a key file or CA file that does not exist or
  * cannot be opened, and an unset api_key_env variable, are reported as
@@ -140,6 +182,9 @@ const char *config_vtype_name(enum config_vtype);
 const char *config_track_name(enum config_track);
 const char *config_approval_name(enum config_approval);
 const char *config_drift_name(enum config_drift);
+/* "promoted", "pending-approval", ...; -1 for a name that is none. */
+const char *config_notify_event_name(enum config_notify_event);
+int	 config_notify_event_parse(const char *);
 
 /*
  * Parses "CLUSTER/OWNER/ALGO" against the clusters of c (as for a pair's

@@ -126,6 +126,9 @@ extern const char *const config_schema_track_names[];
 extern const char *const config_schema_vtype_names[];
 extern const char *const config_schema_approval_names[];
 extern const char *const config_schema_drift_names[];
+extern const char *const config_schema_notify_event_names[];
+extern const char *const config_schema_notify_format_names[];
+extern const char *const config_schema_sink_keys[];
 extern const char *const config_schema_cluster_keys[];
 extern const char *const config_schema_pair_keys[];
 extern const char *const config_schema_policy_keys[];
@@ -158,6 +161,16 @@ void	 config_secret_key_env(struct cf *, struct config_cluster *,
 	    const yaml_node_t *, const char *obj);
 void	 config_secret_ca_file(struct cf *, struct config_cluster *,
 	    const yaml_node_t *, const char *obj);
+/* A secret in a file (key, the token of a sink or of triggers): path
+ * resolved into *path, the secret into *secret (redact_add()ed). noun
+ * names it in messages ("token"). */
+void	 config_secret_file(struct cf *, const yaml_node_t *, const char *obj,
+	    const char *key, const char *noun, char **path, char **secret);
+
+/* config_notify.c: notification sinks (notify:) and their secrets. */
+void	 config_notify_list(struct cf *, const yaml_node_t *v,
+	    const char *obj, struct config_sink **out, size_t *n);
+void	 config_notify_clear(struct config_sink *, size_t);
 
 /* config_pair.c: algorithms (CLUSTER/OWNER/ALGO) and the pairs. */
 size_t	 config_pair_algo_parse(const struct config *, const char *spec,

@@ -171,6 +171,8 @@ config_pair_parse(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
 		config_yaml_duration(cf, v, obj, "poll_interval",
 		    CONFIG_MIN_POLL_MS,
 		    &pr->policy.poll_ms);
+	if ((v = config_yaml_get(cf, m, "notify", NULL)) != NULL)
+		config_notify_list(cf, v, obj, &pr->notify, &pr->nnotify);
 }
 
 void

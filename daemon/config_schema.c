@@ -43,7 +43,8 @@
 
 static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
-	"retry_min", "listen", "control_socket", "clusters", "defaults", "pairs", NULL
+	"retry_min", "listen", "control_socket", "clusters", "defaults", "pairs",
+	"notify", "trigger_token_file", NULL
 };
 const char *const config_schema_cluster_keys[] = {
 	"api", "git", "key_owner", "api_key_file", "api_key_env", "ca_file",
@@ -58,7 +59,11 @@ static const char *const config_schema_create_keys[] = {
 	"from_source", "details", "settings", NULL
 };
 const char *const config_schema_pair_keys[] = {
-	"name", "source", "destination", "destinations", "poll_interval", NULL
+	"name", "source", "destination", "destinations", "poll_interval",
+	"notify", NULL
+};
+const char *const config_schema_sink_keys[] = {
+	"url", "command", "token_file", "format", "events", NULL
 };
 
 const char *const config_schema_level_names[] = {	/* by LOG_LEVEL_* */
@@ -70,6 +75,14 @@ const char *const config_schema_vtype_names[] = {
 };
 const char *const config_schema_approval_names[] = { "auto", "manual", NULL };
 const char *const config_schema_drift_names[] = { "hold", "overwrite", NULL };
+const char *const config_schema_notify_event_names[] = {	/* by
+								 * CONFIG_NOTIFY_* */
+	"promoted", "failed", "recovered", "pending-approval", "held",
+	"paused", "resumed", NULL
+};
+const char *const config_schema_notify_format_names[] = {
+	"json", "slack", NULL
+};
 
 /* Names and words. */
 
@@ -175,10 +188,11 @@ config_schema_keys(struct cf *cf, const yaml_node_t *m, const char *obj,
 			continue;
 		}
 		if (k1 == config_schema_policy_keys && k2 == NULL &&
-		    strcmp(name, "poll_interval") == 0) {
+		    (strcmp(name, "poll_interval") == 0 ||
+		    strcmp(name, "notify") == 0)) {
 			config_diag_err(cf, k, obj,
-			    "poll_interval is set at the "
-			    "top level, not in defaults");
+			    "%s is set at the "
+			    "top level, not in defaults", name);
 			continue;
 		}
 		full = xprintf("%s%s", prefix, name);
@@ -532,6 +546,12 @@ config_schema_top(struct cf *cf, const yaml_node_t *root)
 			c->control_socket = sock;
 		}
 	}
+	if ((v = config_yaml_get(cf, root, "notify", NULL)) != NULL)
+		config_notify_list(cf, v, NULL, &c->notify, &c->nnotify);
+	if ((v = config_yaml_get(cf, root, "trigger_token_file", NULL)) !=
+	    NULL)
+		config_secret_file(cf, v, NULL, "trigger_token_file", "token",
+		    &c->trigger_token_file, &c->trigger_token);
 }
 
 void

@@ -1,10 +1,12 @@
 /* config_secret.c: the secrets a configuration names: API keys from key
- * files (permissions checked) or the environment, and CA files. */
+ * files (permissions checked) or the environment, tokens from token
+ * files, and CA files. */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,29 +55,31 @@ config_secret_len(const char *buf, size_t len)
 }
 
 static void
-config_secret_set(struct config_cluster *cl, const char *key, size_t len)
+config_secret_set(struct config_cluster *cl, char *key)
 {
-	cl->api_key = xstrndup(key, len);
+	if ((cl->api_key = key) == NULL)
+		return;
 	redact_add(cl->api_key);
 	if (cl->key_owner != NULL)
 		redact_add_basic(cl->key_owner, cl->api_key);
 }
 
-/* The key in buf (n bytes, from what) becomes cl's, if it is one. */
-static void
-config_secret_take(struct cf *cf, struct config_cluster *cl,
-    const yaml_node_t *v, const char *obj, const char *what,
-    const char *buf, size_t n)
+/* The secret in buf (n bytes, from what), or NULL reported; noun names
+ * it ("key", "token"). */
+static char *
+config_secret_take(struct cf *cf, const yaml_node_t *v, const char *obj,
+    const char *what, const char *noun, const char *buf, size_t n)
 {
 	size_t	 len;
 
 	if ((len = config_secret_len(buf, n)) == 0)
 		config_diag_err(cf, v, obj, "%s is empty", what);
 	else if (len == SIZE_MAX)
-		config_diag_err(cf, v, obj, "%s: the key contains whitespace, "
-		    "control or non-ASCII characters", what);
+		config_diag_err(cf, v, obj, "%s: the %s contains whitespace, "
+		    "control or non-ASCII characters", what, noun);
 	else
-		config_secret_set(cl, buf, len);
+		return xstrndup(buf, len);
+	return NULL;
 }
 
 /* path opened for reading, or -1 reported: a file that is not there (or
@@ -100,43 +104,45 @@ config_secret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
 	return -1;
 }
 
-void
-config_secret_key_file(struct cf *cf, struct config_cluster *cl,
-    const yaml_node_t *v, const char *obj)
+/* "key file", "token file": what reads the secret of key. */
+static void
+config_secret_read(struct cf *cf, const yaml_node_t *v, const char *obj,
+    const char *key, const char *noun, char **path, char **secret)
 {
 	struct stat	 sb;
 	const char	*s;
 	char		*show = NULL, *what, q[CF_QLEN], buf[CF_MAX_KEY + 2];
+	char		 file[32];
 	size_t		 n = 0, len;
 	ssize_t		 r;
 	int		 fd, increds = 0;
 
-	if (config_yaml_string(cf, v, obj, "api_key_file", 0, &s) != 1)
+	if (config_yaml_string(cf, v, obj, key, 0, &s) != 1)
 		return;
-	config_secret_resolve(cf, s, 1, &cl->api_key_file, &show);
+	snprintf(file, sizeof file, "%s file", noun);
+	config_secret_resolve(cf, s, 1, path, &show);
 	config_diag_quote(q, show);
 	if (cf->creds != NULL) {
 		len = strlen(cf->creds);
-		increds = strncmp(cl->api_key_file, cf->creds, len) == 0 &&
-		    cl->api_key_file[len] == '/';
+		increds = strncmp(*path, cf->creds, len) == 0 &&
+		    (*path)[len] == '/';
 	}
-	if ((fd = config_secret_open(cf, v, obj, "key file", cl->api_key_file,
-	    q)) == -1)
+	if ((fd = config_secret_open(cf, v, obj, file, *path, q)) == -1)
 		goto out;
 	if (fstat(fd, &sb) == -1) {
-		config_diag_err(cf, v, obj, "cannot read key file %s: %s", q,
+		config_diag_err(cf, v, obj, "cannot read %s %s: %s", file, q,
 		    strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		config_diag_err(cf, v, obj, "key file %s is not a regular file",
-		    q);
+		config_diag_err(cf, v, obj, "%s %s is not a regular file",
+		    file, q);
 		goto out;
 	}
 	if (!increds && (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
 		config_diag_err(cf, v, obj,
-		    "key file %s is readable by group or "
-		    "others (chmod 600)", q);
+		    "%s %s is readable by group or "
+		    "others (chmod 600)", file, q);
 		goto out;
 	}
 	while (n < sizeof buf - 1) {
@@ -144,7 +150,7 @@ config_secret_key_file(struct cf *cf, struct config_cluster *cl,
 			if (errno == EINTR)
 				continue;
 			config_diag_err(cf, v, obj,
-			    "cannot read key file %s: %s", q,
+			    "cannot read %s %s: %s", file, q,
 			    strerror(errno));
 			goto out;
 		}
@@ -154,11 +160,11 @@ config_secret_key_file(struct cf *cf, struct config_cluster *cl,
 	}
 	if (n > CF_MAX_KEY)
 		config_diag_err(cf, v, obj,
-		    "key file %s is larger than %d bytes", q,
+		    "%s %s is larger than %d bytes", file, q,
 		    CF_MAX_KEY);
 	else {
-		what = xprintf("key file %s", q);
-		config_secret_take(cf, cl, v, obj, what, buf, n);
+		what = xprintf("%s %s", file, q);
+		*secret = config_secret_take(cf, v, obj, what, noun, buf, n);
 		free(what);
 	}
 out:
@@ -166,6 +172,26 @@ out:
 	if (fd != -1)
 		close(fd);
 	free(show);
+}
+
+void
+config_secret_key_file(struct cf *cf, struct config_cluster *cl,
+    const yaml_node_t *v, const char *obj)
+{
+	char	*key = NULL;
+
+	config_secret_read(cf, v, obj, "api_key_file", "key",
+	    &cl->api_key_file, &key);
+	config_secret_set(cl, key);
+}
+
+void
+config_secret_file(struct cf *cf, const yaml_node_t *v, const char *obj,
+    const char *key, const char *noun, char **path, char **secret)
+{
+	config_secret_read(cf, v, obj, key, noun, path, secret);
+	if (*secret != NULL)
+		redact_add(*secret);
 }
 
 /* Keys read from the environment, kept here once the environment's own
@@ -225,7 +251,8 @@ config_secret_key_env(struct cf *cf, struct config_cluster *cl,
 		    "than %d bytes", s, CF_MAX_KEY);
 	else {
 		what = xprintf("environment variable %s", s);
-		config_secret_take(cf, cl, v, obj, what, val, strlen(val));
+		config_secret_set(cl, config_secret_take(cf, v, obj, what,
+		    "key", val, strlen(val)));
 		free(what);
 	}
 }

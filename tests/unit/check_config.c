@@ -18,6 +18,8 @@
 #define FIXDIR		"tests/data/config"
 #define DEV_KEY		"simEXAMPLEdevKEYnotREAL000000"
 #define ENV_KEY		"simEXAMPLEprodKEYfromENV0000"
+#define HOOK_TOKEN	"simEXAMPLEhookTOKEN00000000"
+#define TRIGGER_TOKEN	"simEXAMPLEtriggerTOKEN00000"
 
 /* Every fixture, by kind; test_fixture_list checks the directory holds
  * no other. */
@@ -29,7 +31,7 @@ static const char *const bad_fixtures[] = {
 	"bad-globs", "bad-integers", "bad-key-both", "bad-key-content",
 	"bad-key-empty", "bad-key-perms", "bad-listen", "bad-listen-v6",
 	"bad-loop", "bad-many", "bad-merge-key", "bad-missing-sections",
-	"bad-nesting", "bad-not-mapping", "bad-pair-duplicate", "bad-pair-none",
+	"bad-nesting", "bad-not-mapping", "bad-notify", "bad-pair-duplicate", "bad-pair-none",
 	"bad-pair-items", "bad-pair-names", "bad-pair-shape",
 	"bad-paths-listen", "bad-same-source", "bad-syntax",
 	"bad-syntax-flow", "bad-syntax-utf8", "bad-templates", "bad-types",
@@ -55,6 +57,7 @@ setup(void)
 {
 	static const char *const keys[] = {
 		"dev.key", "prod.key", "empty.key", "spaces.key", "big.key",
+		"hook.token", "trigger.token",
 	};
 	char	*path;
 	size_t	 i;
@@ -404,7 +407,82 @@ START_TEST(test_good_full)
 	    "{\"label\":\"Sentiment\"}");
 	ck_assert_str_eq(b->policy.create.settings_json,
 	    a->policy.create.settings_json);
+
+	/* notify: at the top (tokens loaded, defaults) and per pair. */
+	keypath = abs_fixture(FIXDIR "/keys/trigger.token");
+	ck_assert_str_eq(c->trigger_token_file, keypath);
+	free(keypath);
+	ck_assert_str_eq(c->trigger_token, TRIGGER_TOKEN);
+	ck_assert_uint_eq(c->nnotify, 2);
+	ck_assert_str_eq(c->notify[0].url,
+	    "https://hooks.example.com/algopromoted?channel=releases");
+	ck_assert_ptr_null(c->notify[0].command);
+	keypath = abs_fixture(FIXDIR "/keys/hook.token");
+	ck_assert_str_eq(c->notify[0].token_file, keypath);
+	free(keypath);
+	ck_assert_str_eq(c->notify[0].token, HOOK_TOKEN);
+	ck_assert_int_eq(c->notify[0].format, CONFIG_NOTIFY_JSON);
+	ck_assert_uint_eq(c->notify[0].events, CONFIG_NOTIFY_ALL);
+	ck_assert_uint_eq(c->notify[0].events, 0x7f);
+	ck_assert_int_eq(c->notify[1].format, CONFIG_NOTIFY_SLACK);
+	ck_assert_ptr_null(c->notify[1].token);
+	ck_assert_uint_eq(c->notify[1].events,
+	    1u << CONFIG_NOTIFY_FAILED | 1u << CONFIG_NOTIFY_HELD |
+	    1u << CONFIG_NOTIFY_PENDING_APPROVAL);
+	ck_assert_uint_eq(a->nnotify, 0);
+	ck_assert_uint_eq(b->nnotify, 1);
+	ck_assert_ptr_null(b->notify[0].url);
+	ck_assert_str_eq(b->notify[0].command[0],
+	    "/usr/local/bin/page-oncall");
+	ck_assert_str_eq(b->notify[0].command[1], "--team");
+	ck_assert_str_eq(b->notify[0].command[2], "");
+	ck_assert_str_eq(b->notify[0].command[3], "ml");
+	ck_assert_ptr_null(b->notify[0].command[4]);
+	ck_assert_uint_eq(b->notify[0].events, 1u << CONFIG_NOTIFY_FAILED);
 	config_free(c);
+}
+END_TEST
+
+static char	*write_conf(const char *, const char *, const char *);
+
+/* Tokens are secrets like keys; a missing token file is a warning for
+ * -n, an error for the daemon; event names both ways. */
+START_TEST(test_notify_tokens)
+{
+	struct config	*c = load_good("good-full"), *c2 = NULL;
+	char		*out, *dir, *path, *errors = NULL, *want;
+
+	out = redact("hook " HOOK_TOKEN " trigger " TRIGGER_TOKEN);
+	ck_assert_str_eq(out, "hook " REDACT_MASK " trigger " REDACT_MASK);
+	free(out);
+	config_free(c);
+
+	dir = testutil_tmpdir();
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "notify:\n  - url: http://127.0.0.1:1/\n"
+	    "    token_file: nope.token\n");
+	want = xprintf("%s:3:17: warning: notify #1: cannot read token file "
+	    "\"%s/nope.token\": No such file or directory\n", path, dir);
+	ck_assert_int_eq(config_load(&c2, path, CONFIG_LOAD_CHECK, &errors),
+	    0);
+	ck_assert_str_eq(errors, want);
+	ck_assert_ptr_null(c2->notify[0].token);
+	config_free(c2);
+	free(errors);
+	ck_assert_int_eq(config_load(&c2, path, 0, &errors), -1);
+	ck_assert_ptr_nonnull(strstr(errors, "notify #1: cannot read token "
+	    "file"));
+	free(errors);
+	free(want);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+
+	ck_assert_str_eq(config_notify_event_name(CONFIG_NOTIFY_PENDING_APPROVAL),
+	    "pending-approval");
+	ck_assert_int_eq(config_notify_event_parse("resumed"),
+	    CONFIG_NOTIFY_RESUMED);
+	ck_assert_int_eq(config_notify_event_parse("resume"), -1);
 }
 END_TEST
 
@@ -1002,6 +1080,7 @@ config_suite(void)
 	tcase_add_test(tc, test_env_directories);
 	tcase_add_test(tc, test_credentials_directory);
 	tcase_add_test(tc, test_keys_redacted);
+	tcase_add_test(tc, test_notify_tokens);
 	tcase_add_test(tc, test_unreadable_files);
 	tcase_add_test(tc, test_alias_bombs);
 	tcase_add_test(tc, test_deep_flow_nesting);
