@@ -10,7 +10,7 @@ UNITDIR	?= /lib/systemd/system
 DESTDIR	?=
 
 VERSION	:= 0.1.0
-PKGS	:= libevent libevent_pthreads libcurl libgit2 yaml-0.1 libcjson
+PKGS	:= libevent libevent_pthreads libcurl libgit2 yaml-0.1 libcjson libcrypto
 CC	?= cc
 PKG_CONFIG ?= pkg-config
 
