@@ -84,17 +84,24 @@ ctl_error(const char *fmt, ...)
 static void
 ctl_errors(const char *text)
 {
-	char	*p;
+	const char	*line, *end;
+	char		*tmp;
 
 	fputs(text, stderr);
 	if (first_error != NULL)
 		return;
-	first_error = xstrdup(text);
-	p = first_error + strlen(first_error);
-	while (p > first_error && p[-1] == '\n')
-		*--p = '\0';
-	while ((p = strchr(first_error, '\n')) != NULL)
-		*p = ';';
+	for (line = text; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		if ((end = strchr(line, '\n')) == NULL)
+			end = line + strlen(line);
+		if (end == line)
+			continue;
+		tmp = first_error;
+		first_error = xprintf("%s%s%.*s", tmp != NULL ? tmp : "",
+		    tmp != NULL ? "; " : "", (int)(end - line), line);
+		free(tmp);
+	}
+	if (first_error == NULL)
+		first_error = xstrdup("invalid configuration");
 }
 
 static void __attribute__((format(printf, 1, 2)))

@@ -454,11 +454,14 @@ class JsonOutput(CtlTest):
             self.assertEqual(proc.stderr, "algopromotectl: %s\n" % error)
         # A configuration's errors, on one line.
         with open(self.env.config, "a") as f:
-            f.write("bogus_key: 1\n")
-        out = self.ctl_json("status", rc=2)
-        self.assertFalse(out["ok"])
-        self.assertIn('unknown key "bogus_key"', out["error"])
-        self.assertNotIn("\n", out["error"])
+            f.write("bogus_key: 1\nother_key: 2\n")
+        proc = self.env.ctl("--json", "status")
+        self.assertEqual(proc.returncode, 2)
+        errors = proc.stderr.splitlines()
+        self.assertEqual(len(errors), 2, proc.stderr)
+        self.assertIn('unknown key "bogus_key"', errors[0])
+        self.assertIn('unknown key "other_key"', errors[1])
+        self.assertEqual(json.loads(proc.stdout), {"ok": False, "error": "; ".join(errors)})
 
     def test_messages_offline_and_from_the_daemon(self):
         self.promoted()
