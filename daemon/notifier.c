@@ -56,7 +56,6 @@ struct notifier_try;
 /* A sink of the configuration, known by the digest of its url or argv
  * (the outbox's sink id), which a reload keeps. */
 struct notifier_sink {
-	TAILQ_ENTRY(notifier_sink) entry;
 	struct notifier		*n;
 	char			 id[OUTBOX_SINK_LEN + 1];
 	char			*shown;		/* url without userinfo or
@@ -129,7 +128,8 @@ struct notifier {
 	CURLM			*multi;
 	struct event		*curl_timer;
 	LIST_HEAD(, notifier_sock) socks;
-	TAILQ_HEAD(, notifier_sink) sinks;
+	struct notifier_sink	**sinks;	/* one per sink id */
+	size_t			 nsinks;
 	TAILQ_HEAD(, notifier_try) cmds;	/* commands still running */
 	TAILQ_HEAD(, notifier_count) counts;
 	TAILQ_HEAD(, notifier_pending) pendings;
@@ -224,11 +224,11 @@ notifier_strv_free(char **v)
 static struct notifier_sink *
 notifier_sink_find(struct notifier *n, const char *id)
 {
-	struct notifier_sink	*s;
+	size_t	 i;
 
-	TAILQ_FOREACH(s, &n->sinks, entry)
-		if (strcmp(s->id, id) == 0)
-			return s;
+	for (i = 0; i < n->nsinks; i++)
+		if (strcmp(n->sinks[i]->id, id) == 0)
+			return n->sinks[i];
 	return NULL;
 }
 
@@ -257,7 +257,9 @@ notifier_sink_get(struct notifier *n, const struct config_sink *cs)
 		if ((s->timer = evtimer_new(n->base, notifier_timer_cb,
 		    s)) == NULL)
 			fatalx("notify: cannot create a timer");
-		TAILQ_INSERT_TAIL(&n->sinks, s, entry);
+		n->sinks = xreallocarray(n->sinks, n->nsinks + 1,
+		    sizeof(struct notifier_sink *));
+		n->sinks[n->nsinks++] = s;
 	}
 	if (s->token != NULL) {
 		explicit_bzero(s->token, strlen(s->token));
@@ -946,14 +948,14 @@ notifier_drop_cb(struct outbox_item *it, void *arg)
 void
 notifier_configure(struct notifier *n, const struct config *conf)
 {
-	struct notifier_sink	*s, *next;
+	struct notifier_sink	*s;
 	struct outbox_item	*it, *inext;
 	const struct config_pair *pr;
 	size_t			 i, j, gone = 0;
 	char			*first = NULL;
 
-	TAILQ_FOREACH(s, &n->sinks, entry)
-		s->seen = 0;
+	for (i = 0; i < n->nsinks; i++)
+		n->sinks[i]->seen = 0;
 	free(n->top);
 	n->ntop = conf->nnotify;
 	n->top = xcalloc(n->ntop + 1, sizeof *n->top);
@@ -967,13 +969,13 @@ notifier_configure(struct notifier *n, const struct config *conf)
 		for (j = 0; j < pr->nnotify; j++)
 			(void)notifier_sink_get(n, &pr->notify[j]);
 	}
-	for (s = TAILQ_FIRST(&n->sinks); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (!s->seen) {
-			TAILQ_REMOVE(&n->sinks, s, entry);
-			notifier_sink_free(s);
-		}
+	for (i = j = 0; i < n->nsinks; i++) {
+		if (n->sinks[i]->seen)
+			n->sinks[j++] = n->sinks[i];
+		else
+			notifier_sink_free(n->sinks[i]);
 	}
+	n->nsinks = j;
 	for (it = outbox_first(n->ob); it != NULL; it = inext) {
 		inext = outbox_next(it);
 		if (notifier_sink_find(n, it->sink) != NULL)
@@ -992,9 +994,9 @@ notifier_configure(struct notifier *n, const struct config *conf)
 		n->dropped_removed += gone;
 	}
 	free(first);
-	TAILQ_FOREACH(s, &n->sinks, entry)
-		if (notifier_sink_head(s) != NULL)
-			notifier_schedule(s);
+	for (i = 0; i < n->nsinks; i++)
+		if (notifier_sink_head(n->sinks[i]) != NULL)
+			notifier_schedule(n->sinks[i]);
 }
 
 void
@@ -1020,7 +1022,6 @@ notifier_new(struct notifier **out, struct event_base *base,
 	n->timing.retry_min_ms = NOTIFIER_RETRY_MIN_MS;
 	n->timing.retry_max_ms = NOTIFIER_RETRY_MAX_MS;
 	LIST_INIT(&n->socks);
-	TAILQ_INIT(&n->sinks);
 	TAILQ_INIT(&n->cmds);
 	TAILQ_INIT(&n->counts);
 	TAILQ_INIT(&n->pendings);
@@ -1060,18 +1061,17 @@ notifier_new(struct notifier **out, struct event_base *base,
 void
 notifier_free(struct notifier *n)
 {
-	struct notifier_sink	*s;
 	struct notifier_try	*t;
 	struct notifier_count	*c;
 	struct notifier_pending	*p;
 	struct notifier_sock	*k;
+	size_t			 i;
 
 	if (n == NULL)
 		return;
-	while ((s = TAILQ_FIRST(&n->sinks)) != NULL) {
-		TAILQ_REMOVE(&n->sinks, s, entry);
-		notifier_sink_free(s);
-	}
+	for (i = 0; i < n->nsinks; i++)
+		notifier_sink_free(n->sinks[i]);
+	free(n->sinks);
 	/* Killed above; reaped here, which a SIGKILL makes short. */
 	while ((t = TAILQ_FIRST(&n->cmds)) != NULL) {
 		TAILQ_REMOVE(&n->cmds, t, entry);

@@ -58,6 +58,17 @@ outbox_path(const struct outbox *ob, uint64_t seq)
 	    (unsigned long long)seq);
 }
 
+static void
+outbox_unlink(const struct outbox *ob, const struct outbox_item *it)
+{
+	char	*path = outbox_path(ob, it->seq);
+
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("notify: cannot remove %s (it will be delivered "
+		    "again after a restart)", path);
+	free(path);
+}
+
 /* "SEQ.json": its SEQ, or 0. */
 static uint64_t
 outbox_name_seq(const char *name)
@@ -193,13 +204,16 @@ outbox_trim(struct outbox *ob)
 	struct outbox_item	*it;
 
 	while (ob->n > ob->max && (it = TAILQ_FIRST(&ob->items)) != NULL) {
+		TAILQ_REMOVE(&ob->items, it, entry);
+		ob->n--;
+		ob->dropped++;
 		log_warnx("notify: %s: event %s (%s) dropped: the outbox "
 		    "holds %zu deliveries already", it->sink_name, it->id,
 		    it->type, ob->max);
-		ob->dropped++;
 		if (ob->drop_cb != NULL)
 			ob->drop_cb(it, ob->drop_arg);
-		outbox_remove(ob, it);
+		outbox_unlink(ob, it);
+		outbox_item_free(it);
 	}
 }
 
@@ -359,14 +373,9 @@ outbox_add(struct outbox *ob, const char *sink, const char *sink_name,
 void
 outbox_remove(struct outbox *ob, struct outbox_item *it)
 {
-	char	*path = outbox_path(ob, it->seq);
-
-	if (unlink(path) == -1 && errno != ENOENT)
-		log_warn("notify: cannot remove %s (it will be delivered "
-		    "again after a restart)", path);
-	free(path);
 	TAILQ_REMOVE(&ob->items, it, entry);
 	ob->n--;
+	outbox_unlink(ob, it);
 	outbox_item_free(it);
 }
 
