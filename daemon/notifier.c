@@ -113,7 +113,6 @@ struct notifier_pending {
 struct notifier_ref {
 	char			 id[OUTBOX_SINK_LEN + 1];
 	unsigned int		 events;
-	const struct config_sink *conf;
 };
 
 struct notifier_sock {
