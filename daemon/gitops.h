@@ -215,6 +215,14 @@ enum gitops_push gitops_push(git_repository *repo,
  */
 char	*gitops_trailer(const char *message, const char *key);
 
+#define GITOPS_MAX_SUBJECT	200
+
+int	 gitops_commit_author(git_repository *repo, const git_oid *commit,
+	    char **author, char **subject, char **cause);
+int	 gitops_history_find(git_repository *repo, const git_oid *from,
+	    size_t max, int (*fn)(const git_oid *, const char *, void *),
+	    void *arg, int *found, char **cause);
+
 /* A copy of commit's message in *message (caller frees). */
 int	 gitops_commit_message(git_repository *repo, const git_oid *commit,
 	    char **message, char **cause);

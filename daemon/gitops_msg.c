@@ -33,6 +33,85 @@ gitops_commit_message(git_repository *repo, const git_oid *commit,
 }
 
 /*
+ * Who made commit and what it says: *author "Name <email>" and *subject
+ * (the message's first line), both sanitised for one log line (control
+ * characters become '?') and cut to GITOPS_MAX_SUBJECT bytes.
+ */
+int
+gitops_commit_author(git_repository *repo, const git_oid *commit,
+    char **author, char **subject, char **cause)
+{
+	git_commit		*c = NULL;
+	const git_signature	*sig;
+	const char		*m;
+	char			 hex[GIT_OID_HEXSZ + 1], *p;
+
+	*author = *subject = NULL;
+	if (git_commit_lookup(&c, repo, commit) < 0) {
+		gitops_cause(cause, "commit %s: %s",
+		    git_oid_tostr(hex, sizeof hex, commit), gitops_git_error());
+		return -1;
+	}
+	sig = git_commit_author(c);
+	*author = xprintf("%.*s <%.*s>", GITOPS_MAX_SUBJECT / 2,
+	    sig != NULL && sig->name != NULL ? sig->name : "?",
+	    GITOPS_MAX_SUBJECT / 2,
+	    sig != NULL && sig->email != NULL ? sig->email : "?");
+	m = git_commit_message(c);
+	*subject = xstrndup(m != NULL ? m : "", GITOPS_MAX_SUBJECT);
+	(*subject)[strcspn(*subject, "\n")] = '\0';
+	for (p = *author; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	for (p = *subject; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	git_commit_free(c);
+	return 0;
+}
+
+/*
+ * Walks the history of from, newest first, at most max commits, until
+ * fn(repo, commit, message, arg) returns non-zero: *found = 1 then.
+ * A shallow or partial history ends the walk where it ends. 0, or -1.
+ */
+int
+gitops_history_find(git_repository *repo, const git_oid *from, size_t max,
+    int (*fn)(const git_oid *, const char *, void *), void *arg,
+    int *found, char **cause)
+{
+	git_revwalk	*w = NULL;
+	git_commit	*c;
+	git_oid		 oid;
+	size_t		 n = 0;
+	int		 r, rv = -1;
+
+	*found = 0;
+	if (git_revwalk_new(&w, repo) < 0 || git_revwalk_push(w, from) < 0) {
+		gitops_cause(cause, "history: %s", gitops_git_error());
+		goto out;
+	}
+	git_revwalk_sorting(w, GIT_SORT_TIME);
+	while (n++ < max && git_revwalk_next(&oid, w) == 0) {
+		if (git_commit_lookup(&c, repo, &oid) < 0) {
+			gitops_cause(cause, "history: %s", gitops_git_error());
+			goto out;
+		}
+		r = fn(&oid, git_commit_message(c) != NULL ?
+		    git_commit_message(c) : "", arg);
+		git_commit_free(c);
+		if (r != 0) {
+			*found = 1;
+			break;
+		}
+	}
+	rv = 0;
+out:
+	git_revwalk_free(w);
+	return rv;
+}
+
+/*
  * libgit2 continues a trailer's value only on lines that start with a
  * space, git itself on any blank: a copy of message with a line's
  * leading tab turned into a space reads as git reads it.

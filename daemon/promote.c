@@ -46,6 +46,7 @@ static int
 promote_hold(struct promote_job *j, enum promote_result *result)
 {
 	char	 hex[GIT_OID_HEXSZ + 1] = "";
+	int	 rv;
 
 	/* A failed build is not retried for the same source commit. */
 	if (j->st.failed_source_commit != NULL &&
@@ -69,12 +70,17 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 			*result = PROMOTE_UPTODATE;
 			return 1;
 		}
+		if ((rv = promote_drift_check(j)) != 0) {
+			*result = PROMOTE_HELD;
+			return rv;
+		}
 		promote_job_log(j, LOG_LEVEL_WARN, "destination head %s is not "
 		    "the promoted %s: it changed outside algopromoted",
 		    *hex ? hex : "(empty)", j->st.last_dest_commit);
 	}
+	/* An operator's pin is that operator's approval. */
 	if (j->pol->approval == CONFIG_APPROVAL_MANUAL &&
-	    !j->opts->dry_run && (j->st.approved_source_commit == NULL ||
+	    j->hold.kind != HOLD_PINNED && !j->opts->dry_run && (j->st.approved_source_commit == NULL ||
 	    strcmp(j->st.approved_source_commit, j->srchex) != 0)) {
 		state_set(&j->st.pending_source_commit, j->srchex);
 		state_set(&j->st.pending_source_version, j->src_version);
@@ -108,6 +114,26 @@ promote_run(struct promote_job *j, enum promote_result *result)
 {
 	int	 rv, pass;
 
+	if (j->st.phase == STATE_HELD) {
+		if (j->opts->dry_run)
+			fprintf(j->opts->report, "%s: held: destination head %s "
+			    "changed outside algopromoted; `algopromotectl "
+			    "resume %s` promotes on top of it\n", j->name,
+			    j->st.drift_dest_commit, j->pair->name);
+		*result = j->opts->dry_run ? PROMOTE_DRYRUN : PROMOTE_HELD;
+		return 0;
+	}
+	if (j->hold.kind == HOLD_PAUSED) {
+		if (!j->opts->dry_run) {
+			promote_job_log(j, LOG_LEVEL_DEBUG, "paused: nothing "
+			    "changes");
+			*result = PROMOTE_HELD;
+			return 0;
+		}
+		fprintf(j->opts->report, "%s: held: paused by operator%s%s\n",
+		    j->name, j->hold.reason != NULL ? ": " : "",
+		    j->hold.reason != NULL ? j->hold.reason : "");
+	}
 	for (pass = 1;; pass++) {
 		if ((rv = promote_source_detect(j)) <= 0)
 			return rv;
@@ -184,8 +210,19 @@ promote_round(struct promote_job *j, enum promote_result *result,
 			return 0;
 		}
 		rv = 1;
-	} else if ((rv = promote_dest_commit_push(j)) == -1 || rv == 2)
-		return rv;
+	} else {
+		if ((rv = promote_drift_check(j)) != 0) {
+			*result = j->opts->dry_run ? PROMOTE_DRYRUN :
+			    PROMOTE_HELD;
+			return rv == 1 ? 0 : -1;
+		}
+		if ((rv = promote_dest_commit_push(j)) == -1 || rv == 2)
+			return rv;
+		if (rv == 3) {
+			*result = PROMOTE_HELD;
+			return 0;
+		}
+	}
 	if (j->opts->dry_run) {
 		if (rv == 0 && git_oid_equal(&j->commit, &j->dhead) &&
 		    j->have_dhead)

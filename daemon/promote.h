@@ -40,6 +40,9 @@ struct promote_opts {
 				    const struct config_cluster *cluster,
 				    int git, char *why, size_t len);
 	void			*halt_arg;
+	/* Set to 1 by the worker when the run promoted over a drift
+	 * (on_drift: overwrite); may be NULL. */
+	int			*drifted;
 };
 
 const char *promote_result_name(enum promote_result);

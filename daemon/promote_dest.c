@@ -127,6 +127,7 @@ promote_dest_ensure(struct promote_job *j)
 	cJSON_Delete(settings);
 	if (rv == -1)
 		return promote_job_fail_api(j, "creating destination", &e);
+	j->created = 1;
 	FAILPOINT(j->name, "after-create");
 	promote_job_step_done(j, rv == 1 ? "create destination" :
 	    "create destination (it already existed)", start, NULL);
@@ -311,13 +312,16 @@ promote_dest_landed(struct promote_job *j, char *cause)
 	return 0;
 }
 
-/* The destination moved under us: go on only while the source has not
- * moved on too. 0 rebuild on top, 2 start over, -1 error. */
+/* The destination moved under us, to a head not ours: go on only while
+ * it is no drift to hold and the source has not moved on too. 0 rebuild
+ * on top, 2 start over, 3 held (drift), -1 error. */
 static int
-promote_dest_rebuild(struct promote_job *j)
+promote_dest_moved(struct promote_job *j)
 {
 	int	 rv;
 
+	if ((rv = promote_drift_check(j)) != 0)
+		return rv == 1 ? 3 : -1;
 	if ((rv = promote_source_moved_on(j)) != 0)
 		return rv == 1 ? 2 : -1;
 	return 0;
@@ -327,7 +331,8 @@ promote_dest_rebuild(struct promote_job *j)
  * Build the destination tree and, unless the destination already holds
  * it, commit and push. Returns 1 pushed (j->commit set), 0 nothing to
  * push (the destination head already has the tree), 2 the destination
- * moved and so did the source (start over with the newest), -1 error.
+ * moved and so did the source (start over with the newest), 3 it moved
+ * to a drift that holds the route, -1 error.
  */
 int
 promote_dest_commit_push(struct promote_job *j)
@@ -370,14 +375,14 @@ promote_dest_commit_push(struct promote_job *j)
 				promote_dest_take_head(j);
 				return 1;
 			}
-			if ((rv = promote_dest_rebuild(j)) != 0)
+			if ((rv = promote_dest_moved(j)) != 0)
 				return rv;
 			continue;
 		case GITOPS_PUSH_UNKNOWN:
 			if ((rv = promote_dest_landed(j, cause)) != 0)
 				return rv;
 			cause = NULL;
-			if ((rv = promote_dest_rebuild(j)) != 0)
+			if ((rv = promote_dest_moved(j)) != 0)
 				return rv;
 			continue;
 		case GITOPS_PUSH_REJECTED:

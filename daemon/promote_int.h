@@ -10,6 +10,7 @@
 #include "api.h"
 #include "config.h"
 #include "gitops.h"
+#include "hold.h"
 #include "log.h"
 #include "promote.h"
 #include "state.h"
@@ -42,6 +43,7 @@ struct promote_job {
 	char				*name;	/* "pair->CLUSTER/OWNER/ALGO" */
 	char				*dir;
 	struct state_route		 st;
+	struct hold			 hold;	/* the operator's */
 	git_repository			*repo;
 	struct api_client		*sapi;
 	struct api_client		*dapi;
@@ -54,6 +56,8 @@ struct promote_job {
 	char				*src_version;
 	git_oid				 dhead;	/* destination head */
 	int				 have_dhead;
+	int				 created;	/* the destination,
+							 * by this run */
 	git_oid				 commit;	/* what the destination
 							 * should hold */
 	char				 commithex[GIT_OID_HEXSZ + 1];
@@ -97,6 +101,9 @@ int	 promote_dest_fetch(struct promote_job *);
 int	 promote_dest_head_is_ours(struct promote_job *);
 void	 promote_dest_take_head(struct promote_job *);
 int	 promote_dest_commit_push(struct promote_job *);
+
+/* promote_drift.c: a destination changed outside algopromoted. */
+int	 promote_drift_check(struct promote_job *);
 
 /* promote_build.c: the destination's build and its published version. */
 int	 promote_build_wait(struct promote_job *);

@@ -284,6 +284,12 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 		promote_job_log(j, LOG_LEVEL_WARN, "%s", warning);
 		free(warning);
 	}
+	if (hold_load(&j->hold, j->dir, &cause) == -1) {
+		/* Unreadable: held as paused, which hold_load says. */
+		promote_job_log(j, LOG_LEVEL_WARN, "%s", j->hold.reason);
+		free(cause);
+		cause = NULL;
+	}
 	/* The job is the route's only writer while it runs. */
 	path = xprintf("%s/state.json", j->dir);
 	if ((n = atomicfile_clean(path)) > 0)
@@ -329,6 +335,7 @@ promote_job_free(struct promote_job *j)
 	api_client_free(j->sapi);
 	api_client_free(j->dapi);
 	state_route_clear(&j->st);
+	hold_clear(&j->hold);
 	free(j->name);
 	free(j->dir);
 	free(j->surl);

@@ -126,15 +126,121 @@ promote_source_version(struct promote_job *j)
 	return 1;
 }
 
+static int
+promote_source_pin_version_cb(const struct api_version *v, void *arg)
+{
+	struct api_version	*want = arg;
+
+	if (v->semver == NULL || strcmp(v->semver, want->semver) != 0)
+		return 0;
+	free(want->git_hash);
+	want->git_hash = v->git_hash != NULL ? xstrdup(v->git_hash) : NULL;
+	return 1;
+}
+
+/* The published source version an operator pinned: its commit. */
+static int
+promote_source_pin_version(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	struct api_version		 want = { 0 };
+	struct api_error		 e;
+	int				 rv;
+
+	want.semver = xstrdup(j->hold.source_version);
+	rv = api_versions_each(j->sapi, src->owner, src->name, 1,
+	    promote_source_pin_version_cb, &want, &e);
+	if (rv == -1) {
+		api_version_clear(&want);
+		return promote_job_fail_api(j, "listing source versions", &e);
+	}
+	if (rv == 0 || want.git_hash == NULL || strlen(want.git_hash) !=
+	    GIT_OID_HEXSZ || git_oid_fromstr(&j->src, want.git_hash) != 0) {
+		api_version_clear(&want);
+		return promote_job_fail(j, 1, "pinned source version %s: no "
+		    "such published version of %s with a commit",
+		    j->hold.source_version, src->full);
+	}
+	api_version_clear(&want);
+	git_oid_tostr(j->srchex, sizeof j->srchex, &j->src);
+	j->src_version = xstrdup(j->hold.source_version);
+	return promote_source_fetch_version(j);
+}
+
+/* The source commit an operator pinned (or a prefix of it), on the
+ * branch: fetched, resolved, and its version looked up for the map. */
+static int
+promote_source_pin_commit(struct promote_job *j)
+{
+	const struct config_algo	*src = &j->pair->source;
+	const char			*want = j->hold.source_commit;
+	struct api_version		 v = { 0 };
+	struct api_error		 e;
+	git_commit			*c = NULL;
+	git_oid				 head, prefix;
+	char				*cause = NULL, *ref;
+	int				 found = 0, rv, yes = 0;
+
+	ref = xprintf("refs/heads/%s", j->pol->branch);
+	rv = gitops_fetch(j->repo, &j->sremote, ref, PROMOTE_SRC_REF,
+	    &head, &found, &cause);
+	promote_job_observe_git(j, src->cluster, rv == 0);
+	free(ref);
+	if (rv == -1)
+		return promote_job_fail_git(j, "fetching source", cause);
+	if (!found || git_oid_fromstrn(&prefix, want, strlen(want)) != 0 ||
+	    git_commit_lookup_prefix(&c, j->repo, &prefix, strlen(want)) != 0)
+		return promote_job_fail(j, 1, "pinned source commit %s is not "
+		    "in %s", want, src->full);
+	j->src = *git_commit_id(c);
+	git_commit_free(c);
+	if (gitops_is_ancestor(j->repo, &j->src, &head, &yes, &cause) == -1)
+		return promote_job_fail_git(j, "pinned source commit", cause);
+	git_oid_tostr(j->srchex, sizeof j->srchex, &j->src);
+	if (!yes)
+		return promote_job_fail(j, 1, "pinned source commit %s is not "
+		    "on branch %s of %s", j->srchex, j->pol->branch,
+		    src->full);
+	rv = api_version_find(j->sapi, src->owner, src->name, j->srchex, &v,
+	    &e);
+	if (rv == 1)
+		j->src_version = xstrdup(v.semver);
+	else if (rv == -1)
+		promote_job_log(j, LOG_LEVEL_WARN, "source version of %.12s "
+		    "unknown: %s", j->srchex, e.message);
+	api_version_clear(&v);
+	return 0;
+}
+
+/* An operator's pin (algopromotectl promote): that source state. */
+static int
+promote_source_pin(struct promote_job *j)
+{
+	uint64_t	 start = monotime_ms();
+	int		 rv;
+
+	if (j->hold.source_version != NULL)
+		rv = promote_source_pin_version(j);
+	else
+		rv = promote_source_pin_commit(j);
+	if (rv == -1)
+		return -1;
+	promote_job_step_done(j, "fetch source (pinned by operator)", start,
+	    j->srchex);
+	return 1;
+}
+
 /*
- * Detect: which source commit should the destination hold? In commits
- * mode the head of the branch; in versions mode the commit of the newest
- * published version. Returns 1 when there is one, 0 when there is none
- * yet, -1 on error.
+ * Detect: which source commit should the destination hold? The one an
+ * operator pinned; else in commits mode the head of the branch, in
+ * versions mode the commit of the newest published version. Returns 1
+ * when there is one, 0 when there is none yet, -1 on error.
  */
 int
 promote_source_detect(struct promote_job *j)
 {
+	if (j->hold.kind == HOLD_PINNED)
+		return promote_source_pin(j);
 	if (j->pol->track == CONFIG_TRACK_COMMITS)
 		return promote_source_branch(j);
 	return promote_source_version(j);
@@ -156,6 +262,8 @@ promote_source_moved_on(struct promote_job *j)
 	char				*cause = NULL, *ref, hex[GIT_OID_HEXSZ + 1];
 	int				 found = 0, rv;
 
+	if (j->hold.kind == HOLD_PINNED)
+		return 0;	/* the operator's choice does not move */
 	if (j->pol->track == CONFIG_TRACK_COMMITS) {
 		ref = xprintf("refs/heads/%s", j->pol->branch);
 		rv = gitops_ls(&j->sremote, ref, &now, &found, &cause);

@@ -100,6 +100,24 @@ route_dest(const struct route *r)
 	return &r->pair->dests[r->dest];
 }
 
+/* What operator.json says. One that cannot be read holds the route as
+ * paused (hold_load), said once per new reason. */
+static void
+route_load_hold(struct route *r, const char *dir)
+{
+	struct hold	 h;
+	char		*cause = NULL;
+
+	if (hold_load(&h, dir, &cause) == -1) {
+		if (r->hold.reason == NULL ||
+		    strcmp(r->hold.reason, h.reason) != 0)
+			log_warnx("route %s: %s", r->id, h.reason);
+		free(cause);
+	}
+	hold_clear(&r->hold);
+	r->hold = h;
+}
+
 /* Re-reads what the route's state file says: the loop's picture of it. */
 void
 route_load_state(struct route *r)
@@ -125,6 +143,9 @@ route_load_state(struct route *r)
 	    st.pending_source_commit : NULL);
 	r->pending = st.pending_source_commit != NULL &&
 	    st.phase != STATE_APPROVAL && st.phase != STATE_FAILED;
+	r->drift_held = st.phase == STATE_HELD;
+	route_load_hold(r, dir);
+	r->pin_done = hold_pin_done(&r->hold, &st);
 	if (st.last_time > 0 &&
 	    (uint64_t)st.last_time > r->stats.last_success[0])
 		r->stats.last_success[0] = (uint64_t)st.last_time;
@@ -192,6 +213,7 @@ route_free(struct route *r)
 	free(r->done_commit);
 	free(r->failed_commit);
 	free(r->approval_commit);
+	hold_clear(&r->hold);
 	free(r);
 }
 
@@ -311,6 +333,7 @@ static void
 route_consider(struct route *r)
 {
 	struct scheduler_facts	 f = {
+		.held = r->hold.kind == HOLD_PAUSED || r->drift_held,
 		.pending = r->pending,
 		.have_head = r->have_head,
 		.head_done = r->have_head && route_is(r->done_commit, r),
@@ -319,6 +342,13 @@ route_consider(struct route *r)
 		.reconcile_ms = r->pair->policy.reconcile_ms,
 	};
 
+	if (r->hold.kind == HOLD_PINNED) {
+		/* The operator's choice, whatever the source says now. */
+		f.have_head = 1;
+		f.head_done = r->pin_done;
+		f.head_failed = !r->pin_done && r->failed_commit != NULL;
+		f.head_held = 0;
+	}
 	switch (scheduler_wants(r->sr, &f, monotime_ms())) {
 	case SCHEDULER_NOTHING:
 		break;
@@ -330,6 +360,22 @@ route_consider(struct route *r)
 		route_start_job(r);
 		break;
 	}
+}
+
+/* An operator changed the route's hold or state: read them again and
+ * act on them now, or when the running job ends. */
+void
+route_wake(struct route *r)
+{
+	scheduler_clear_backoff(r->sr);
+	if (r->job != NULL) {
+		r->trigger = 1;
+		return;
+	}
+	route_load_state(r);
+	route_poll(r);
+	if (r->hold.kind == HOLD_PINNED)
+		route_consider(r);
 }
 
 static void

@@ -20,5 +20,6 @@ void		 route_schedule(struct route *, uint64_t ms);
 void		 route_poll(struct route *);
 void		 route_start_job(struct route *);
 void		 route_move(struct route *);
+void		 route_wake(struct route *);
 
 #endif

@@ -188,7 +188,7 @@ enum scheduler_want
 scheduler_wants(const struct scheduler_route *r,
 		const struct scheduler_facts *f, uint64_t now)
 {
-	if (r->retry_at_ms != 0 && now < r->retry_at_ms)
+	if (f->held || (r->retry_at_ms != 0 && now < r->retry_at_ms))
 		return SCHEDULER_NOTHING;
 	if (f->pending)
 		return SCHEDULER_PROMOTE;

@@ -54,6 +54,7 @@ struct scheduler {
 
 /* What the owner knows about a route when asking whether it needs a job. */
 struct scheduler_facts {
+	int held;	       /* paused, or held by drift: no job at all */
 	int pending;	       /* an interrupted promotion to resume */
 	int have_head;	       /* the last poll found the source */
 	int head_done;	       /* the head is what was promoted */

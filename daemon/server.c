@@ -144,12 +144,20 @@ server_cmd_status(struct server *s, const cJSON *req)
 	return server_reply_json(o);
 }
 
-/* The state file's retry or approve; loads the result into the route. */
+enum server_edit {
+	SERVER_EDIT_RETRY,
+	SERVER_EDIT_APPROVE,
+	SERVER_EDIT_DRIFT,	/* resume over a drift held */
+};
+
+/* The state file's retry, approve or accepted drift, while no job runs;
+ * loads the result into the route. 1 changed, 0 not, -1; *msg says what
+ * happened, or why not (caller frees). */
 static int
-server_route_edit(struct route *r, int approve, char **msg)
+server_route_edit(struct route *r, enum server_edit what, char **msg)
 {
 	struct state_route	 st;
-	char			*dir, *cause = NULL, *warning = NULL, *op;
+	char			*dir, *cause = NULL, *warning = NULL;
 	int			 changed;
 
 	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
@@ -160,9 +168,11 @@ server_route_edit(struct route *r, int approve, char **msg)
 		return -1;
 	}
 	free(warning);
-	changed = state_route_operate(&st, approve, &op);
-	*msg = xprintf("%s: %s", r->id, op);
-	free(op);
+	if (what == SERVER_EDIT_DRIFT)
+		changed = state_route_accept_drift(&st, msg);
+	else
+		changed = state_route_operate(&st, what == SERVER_EDIT_APPROVE,
+		    msg);
 	if (changed && state_route_save(&st, dir, &cause) == -1) {
 		free(*msg);
 		*msg = cause;
@@ -173,6 +183,12 @@ server_route_edit(struct route *r, int approve, char **msg)
 	if (changed == 1)
 		route_load_state(r);
 	return changed;
+}
+
+/* Tells the notifier about an operator's command on a route. */
+static void
+server_event(struct route *r, const char *type, const char *reason)
+{
 }
 
 /* trigger: poll now, or as soon as the running job ends. */
@@ -191,32 +207,178 @@ server_cmd_trigger(struct route *r, const cJSON *req)
 
 /* retry and approve: edit the state file while no job runs, then poll. */
 static char *
-server_cmd_edit(struct route *r, int approve)
+server_cmd_edit(struct route *r, enum server_edit what)
 {
-	char	*msg;
+	char	*msg, *out;
 
 	if (r->job != NULL)
 		return xprintf("%s: a promotion is running; try again when "
 		    "it ends", r->id);
-	if (server_route_edit(r, approve, &msg) == 1) {
+	if (server_route_edit(r, what, &msg) == 1) {
 		scheduler_clear_backoff(r->sr);
 		log_info("route %s: %s by algopromotectl", r->id,
-		    approve ? "approved" : "retry");
+		    what == SERVER_EDIT_APPROVE ? "approved" : "retry");
 		route_poll(r);
 	}
-	return msg;
+	out = xprintf("%s: %s", r->id, msg);
+	free(msg);
+	return out;
 }
 
 static char *
 server_cmd_retry(struct route *r, const cJSON *req)
 {
-	return server_cmd_edit(r, 0);
+	return server_cmd_edit(r, SERVER_EDIT_RETRY);
 }
 
 static char *
 server_cmd_approve(struct route *r, const cJSON *req)
 {
-	return server_cmd_edit(r, 1);
+	return server_cmd_edit(r, SERVER_EDIT_APPROVE);
+}
+
+static const char *
+server_arg(const cJSON *req, const char *name)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req,
+	    name));
+}
+
+/* Writes the route's new hold; the loop's copy follows the file. */
+static int
+server_hold_save(struct route *r, struct hold *h, char **msg)
+{
+	char	*dir, *cause = NULL;
+	int	 rv;
+
+	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
+	    r->dest_full);
+	if ((rv = hold_save(h, dir, &cause)) == -1) {
+		*msg = xprintf("%s: %s", r->id, cause);
+		free(cause);
+	}
+	free(dir);
+	return rv;
+}
+
+/* A drift held is let go by the operator: the next promotion goes on
+ * top of the foreign head. Only while no job runs (none does while it
+ * is held). Returns a message to add, or NULL. */
+static char *
+server_accept_drift(struct route *r)
+{
+	char	*msg = NULL, *out;
+	int	 rv;
+
+	if (!r->drift_held || r->job != NULL)
+		return NULL;
+	if ((rv = server_route_edit(r, SERVER_EDIT_DRIFT, &msg)) == 1)
+		return msg;
+	out = rv == -1 ? xprintf("the drift held stays: %s", msg) : NULL;
+	free(msg);
+	return out;
+}
+
+/* pause: nothing remote changes until resume; polls go on. */
+static char *
+server_cmd_pause(struct route *r, const cJSON *req)
+{
+	struct hold	 h = { 0 };
+	const char	*reason = server_arg(req, "reason");
+	char		*msg = NULL;
+
+	if (reason != NULL && (strlen(reason) > HOLD_MAX_REASON ||
+	    strpbrk(reason, "\r\n") != NULL))
+		return xprintf("%s: not paused: a reason is one line of at "
+		    "most %d bytes", r->id, HOLD_MAX_REASON);
+	h.kind = HOLD_PAUSED;
+	h.reason = reason != NULL ? xstrdup(reason) : NULL;
+	h.since = (int64_t)time(NULL);
+	if (server_hold_save(r, &h, &msg) == 0) {
+		hold_clear(&r->hold);
+		r->hold = h;
+		log_info("route %s: paused by operator%s%s", r->id,
+		    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+		msg = xprintf("%s: paused%s", r->id, r->job != NULL ?
+		    "; the promotion running now ends first" : "");
+		server_event(r, "paused", reason);
+	} else
+		hold_clear(&h);
+	return msg;
+}
+
+/* resume: the operator's hold is gone, and a drift held is accepted. */
+static char *
+server_cmd_resume(struct route *r, const cJSON *req)
+{
+	struct hold	 none = { 0 };
+	char		*msg = NULL, *drift;
+	const char	*was = hold_kind_name(r->hold.kind);
+
+	if (r->hold.kind == HOLD_NONE && !r->drift_held)
+		return xprintf("%s: nothing to resume", r->id);
+	if (r->hold.kind != HOLD_NONE) {
+		if (server_hold_save(r, &none, &msg) == -1)
+			return msg;
+		log_info("route %s: resumed by operator (was %s)", r->id, was);
+		msg = xprintf("%s: resumed (was %s)", r->id, was);
+		hold_clear(&r->hold);
+	}
+	if ((drift = server_accept_drift(r)) != NULL) {
+		log_info("route %s: resumed by operator: %s", r->id, drift);
+		if (msg == NULL)
+			msg = xprintf("%s: %s", r->id, drift);
+		else {
+			char *both = xprintf("%s; %s", msg, drift);
+
+			free(msg);
+			msg = both;
+		}
+		free(drift);
+	}
+	server_event(r, "resumed", NULL);
+	route_wake(r);
+	return msg;
+}
+
+/* promote: exactly that source state now, then held there. */
+static char *
+server_cmd_promote(struct route *r, const cJSON *req)
+{
+	struct hold	 h = { 0 };
+	const char	*commit = server_arg(req, "source_commit");
+	const char	*version = server_arg(req, "source_version");
+	char		*msg = NULL, *cause = NULL, *drift, *why;
+
+	if (hold_pin_valid(commit, version, &cause) == -1) {
+		msg = xprintf("%s: not pinned: %s", r->id, cause);
+		free(cause);
+		return msg;
+	}
+	h.kind = HOLD_PINNED;
+	h.source_commit = commit != NULL ? xstrdup(commit) : NULL;
+	h.source_version = version != NULL ? xstrdup(version) : NULL;
+	h.since = (int64_t)time(NULL);
+	xasprintf(&h.reason, "pinned to %s%s by operator", commit != NULL ?
+	    "source commit " : "source version ", commit != NULL ? commit :
+	    version);
+	if (server_hold_save(r, &h, &msg) == -1) {
+		hold_clear(&h);
+		return msg;
+	}
+	hold_clear(&r->hold);
+	r->hold = h;
+	why = xstrdup(h.reason);
+	log_info("route %s: %s", r->id, why);
+	drift = server_accept_drift(r);
+	msg = xprintf("%s: %s; promoting it%s%s%s", r->id, why,
+	    r->job != NULL ? " when the running promotion ends" : " now",
+	    drift != NULL ? "; " : "", drift != NULL ? drift : "");
+	server_event(r, "held", why);
+	free(why);
+	free(drift);
+	route_wake(r);
+	return msg;
 }
 
 /* Commands with a pair run once per route of the pair and return a
@@ -231,6 +393,9 @@ static const struct server_cmd {
 	{ "trigger", 1, NULL, server_cmd_trigger },
 	{ "retry", 1, NULL, server_cmd_retry },
 	{ "approve", 1, NULL, server_cmd_approve },
+	{ "pause", 1, NULL, server_cmd_pause },
+	{ "resume", 1, NULL, server_cmd_resume },
+	{ "promote", 1, NULL, server_cmd_promote },
 };
 
 static char *
@@ -239,12 +404,16 @@ server_cmd_routes(struct server *s, const struct server_cmd *c,
 {
 	struct route	*r;
 	cJSON		*o, *msgs;
+	const char	*dest = server_arg(req, "destination");
 	char		*msg;
-	int		 n = 0;
+	int		 n = 0, m = 0;
 
 	msgs = cJSON_CreateArray();
 	TAILQ_FOREACH(r, &s->routes, entry) {
 		if (r->removed || strcmp(r->pair_name, pair) != 0)
+			continue;
+		m++;
+		if (dest != NULL && strcmp(r->dest_full, dest) != 0)
 			continue;
 		n++;
 		msg = c->exec_route(r, req);
@@ -253,6 +422,9 @@ server_cmd_routes(struct server *s, const struct server_cmd *c,
 	}
 	if (n == 0) {
 		cJSON_Delete(msgs);
+		if (m > 0)
+			return server_reply_error("pair \"%s\" has no "
+			    "destination \"%s\"", pair, dest);
 		return server_reply_error("no pair \"%s\"", pair);
 	}
 	o = cJSON_CreateObject();

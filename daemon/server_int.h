@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "hold.h"
 #include "pool.h"
 #include "promote.h"
 #include "scheduler.h"
@@ -76,6 +77,10 @@ struct route {
 	char				*failed_commit;
 	char				*approval_commit;
 	int				 pending;	/* a promotion to resume */
+	int				 drift_held;	/* STATE_HELD */
+	/* What operator.json says, and whether a pin is promoted. */
+	struct hold			 hold;
+	int				 pin_done;
 	struct stats_route		 stats;
 };
 

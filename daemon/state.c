@@ -20,7 +20,7 @@
 
 static const char *const state_phases[] = {
 	"idle", "fetching", "pushing", "building", "publishing", "failed",
-	"approval",
+	"approval", "held",
 };
 
 const char *
@@ -109,6 +109,29 @@ state_route_operate(struct state_route *s, int approve, char **msg)
 	return 0;
 }
 
+/*
+ * resume of a route held by drift: promotions go on on top of the
+ * foreign head (its tree replaced, its history kept). Returns 1 when s
+ * changed, else 0; *msg says what happened (caller frees).
+ */
+int
+state_route_accept_drift(struct state_route *s, char **msg)
+{
+	if (s->phase != STATE_HELD || s->drift_dest_commit == NULL) {
+		*msg = xstrdup("no drift held");
+		return 0;
+	}
+	state_set(&s->accepted_dest_commit, s->drift_dest_commit);
+	xasprintf(msg, "promoting on top of %.12s, which changed the "
+	    "destination outside algopromoted", s->drift_dest_commit);
+	state_set(&s->drift_dest_commit, NULL);
+	state_set(&s->drift_author, NULL);
+	state_set(&s->drift_subject, NULL);
+	s->drift_time = 0;
+	s->phase = STATE_IDLE;
+	return 1;
+}
+
 void
 state_route_clear(struct state_route *s)
 {
@@ -127,6 +150,10 @@ state_route_clear(struct state_route *s)
 	free(s->approved_source_commit);
 	free(s->error);
 	free(s->build_log);
+	free(s->drift_dest_commit);
+	free(s->drift_author);
+	free(s->drift_subject);
+	free(s->accepted_dest_commit);
 	memset(s, 0, sizeof *s);
 }
 
@@ -180,6 +207,15 @@ state_route_to_json(const struct state_route *s)
 	cJSON_AddBoolToObject(o, "error_permanent", s->error_permanent);
 	state_add_time(o, "error_time", s->error_time);
 	state_add_str(o, "build_log", s->build_log);
+	if (s->drift_dest_commit != NULL) {
+		sub = cJSON_AddObjectToObject(o, "drift");
+		state_add_str(sub, "dest_commit", s->drift_dest_commit);
+		state_add_str(sub, "author", s->drift_author);
+		state_add_str(sub, "subject", s->drift_subject);
+		state_add_time(sub, "time", s->drift_time);
+	} else
+		cJSON_AddNullToObject(o, "drift");
+	state_add_str(o, "accepted_dest_commit", s->accepted_dest_commit);
 	state_add_time(o, "updated", s->updated);
 	return o;
 }
@@ -216,7 +252,7 @@ state_get_time(const cJSON *o, const char *name, int64_t *out, char **cause)
 int
 state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 {
-	const cJSON	*last, *pending, *v;
+	const cJSON	*last, *pending, *drift, *v;
 
 	memset(s, 0, sizeof *s);
 	if (!cJSON_IsObject(o)) {
@@ -231,9 +267,14 @@ state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 		xasprintf(cause, "bad \"phase\"");
 		goto fail;
 	}
+	drift = cJSON_GetObjectItemCaseSensitive(o, "drift");
+	if (cJSON_IsNull(drift))
+		drift = NULL;
 	if ((last != NULL && !cJSON_IsObject(last)) ||
-	    (pending != NULL && !cJSON_IsObject(pending))) {
-		xasprintf(cause, "\"last\" and \"pending\" must be objects");
+	    (pending != NULL && !cJSON_IsObject(pending)) ||
+	    (drift != NULL && !cJSON_IsObject(drift))) {
+		xasprintf(cause, "\"last\", \"pending\" and \"drift\" must be "
+		    "objects");
 		goto fail;
 	}
 	if (state_get_str(o, "pair", &s->pair, cause) == -1 ||
@@ -263,10 +304,21 @@ state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 	    state_get_str(o, "error", &s->error, cause) == -1 ||
 	    state_get_time(o, "error_time", &s->error_time, cause) == -1 ||
 	    state_get_str(o, "build_log", &s->build_log, cause) == -1 ||
+	    state_get_str(drift, "dest_commit", &s->drift_dest_commit,
+	    cause) == -1 ||
+	    state_get_str(drift, "author", &s->drift_author, cause) == -1 ||
+	    state_get_str(drift, "subject", &s->drift_subject, cause) == -1 ||
+	    state_get_time(drift, "time", &s->drift_time, cause) == -1 ||
+	    state_get_str(o, "accepted_dest_commit", &s->accepted_dest_commit,
+	    cause) == -1 ||
 	    state_get_time(o, "updated", &s->updated, cause) == -1)
 		goto fail;
 	s->error_permanent = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o,
 	    "error_permanent"));
+	if (s->phase == STATE_HELD && s->drift_dest_commit == NULL) {
+		xasprintf(cause, "phase \"held\" without a \"drift\"");
+		goto fail;
+	}
 	return 0;
 fail:
 	state_route_clear(s);

@@ -15,6 +15,8 @@ enum state_phase {
 	STATE_PUBLISHING,
 	STATE_FAILED,		/* stays until a new source commit or retry */
 	STATE_APPROVAL,		/* waiting for `algopromotectl approve` */
+	STATE_HELD,		/* drift: the destination changed outside
+				 * algopromoted; waits for `resume` */
 };
 
 struct state_route {
@@ -40,6 +42,13 @@ struct state_route {
 	int		 error_permanent;
 	int64_t		 error_time;
 	char		*build_log;	/* saved log of a failed build */
+	/* Drift: a destination head algopromoted did not push (STATE_HELD),
+	 * and the one an operator let promotions go on top of. */
+	char		*drift_dest_commit;
+	char		*drift_author;	/* "Name <email>" */
+	char		*drift_subject;
+	int64_t		 drift_time;
+	char		*accepted_dest_commit;
 	int64_t		 updated;
 };
 
@@ -57,6 +66,7 @@ cJSON	*state_route_to_json(const struct state_route *);
 int	 state_route_from_json(struct state_route *, const cJSON *,
 	    char **cause);
 int	 state_route_operate(struct state_route *, int approve, char **msg);
+int	 state_route_accept_drift(struct state_route *, char **msg);
 void	 state_route_clear(struct state_route *);
 void	 state_set(char **field, const char *value);
 void	 state_set_error(struct state_route *, const char *error,

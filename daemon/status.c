@@ -41,6 +41,7 @@ status_route_json(struct route *r)
 	if (r->job != NULL)
 		st.phase = (enum state_phase)atomic_load(&r->job->phase);
 	o = state_route_to_json(&st);
+	cJSON_AddItemToObject(o, "hold", hold_status_json(&r->hold, &st));
 	state_route_clear(&st);
 	free(dir);
 	live = cJSON_AddObjectToObject(o, "live");
@@ -106,7 +107,7 @@ static void
 status_notify(struct server *s)
 {
 	struct route	*r;
-	size_t		 n = 0, failing = 0, busy = 0;
+	size_t		 n = 0, failing = 0, busy = 0, held = 0;
 
 	TAILQ_FOREACH(r, &s->routes, entry) {
 		if (r->removed)
@@ -116,9 +117,12 @@ status_notify(struct server *s)
 			failing++;
 		if (r->job != NULL)
 			busy++;
+		if (r->hold.kind != HOLD_NONE || r->drift_held)
+			held++;
 	}
-	notify_send("STATUS=%zu routes, %zu failing, %zu promoting%s%s", n,
-	    failing, busy, s->last_promotion ? "; last promotion: " : "",
+	notify_send("STATUS=%zu routes, %zu failing, %zu held, %zu promoting"
+	    "%s%s", n, failing, held, busy, s->last_promotion ?
+	    "; last promotion: " : "",
 	    s->last_promotion ? s->last_promotion : "");
 }
 

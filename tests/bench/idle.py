@@ -62,7 +62,7 @@ def main():
         try:
             # Let the first round of polls (spread over a second) pass.
             harness.wait_for(lambda: all(r["live"]["last_poll"] for r in json.loads(
-                env.ctl("--json", "status").stdout)), 30, "the first polls")
+                env.ctl("--json", "status").stdout)["routes"]), 30, "the first polls")
             time.sleep(1.5)   # the first polls' status.json write (beat: 1 s)
             pid = d.proc.pid
             status = os.path.join(env.state, "status.json")

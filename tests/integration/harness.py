@@ -363,7 +363,10 @@ def main():
                                                               sys.modules["__main__"])
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    print("%d passed, %d failed" % (result.testsRun - failed, failed))
+    skipped = len(result.skipped)
+    if skipped:
+        print("%d skipped (not counted as passed)" % skipped)
+    print("%d passed, %d failed" % (result.testsRun - failed - skipped, failed))
     sys.exit(0 if failed == 0 and result.testsRun > 0 else 1)
 
 

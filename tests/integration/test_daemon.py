@@ -86,7 +86,7 @@ class Service(DaemonTest):
         self.assertEqual(len(self.versions()), 3)
         self.assertIn("route hello->prod/acme/Hello: poll triggered", d.log_text())
         # Live status from the daemon, same shape as /status.
-        st = json.loads(env.ctl("--json", "status").stdout)
+        st = json.loads(env.ctl("--json", "status").stdout)["routes"]
         self.assertEqual(st[0]["last"]["dest_version"], "0.3.0")
         self.assertIn("live", st[0])
         code, body = d.http("/status")
@@ -125,7 +125,8 @@ class Service(DaemonTest):
 
     def test_destination_changed_by_hand_is_repaired(self):
         env = self.env
-        env.write_config([dict(PAIR, poll_interval="5s", reconcile_interval="5s")])
+        env.write_config([dict(PAIR, poll_interval="5s", reconcile_interval="5s",
+                               on_drift="overwrite")])
         env.commit(files={"src/Hello.py": "the promoted code\n"})
         d = self.start()
         self.wait_promoted(1)
@@ -137,7 +138,9 @@ class Service(DaemonTest):
         harness.git("push", "-q", "origin", "HEAD:master", cwd=work)
         # No new source commit: only reconciliation can notice.
         self.wait_promoted(2)
-        self.assertIn("changed outside algopromoted", d.log_text())
+        self.assertRegex(d.log_text(), r"destination head \w+ \(.*: \"hotfix by hand\"\) "
+                         r"was not pushed by algopromoted; promoting over it "
+                         r"\(on_drift: overwrite\)")
         work = env.prod_clone()
         with open(os.path.join(work, "src", "Hello.py")) as f:
             self.assertEqual(f.read(), "the promoted code\n")
@@ -208,7 +211,7 @@ class Service(DaemonTest):
         self.assertEqual(first.get("READY"), "1")
         self.assertEqual(first.get("MAINPID"), str(d.proc.pid))
         status = d.await_message("STATUS")
-        self.assertRegex(status["STATUS"], r"^1 routes, \d+ failing, \d+ promoting")
+        self.assertRegex(status["STATUS"], r"^1 routes, \d+ failing, \d+ held, \d+ promoting")
         # WATCHDOG=1 at half of WATCHDOG_USEC: several within a second.
         t0 = time.monotonic()
         d.await_message("WATCHDOG", "1")
@@ -295,9 +298,9 @@ class Health(DaemonTest):
                                           "status": 503, "count": -1})
             for i in range(3):
                 self.assertEqual(env.ctl("trigger", "lab").returncode, 0)
-                wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)[1]
+                wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)["routes"][1]
                          ["live"]["poll_failures"] >= i + 1, 20, "failed poll %d" % (i + 1))
-            st = json.loads(env.ctl("--json", "status").stdout)[1]
+            st = json.loads(env.ctl("--json", "status").stdout)["routes"][1]
             self.assertIn("503", st["live"]["poll_error"])
             self.assertFalse(st["live"]["poll_error_permanent"])
             # The table says so too: when it polled, and the poll's error.
@@ -337,8 +340,8 @@ class Health(DaemonTest):
         env.commit(files={"src/Hello.py": "v1\n"})
         d = self.start()
         wait_for(lambda: self.versions() == ["0.1.0"], 60, "promotion")
-        wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)[0]["phase"] == "idle",
-                 10, "idle")
+        wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)["routes"][0]["phase"]
+                 == "idle", 10, "idle")
         code, text = d.http("/metrics")
         self.assertEqual(code, 200)
         self.assertEqual(promcheck.check(text), [])
@@ -373,8 +376,8 @@ class Health(DaemonTest):
         self.assertEqual(env.publish_source(c1, "major"), "1.0.0")
         d = self.start()
         wait_for(lambda: self.versions() == ["0.1.0"], 60, "promotion")
-        wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)[0]["phase"] == "idle",
-                 10, "idle")
+        wait_for(lambda: json.loads(env.ctl("--json", "status").stdout)["routes"][0]["phase"]
+                 == "idle", 10, "idle")
         route = frozenset({"pair": "hello", "destination": "prod/acme/Hello"}.items())
 
         def counts():

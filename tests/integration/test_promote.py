@@ -102,7 +102,7 @@ class Promote(unittest.TestCase):
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertRegex(status.stdout, r"hello\s+prod/acme/Hello\s+idle\s+%s\s+-\s+0\.2\.0"
                          % c2[:12])
-        js = json.loads(env.ctl("--json", "status").stdout)
+        js = json.loads(env.ctl("--json", "status").stdout)["routes"]
         self.assertEqual(js[0]["last"]["dest_version"], "0.2.0")
         vers = env.ctl("versions", "hello")
         self.assertEqual(vers.returncode, 0)
@@ -403,7 +403,7 @@ class Promote(unittest.TestCase):
 
     def test_concurrent_foreign_push(self):
         env = self.env
-        env.write_config([PAIR])
+        env.write_config([dict(PAIR, on_drift="overwrite")])
         env.commit(files={"src/Hello.py": "v1\n"})
         self.once_ok()
         foreign = env.prod_clone(name="foreign")
@@ -443,7 +443,7 @@ class Promote(unittest.TestCase):
 
     def test_push_between_build_and_publish_goes_round_again(self):
         env = self.env
-        env.write_config([PAIR])
+        env.write_config([dict(PAIR, on_drift="overwrite")])
         env.commit(files={"src/Hello.py": "v1\n"})
         self.once_ok()
         before = env.prod_head()
