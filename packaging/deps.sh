@@ -3,10 +3,10 @@
 # but only when something is missing; a no-op on a ready machine.
 set -eu
 
-PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
+PKGS="build-essential pkg-config libssl-dev libevent-dev libcurl4-openssl-dev
 libgit2-dev libyaml-dev libcjson-dev check git python3 curl openssl
 ca-certificates btrfs-progs"
-LIBS="libevent libcurl libgit2 yaml-0.1 libcjson check"
+LIBS="libevent libcurl libgit2 yaml-0.1 libcjson libcrypto check"
 # mkfs.btrfs: the full-disk test's EDQUOT case (a btrfs quota).
 TOOLS="cc make pkg-config git python3 curl openssl mkfs.btrfs"
 

@@ -31,7 +31,7 @@ if ! mandoc -T lint -W warning daemon/*.8 config/*.5; then
 fi
 
 cflags="-std=gnu11 -D_GNU_SOURCE -DAP_VERSION=\"lint\" -Icommon -Idaemon \
-    $(pkg-config --cflags libevent libcurl libgit2 yaml-0.1 libcjson)"
+    $(pkg-config --cflags libevent libcurl libgit2 yaml-0.1 libcjson libcrypto)"
 # shellcheck disable=SC2086
 if ! clang-tidy --quiet $files -- $cflags 2>/dev/null >build/lint.out; then
 	grep -E 'warning:|error:' build/lint.out >&2 || cat build/lint.out >&2
