@@ -188,11 +188,12 @@ class StateFiles(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("the old map kept as %s.before-rebuild-" % path, r.stdout)
         self.assertEqual(len(env.version_map("hello")), 5)
-        # And the daemon goes on from it (the hand-made head is promoted
-        # over, one more line).
+        # And the daemon goes on from it: the hand-made head is drift,
+        # held (on_drift: hold), and nothing is mapped or published.
         self.assertEqual(env.once().returncode, 0)
-        self.assertEqual(len(env.version_map("hello")), 6)
-        self.assertEqual(len(env.prod_versions()), 7)
+        self.assertEqual(env.route_state("hello")["drift"]["dest_commit"], sha)
+        self.assertEqual(len(env.version_map("hello")), 5)
+        self.assertEqual(len(env.prod_versions()), 6)
 
     def test_rebuild_refused_while_the_daemon_runs(self):
         env = self.env
