@@ -183,29 +183,6 @@ hold_load(struct hold *h, const char *dir, char **cause)
 	return rv;
 }
 
-static void
-hold_add_str(cJSON *o, const char *name, const char *v)
-{
-	if (v != NULL)
-		cJSON_AddStringToObject(o, name, v);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
-static void
-hold_add_time(cJSON *o, const char *name, int64_t t)
-{
-	char	*s;
-
-	if (t == 0) {
-		cJSON_AddNullToObject(o, name);
-		return;
-	}
-	s = vmap_time_format(t);
-	cJSON_AddStringToObject(o, name, s);
-	free(s);
-}
-
 int
 hold_save(const struct hold *h, const char *dir, char **cause)
 {
@@ -230,10 +207,10 @@ hold_save(const struct hold *h, const char *dir, char **cause)
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "hold", hold_kind_name(h->kind));
-	hold_add_str(o, "reason", h->reason);
-	hold_add_time(o, "since", h->since);
-	hold_add_str(o, "source_commit", h->source_commit);
-	hold_add_str(o, "source_version", h->source_version);
+	state_add_str(o, "reason", h->reason);
+	state_add_time(o, "since", h->since);
+	state_add_str(o, "source_commit", h->source_commit);
+	state_add_str(o, "source_version", h->source_version);
 	json = cJSON_Print(o);
 	cJSON_Delete(o);
 	if (json == NULL)
@@ -257,11 +234,11 @@ hold_status_json(const struct hold *h, const struct state_route *st)
 	if (h->kind != HOLD_NONE) {
 		cJSON_AddStringToObject(o, "kind", hold_kind_name(h->kind));
 		cJSON_AddStringToObject(o, "by", "operator");
-		hold_add_str(o, "reason", h->reason);
-		hold_add_time(o, "since", h->since);
+		state_add_str(o, "reason", h->reason);
+		state_add_time(o, "since", h->since);
 		if (h->kind == HOLD_PINNED) {
-			hold_add_str(o, "source_commit", h->source_commit);
-			hold_add_str(o, "source_version", h->source_version);
+			state_add_str(o, "source_commit", h->source_commit);
+			state_add_str(o, "source_version", h->source_version);
 		}
 		return o;
 	}
@@ -269,9 +246,9 @@ hold_status_json(const struct hold *h, const struct state_route *st)
 	cJSON_AddStringToObject(o, "by", "algopromoted");
 	cJSON_AddStringToObject(o, "reason", "the destination changed "
 	    "outside algopromoted (on_drift: hold)");
-	hold_add_time(o, "since", st->drift_time);
-	hold_add_str(o, "dest_commit", st->drift_dest_commit);
-	hold_add_str(o, "author", st->drift_author);
-	hold_add_str(o, "subject", st->drift_subject);
+	state_add_time(o, "since", st->drift_time);
+	state_add_str(o, "dest_commit", st->drift_dest_commit);
+	state_add_str(o, "author", st->drift_author);
+	state_add_str(o, "subject", st->drift_subject);
 	return o;
 }

@@ -157,7 +157,8 @@ state_route_clear(struct state_route *s)
 	memset(s, 0, sizeof *s);
 }
 
-static void
+/* A string member, null when v is NULL. */
+void
 state_add_str(cJSON *o, const char *name, const char *v)
 {
 	if (v != NULL)
@@ -166,7 +167,8 @@ state_add_str(cJSON *o, const char *name, const char *v)
 		cJSON_AddNullToObject(o, name);
 }
 
-static void
+/* A time member (ISO-8601), null when t is 0. */
+void
 state_add_time(cJSON *o, const char *name, int64_t t)
 {
 	char	*s;

@@ -69,6 +69,8 @@ int	 state_route_operate(struct state_route *, int approve, char **msg);
 int	 state_route_accept_drift(struct state_route *, char **msg);
 void	 state_route_clear(struct state_route *);
 void	 state_set(char **field, const char *value);
+void	 state_add_str(cJSON *, const char *name, const char *value);
+void	 state_add_time(cJSON *, const char *name, int64_t t);
 void	 state_set_error(struct state_route *, const char *error,
 	    int permanent);
 
