@@ -47,6 +47,7 @@ enum config_notify_event {
 	CONFIG_NOTIFY_HELD,
 	CONFIG_NOTIFY_PAUSED,
 	CONFIG_NOTIFY_RESUMED,
+	CONFIG_NOTIFY_DRIFT,		/* promoted over (on_drift: overwrite) */
 	CONFIG_NOTIFY_NEVENTS
 };
 #define CONFIG_NOTIFY_ALL	((1u << CONFIG_NOTIFY_NEVENTS) - 1)
@@ -194,5 +195,10 @@ int	 config_notify_event_parse(const char *);
 int	 config_algo_parse(const struct config *c, const char *spec,
 	    struct config_algo *out, char **cause);
 void	 config_algo_clear(struct config_algo *);
+
+/* 1 when a presented secret equals the configured one, 0 when not (or
+ * either is NULL); in a time that depends on neither's bytes nor length:
+ * their SHA-256 digests are compared with CRYPTO_memcmp(). */
+int	 config_secret_equal(const char *configured, const char *presented);
 
 #endif

@@ -78,7 +78,7 @@ const char *const config_schema_drift_names[] = { "hold", "overwrite", NULL };
 const char *const config_schema_notify_event_names[] = {	/* by
 								 * CONFIG_NOTIFY_* */
 	"promoted", "failed", "recovered", "pending-approval", "held",
-	"paused", "resumed", NULL
+	"paused", "resumed", "drift", NULL
 };
 const char *const config_schema_notify_format_names[] = {
 	"json", "slack", NULL

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "config_int.h"
 #include "redact.h"
 #include "xmalloc.h"
@@ -279,4 +282,23 @@ config_secret_ca_file(struct cf *cf, struct config_cluster *cl,
 		close(fd);
 	}
 	free(show);
+}
+
+int
+config_secret_equal(const char *configured, const char *presented)
+{
+	unsigned char	 a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+	unsigned int	 alen = 0, blen = 0;
+	int		 same;
+
+	if (configured == NULL || presented == NULL)
+		return 0;
+	if (EVP_Digest(configured, strlen(configured), a, &alen, EVP_sha256(),
+	    NULL) != 1 || EVP_Digest(presented, strlen(presented), b, &blen,
+	    EVP_sha256(), NULL) != 1 || alen != blen)
+		return 0;
+	same = CRYPTO_memcmp(a, b, alen) == 0;
+	explicit_bzero(a, sizeof a);
+	explicit_bzero(b, sizeof b);
+	return same;
 }

@@ -1,5 +1,6 @@
-/* httpd.c: the read-only HTTP endpoint: /healthz, /metrics and /status.
- * libevent's evhttp on the main loop, bound to exactly the address given. */
+/* httpd.c: the HTTP endpoint: /healthz, /metrics and /status, read only,
+ * and POST /trigger/PAIR when a trigger handler is given. libevent's
+ * evhttp on the main loop, bound to exactly the address given. */
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -273,11 +274,61 @@ httpd_status(struct httpd *hd, struct evhttp_request *req)
 	return code;
 }
 
+#define HTTPD_TRIGGER	"/trigger/"
+
 /*
- * Exact paths only: no prefix, no trailing '/', no decoding, so nothing
- * can walk anywhere; the query string is ignored.  Every method evhttp
- * knows is let through to here so that the answer is a 405 with Allow.
- * The log names the route, never the client's path.
+ * POST /trigger/PAIR.  The handler checks the token before it looks at
+ * the pair, so that an unauthorized client learns no pair names.
+ */
+static int
+httpd_trigger(struct httpd *hd, struct evhttp_request *req, const char *path)
+{
+	struct evkeyvalq	*ih = evhttp_request_get_input_headers(req);
+	char			*text = NULL, *line;
+	int			 code;
+
+	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
+
+	if (cmd != EVHTTP_REQ_POST) {
+		if (hd->h.trigger(hd->h.arg, NULL, NULL, &text) == 0) {
+			/* Off: a path like any other unknown one. */
+			if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+				return httpd_text(req, 404, "not found\n");
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    req), "Allow", "GET, HEAD");
+			return httpd_text(req, 405, "method not allowed\n");
+		}
+		free(text);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "POST");
+		return httpd_text(req, 405, "method not allowed\n");
+	}
+	code = hd->h.trigger(hd->h.arg, path + strlen(HTTPD_TRIGGER),
+	    evhttp_find_header(ih, "Authorization"), &text);
+	if (code == 0) {
+		/* Off: POST is refused everywhere, as on a read-only
+		 * listener. */
+		free(text);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		return httpd_text(req, 405, "method not allowed\n");
+	}
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "WWW-Authenticate", "Bearer realm=\"algopromoted\"");
+	xasprintf(&line, "%s\n", text != NULL ? text : "");
+	code = httpd_text(req, code, line);
+	free(line);
+	free(text);
+	return code;
+}
+
+/*
+ * Exact paths only: no trailing '/', no decoding, so nothing can walk
+ * anywhere; /trigger/ is the one prefix, and its rest is only ever
+ * compared with pair names.  The query string is ignored.  Every method
+ * evhttp knows is let through to here so that the answer is a 405 with
+ * Allow.  The log names the route, never the client's path.
  */
 static void
 httpd_request(struct evhttp_request *req, void *arg)
@@ -294,7 +345,12 @@ httpd_request(struct evhttp_request *req, void *arg)
 	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
 	    strcmp(path, "/status") == 0)
 		route = path;
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+	else if (hd->h.trigger != NULL &&
+	    strncmp(path, HTTPD_TRIGGER, strlen(HTTPD_TRIGGER)) == 0)
+		route = "/trigger";
+	if (strcmp(route, "/trigger") == 0)
+		code = httpd_trigger(hd, req, path);
+	else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, HEAD");
 		code = httpd_text(req, 405, "method not allowed\n");
@@ -307,7 +363,8 @@ httpd_request(struct evhttp_request *req, void *arg)
 	else
 		code = httpd_text(req, 404, "not found\n");
 	log_debug("http: %s %s: %d", cmd == EVHTTP_REQ_GET ? "GET" :
-	    cmd == EVHTTP_REQ_HEAD ? "HEAD" : "other method", route, code);
+	    cmd == EVHTTP_REQ_HEAD ? "HEAD" : cmd == EVHTTP_REQ_POST ? "POST" :
+	    "other method", route, code);
 }
 
 /*

@@ -1,5 +1,6 @@
-/* httpd.h: the read-only HTTP endpoint: /healthz, /metrics and /status.
- * libevent's evhttp on the main loop, bound to exactly the address given. */
+/* httpd.h: the HTTP endpoint: /healthz, /metrics and /status, read only,
+ * and POST /trigger/PAIR when a trigger handler is given. libevent's
+ * evhttp on the main loop, bound to exactly the address given. */
 #ifndef HTTPD_H
 #define HTTPD_H
 
@@ -23,6 +24,14 @@ struct httpd_handlers {
 							 * *why malloc'd */
 	char	*(*status_json)(void *arg);		/* malloc'd JSON */
 	void	 (*metrics)(void *arg, struct metrics_buf *);
+	/* POST /trigger/PAIR: pair is the rest of the path, undecoded;
+	 * authorization the header's value or NULL. Returns the status
+	 * and *text, one line (malloc'd); or 0: the endpoint is off now,
+	 * answered as any unknown path. Called with a NULL pair for
+	 * another method, to learn whether it is on (0 or not). NULL:
+	 * the endpoint does not exist. */
+	int	 (*trigger)(void *arg, const char *pair,
+		    const char *authorization, char **text);
 	void	*arg;
 };
 

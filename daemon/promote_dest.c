@@ -338,7 +338,7 @@ int
 promote_dest_commit_push(struct promote_job *j)
 {
 	git_oid			 tree, dtree, remote;
-	char			*cause = NULL;
+	char			*cause = NULL, *last = NULL;
 	uint64_t		 start;
 	enum gitops_push	 pr;
 	int			 try, rv;
@@ -379,11 +379,14 @@ promote_dest_commit_push(struct promote_job *j)
 				return rv;
 			continue;
 		case GITOPS_PUSH_UNKNOWN:
-			if ((rv = promote_dest_landed(j, cause)) != 0)
+			free(last);
+			last = xstrdup(cause);
+			if ((rv = promote_dest_landed(j, cause)) != 0 ||
+			    (rv = promote_dest_moved(j)) != 0) {
+				free(last);
 				return rv;
+			}
 			cause = NULL;
-			if ((rv = promote_dest_moved(j)) != 0)
-				return rv;
 			continue;
 		case GITOPS_PUSH_REJECTED:
 			return promote_job_fail_git(j, "push rejected", cause);
@@ -391,6 +394,9 @@ promote_dest_commit_push(struct promote_job *j)
 			return promote_job_fail_git(j, "pushing", cause);
 		}
 	}
-	return promote_job_fail(j, 0, "no push landed in %d tries: the "
-	    "destination kept moving or did not answer", PROMOTE_PUSH_TRIES);
+	rv = promote_job_fail(j, 0, "no push landed in %d tries: %s",
+	    PROMOTE_PUSH_TRIES, last != NULL ? last : "the destination kept "
+	    "moving");
+	free(last);
+	return rv;
 }

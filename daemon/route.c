@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "promote.h"
 #include "route.h"
+#include "route_events.h"
 #include "server_int.h"
 #include "state.h"
 #include "stats.h"
@@ -144,6 +145,7 @@ route_load_state(struct route *r)
 	r->pending = st.pending_source_commit != NULL &&
 	    st.phase != STATE_APPROVAL && st.phase != STATE_FAILED;
 	r->drift_held = st.phase == STATE_HELD;
+	r->failing = st.error != NULL;
 	route_load_hold(r, dir);
 	r->pin_done = hold_pin_done(&r->hold, &st);
 	if (st.last_time > 0 &&
@@ -303,6 +305,7 @@ route_job_submit(struct route *r)
 	j->opts.observe_arg = j;
 	j->opts.halt = route_job_halt;
 	j->opts.halt_arg = j;
+	j->opts.drifted = &j->drifted;
 	j->breaker[0] = s->sched.clusters[r->sr->cluster[0]].breaker;
 	j->breaker[1] = s->sched.clusters[r->sr->cluster[1]].breaker;
 	j->started_ms = monotime_ms();
@@ -388,6 +391,8 @@ route_job_done(struct pool_job *pj)
 	uint64_t		 took = monotime_ms() - j->started_ms, now;
 	uint64_t		 bstart = atomic_load(&j->build_start_ms);
 	uint64_t		 bms = atomic_load(&j->build_ms);
+	struct route_before	 before;
+	int			 drifted = j->drifted;
 
 	/* A failed job backs off: retry_min, doubling to the cap. */
 	scheduler_finish(&s->sched, r->sr, result == PROMOTE_FAILED &&
@@ -406,7 +411,10 @@ route_job_done(struct pool_job *pj)
 		route_free(r);
 		goto out;
 	}
+	route_events_before(r, &before);
 	route_load_state(r);
+	route_events_after(r, &before, result, drifted, s->stopping);
+	route_events_clear(&before);
 	if (result == PROMOTE_DONE) {
 		free(s->last_promotion);
 		s->last_promotion = xstrdup(r->id);
@@ -435,9 +443,8 @@ out:
 /* ---- polling ------------------------------------------------------- */
 
 static void
-route_polled(const struct poller_result *res, void *arg)
+route_polled_1(struct route *r, const struct poller_result *res)
 {
-	struct route	*r = arg;
 	struct server	*s = r->srv;
 	struct stats_cluster *c;
 	uint64_t	 next, failures = r->sr->poll_failures;
@@ -496,6 +503,34 @@ route_polled(const struct poller_result *res, void *arg)
 	route_consider(r);
 	if (changed)
 		server_dirty(s);
+}
+
+static void
+route_polled(const struct poller_result *res, void *arg)
+{
+	struct route	*r = arg;
+
+	route_polled_1(r, res);
+	/* A trigger that came while this poll was under way: the change
+	 * it announces may have landed after the answer. A job started
+	 * meanwhile polls when it ends. */
+	if (r->trigger && r->job == NULL && !r->srv->stopping) {
+		r->trigger = 0;
+		route_poll(r);
+	}
+}
+
+int
+route_trigger(struct route *r)
+{
+	int	 was = r->trigger;
+
+	if (r->job == NULL && r->poll_id == 0) {
+		route_poll(r);
+		return ROUTE_TRIGGER_NOW;
+	}
+	r->trigger = 1;
+	return was ? ROUTE_TRIGGER_QUEUED_BEFORE : ROUTE_TRIGGER_QUEUED;
 }
 
 void

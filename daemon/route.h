@@ -22,4 +22,11 @@ void		 route_start_job(struct route *);
 void		 route_move(struct route *);
 void		 route_wake(struct route *);
 
+/* Poll now, or once the poll or job under way ends: at most one trigger
+ * waits per route. */
+#define ROUTE_TRIGGER_NOW		0
+#define ROUTE_TRIGGER_QUEUED		1
+#define ROUTE_TRIGGER_QUEUED_BEFORE	2	/* one was waiting already */
+int		 route_trigger(struct route *);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +28,9 @@
 #include "notify.h"
 #include "poller.h"
 #include "pool.h"
+#include "notifier.h"
 #include "route.h"
+#include "route_events.h"
 #include "server.h"
 #include "server_int.h"
 #include "state.h"
@@ -37,6 +40,7 @@
 
 #define SERVER_STOP_GRACE_S	30
 #define SERVER_STUCK_MS		10000	/* loop lag that makes us unhealthy */
+#define SERVER_REFUSED_LOG_MS	60000	/* refused triggers: one line */
 
 struct confref *
 server_confref_new(struct config *conf)
@@ -185,24 +189,94 @@ server_route_edit(struct route *r, enum server_edit what, char **msg)
 	return changed;
 }
 
-/* Tells the notifier about an operator's command on a route. */
-static void
-server_event(struct route *r, const char *type, const char *reason)
-{
-}
-
 /* trigger: poll now, or as soon as the running job ends. */
 static char *
 server_cmd_trigger(struct route *r, const cJSON *req)
 {
 	log_info("route %s: poll triggered", r->id);
 	scheduler_clear_backoff(r->sr);
-	if (r->job != NULL)
-		r->trigger = 1;
+	if (route_trigger(r) == ROUTE_TRIGGER_NOW)
+		return xprintf("%s: polling now", r->id);
+	return xprintf("%s: busy; polls when the %s ends", r->id,
+	    r->job != NULL ? "promotion" : "poll under way");
+}
+
+/* Said at most once a minute, with how many were not said: a client
+ * hammering the endpoint does not flood the log. */
+static void
+server_trigger_refused(struct server *s, const char *why)
+{
+	uint64_t	 now = monotime_ms();
+
+	if (s->trigger_refused_ms != 0 &&
+	    now - s->trigger_refused_ms < SERVER_REFUSED_LOG_MS) {
+		s->trigger_refused++;
+		return;
+	}
+	if (s->trigger_refused > 0)
+		log_warnx("http: POST /trigger refused: %s (and %llu more "
+		    "refused in the last minute)", why,
+		    (unsigned long long)s->trigger_refused);
 	else
-		route_poll(r);
-	return xprintf("%s: %s", r->id, r->job != NULL ?
-	    "busy; polls when the promotion ends" : "polling now");
+		log_warnx("http: POST /trigger refused: %s", why);
+	s->trigger_refused_ms = now;
+	s->trigger_refused = 0;
+}
+
+/*
+ * POST /trigger/PAIR (httpd.c): a dev CI announcing a push. The token
+ * first, so that a client without it learns nothing of the pairs; then
+ * a poll of each of the pair's routes, as a timer's would be (backoffs
+ * stay; that is the operator's `algopromotectl trigger`).
+ */
+static int
+server_http_trigger(void *arg, const char *pair, const char *auth,
+    char **text)
+{
+	struct server	*s = arg;
+	struct route	*r;
+	const char	*token = s->cref->conf->trigger_token;
+	size_t		 n = 0, queued = 0, before = 0;
+	int		 rv;
+
+	if (token == NULL)
+		return 0;	/* no trigger_token_file: read-only */
+	if (pair == NULL)
+		return 405;	/* on, for POST only */
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
+	    !config_secret_equal(token, auth + 7)) {
+		server_trigger_refused(s, auth == NULL ?
+		    "no Authorization header" : "not the trigger token");
+		*text = xstrdup("unauthorized: send Authorization: Bearer and "
+		    "the token of trigger_token_file");
+		return 401;
+	}
+	if (s->stopping) {
+		*text = xstrdup("shutting down");
+		return 503;
+	}
+	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed || strcmp(r->pair_name, pair) != 0)
+			continue;
+		n++;
+		if ((rv = route_trigger(r)) != ROUTE_TRIGGER_NOW)
+			queued++;
+		if (rv == ROUTE_TRIGGER_QUEUED_BEFORE)
+			before++;
+	}
+	if (n == 0) {
+		*text = xstrdup("no such pair");
+		return 404;
+	}
+	log_info("pair %s: poll triggered over http", pair);
+	server_dirty(s);
+	if (before == n)
+		*text = xprintf("%s: a trigger is already waiting", pair);
+	else if (queued > 0)
+		*text = xprintf("%s: polls when the work under way ends", pair);
+	else
+		*text = xprintf("%s: polling now", pair);
+	return 202;
 }
 
 /* retry and approve: edit the state file while no job runs, then poll. */
@@ -301,7 +375,7 @@ server_cmd_pause(struct route *r, const cJSON *req)
 		    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 		msg = xprintf("%s: paused%s", r->id, r->job != NULL ?
 		    "; the promotion running now ends first" : "");
-		server_event(r, "paused", reason);
+		route_events_operator(r, "paused", reason);
 	} else
 		hold_clear(&h);
 	return msg;
@@ -336,7 +410,7 @@ server_cmd_resume(struct route *r, const cJSON *req)
 		}
 		free(drift);
 	}
-	server_event(r, "resumed", NULL);
+	route_events_operator(r, "resumed", NULL);
 	route_wake(r);
 	return msg;
 }
@@ -374,7 +448,7 @@ server_cmd_promote(struct route *r, const cJSON *req)
 	msg = xprintf("%s: %s; promoting it%s%s%s", r->id, why,
 	    r->job != NULL ? " when the running promotion ends" : " now",
 	    drift != NULL ? "; " : "", drift != NULL ? drift : "");
-	server_event(r, "held", why);
+	route_events_operator(r, "held", why);
 	free(why);
 	free(drift);
 	route_wake(r);
@@ -604,6 +678,8 @@ server_reload(struct server *s)
 	s->cref = server_confref_new(conf);
 	added = server_add_routes(s, conf, 1);
 	server_apply_logging(conf, s->verbose);
+	if (s->notifier != NULL)
+		notifier_configure(s->notifier, conf);
 	s->stats.reloads[0]++;
 	log_info("reloaded: %zu routes, %zu added, %zu removed",
 	    config_ndests(conf), added, removed);
@@ -682,6 +758,7 @@ server_setup(struct server *s, char **cause)
 		.health = server_health,
 		.status_json = status_text,
 		.metrics = stats_metrics,
+		.trigger = server_http_trigger,
 		.arg = s,
 	};
 	struct timeval		 beat = { 1, 0 }, wd;
@@ -721,7 +798,8 @@ server_setup(struct server *s, char **cause)
 		}
 	}
 	if (poller_new(&s->poller, s->base, cause) == -1 ||
-	    pool_new(&s->pool, s->base, conf->workers, cause) == -1)
+	    pool_new(&s->pool, s->base, conf->workers, cause) == -1 ||
+	    notifier_new(&s->notifier, s->base, conf, cause) == -1)
 		return -1;
 	if (conf->listen != NULL &&
 	    httpd_start(&s->httpd, s->base, conf->listen, &h, cause) == -1)
@@ -750,6 +828,7 @@ server_teardown(struct server *s, int clean)
 	control_free(s->control);
 	httpd_free(s->httpd);
 	poller_free(s->poller);
+	notifier_free(s->notifier);
 	for (i = 0; i < 4; i++)
 		if (s->ev_sig[i] != NULL)
 			event_free(s->ev_sig[i]);

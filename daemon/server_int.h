@@ -45,6 +45,7 @@ struct route_job {
 	_Atomic uint64_t		 build_start_ms;	/* worker */
 	_Atomic uint64_t		 build_ms;		/* worker */
 	atomic_int			 phase;			/* worker */
+	int				 drifted;		/* worker, then loop */
 	/* The source's and destination's breakers: the scheduler's,
 	 * locked objects that outlive every job. */
 	struct breaker			*breaker[2];
@@ -77,6 +78,7 @@ struct route {
 	char				*failed_commit;
 	char				*approval_commit;
 	int				 pending;	/* a promotion to resume */
+	int				 failing;	/* an error is recorded */
 	int				 drift_held;	/* STATE_HELD */
 	/* What operator.json says, and whether a pin is promoted. */
 	struct hold			 hold;
@@ -97,6 +99,7 @@ struct server {
 	struct pool		*pool;
 	struct httpd		*httpd;
 	struct control		*control;
+	struct notifier		*notifier;
 	struct event		*ev_sig[4];
 	struct event		*ev_watchdog;
 	struct event		*ev_beat;
@@ -109,6 +112,8 @@ struct server {
 	int			 dirty;
 	struct stats		 stats;
 	char			*last_promotion;
+	uint64_t		 trigger_refused_ms;	/* last said */
+	uint64_t		 trigger_refused;	/* not said since */
 };
 
 /* server.c; route.h and status.h declare the other shared functions. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "monotime.h"
+#include "notifier.h"
 #include "server_int.h"
 #include "state.h"
 #include "stats.h"
@@ -358,4 +359,6 @@ stats_metrics(void *arg, struct metrics_buf *b)
 	stats_write_clusters(&s->stats, b);
 	stats_write_breakers(&s->sched, b);
 	stats_write_server(&s->stats, b);
+	if (s->notifier != NULL)
+		notifier_metrics(s->notifier, b);
 }

@@ -302,6 +302,13 @@ class Env:
         with open(os.path.join(self.route_dir(pair, dest), "state.json")) as f:
             return json.load(f)
 
+    def route_phase(self, pair, dest="prod/acme/Hello"):
+        """The route's phase, or None before its state file exists."""
+        try:
+            return self.route_state(pair, dest)["phase"]
+        except FileNotFoundError:
+            return None
+
     def version_map(self, pair, dest="prod/acme/Hello"):
         path = os.path.join(self.route_dir(pair, dest), "versions.jsonl")
         if not os.path.exists(path):
@@ -430,15 +437,19 @@ class Daemon:
         m = re.search(r"http on \S*:(\d+)", self.log_text())
         return int(m.group(1)) if m else None
 
-    def http(self, path):
-        """(status, body) of GET http://127.0.0.1:PORT/path."""
+    def http(self, path, method="GET", headers=None, full=False):
+        """(status, body) of METHOD http://127.0.0.1:PORT/path; with full,
+        (status, body, headers)."""
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.http_port(), path),
+                                     data=b"" if method == "POST" else None,
+                                     headers=headers or {}, method=method)
         try:
-            with opener.open("http://127.0.0.1:%d%s" % (self.http_port(), path),
-                             timeout=10) as resp:
-                return resp.status, resp.read().decode()
+            with opener.open(req, timeout=10) as resp:
+                out = (resp.status, resp.read().decode(), resp.headers)
         except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+            out = (e.code, e.read().decode(), e.headers)
+        return out if full else out[:2]
 
     def signal(self, sig):
         self.proc.send_signal(sig)

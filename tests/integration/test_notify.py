@@ -15,8 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "fakes"))
 import harness  # noqa: E402
-from harness import Env, Daemon, wait_for  # noqa: E402
+from harness import Env, Daemon, knob, wait_for  # noqa: E402
 from webhook_receiver import Receiver  # noqa: E402
+from test_operator import hand_push  # noqa: E402
 
 PAIR = {"name": "hello", "source": "dev/alice/Hello", "destination": "prod/acme/Hello",
         "poll_interval": "5s"}
@@ -83,14 +84,6 @@ class NotifyTest(unittest.TestCase):
         return sorted(f for f in os.listdir(d) if f.endswith(".json")) if os.path.isdir(d) else []
 
 
-# The daemon does not emit events yet: notifier_emit() is not called from
-# route.c/server.c (the wiring is the next step of issue [H]). Until it
-# is, these tests would only prove that nothing arrives.
-WIRED = "notifier_emit" in open(os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "daemon", "route.c")).read()
-
-
-@unittest.skipUnless(WIRED, "notifier_emit is not wired into route.c yet")
 class Notify(NotifyTest):
     def test_one_promoted_event_per_destination(self):
         env = self.env
@@ -193,7 +186,7 @@ class Notify(NotifyTest):
                              {"url": r.url("/slack"), "format": "slack"}])
         bad = env.commit(files={"BUILD_FAIL": "boom\n"})
         self.start()
-        wait_for(lambda: env.route_state("hello")["phase"] == "failed", 60, "a failed build")
+        wait_for(lambda: env.route_phase("hello") == "failed", 60, "a failed build")
         r.wait(lambda r: r.delivered("/hook") and r.delivered("/slack"), 30, "failed")
         ev = r.delivered("/hook")[0]
         self.assertEqual((ev["event"], ev["source_commit"]), ("failed", bad))
@@ -215,7 +208,7 @@ class Notify(NotifyTest):
         self.config([dict(PAIR, approval="manual")], [self.sink(r)])
         c1 = env.commit(files={"src/Hello.py": "needs a yes\n"})
         d = self.start()
-        wait_for(lambda: env.route_state("hello")["phase"] == "approval", 60, "approval")
+        wait_for(lambda: env.route_phase("hello") == "approval", 60, "approval")
         for _ in range(3):
             n = d.log_text().count("poll")
             self.assertEqual(env.ctl("trigger", "hello").returncode, 0)
@@ -230,6 +223,111 @@ class Notify(NotifyTest):
                "promoted after the approval")
         self.assertEqual(len([ev for ev in r.delivered()
                               if ev["event"] == "pending-approval"]), 1)
+
+
+class RouteEvents(NotifyTest):
+    """What happens to a route, and what its operator does, each told
+    once."""
+
+    def events(self, r, kind=None):
+        return [ev for ev in r.delivered() if kind is None or ev["event"] == kind]
+
+    def test_night_hotfix_held_once_then_operator_events(self):
+        env = self.env
+        r = self.receiver()
+        self.config([dict(PAIR, reconcile_interval="5s")], [self.sink(r)])
+        c1 = env.commit(files={"src/Hello.py": "v1\n"})
+        d = self.start()
+        self.wait_promoted(1)
+        hotfix = hand_push(env, {"src/Hello.py": "v1 with a hotfix\n"},
+                           "hotfix: cap the batch size")
+        wait_for(lambda: env.route_phase("hello") == "held", 30, "the drift held")
+        r.wait(lambda r: self.events(r, "held"), 30, "the held event")
+        # Polls and reconcile passes go on; the hold is told once.
+        for _ in range(3):
+            n = d.log_text().count("poll")
+            self.assertEqual(env.ctl("trigger", "hello").returncode, 0)
+            wait_for(lambda: d.log_text().count("poll") > n, 30, "another poll")
+        held = self.events(r, "held")
+        self.assertEqual(len(held), 1)
+        self.assertEqual(held[0]["dest_commit"], hotfix)
+        self.assertIn("Night Oncall <oncall@example.com>", held[0]["reason"])
+        self.assertIn("hotfix: cap the batch size", held[0]["reason"])
+        # The operator pauses, resumes (over the hotfix), and pins back.
+        self.assertEqual(env.ctl("pause", "hello", "--reason", "looking at it").returncode, 0)
+        self.assertEqual(env.ctl("resume", "hello").returncode, 0)
+        c2 = env.commit(files={"src/Hello.py": "v2\n"})
+        self.assertEqual(env.ctl("trigger", "hello").returncode, 0)
+        self.wait_promoted(2)
+        self.assertEqual(env.ctl("promote", "hello", "--source-commit", c1).returncode, 0)
+        self.wait_promoted(3)
+        r.wait(lambda r: len(self.events(r, "promoted")) == 3 and self.events(r, "resumed")
+               and len(self.events(r, "held")) == 2, 30, "the operator's events")
+        kinds = [ev["event"] for ev in self.events(r)]
+        self.assertEqual(kinds, ["promoted", "held", "paused", "resumed", "promoted",
+                                 "held", "promoted"])
+        paused = self.events(r, "paused")[0]
+        self.assertEqual(paused["reason"], "looking at it")
+        pin = self.events(r, "held")[1]
+        self.assertEqual(pin["source_commit"], c1)
+        self.assertIn("pinned to source commit", pin["reason"])
+        self.assertEqual([ev["source_commit"] for ev in self.events(r, "promoted")],
+                         [c1, c2, c1])
+        self.assertEqual(len({ev["id"] for ev in self.events(r)}), 7)
+
+    def test_overwrite_sends_drift(self):
+        env = self.env
+        r = self.receiver()
+        self.config([dict(PAIR, reconcile_interval="5s", on_drift="overwrite")],
+                    [self.sink(r)])
+        env.commit(files={"src/Hello.py": "v1\n"})
+        self.start()
+        self.wait_promoted(1)
+        hotfix = hand_push(env, {"src/Hello.py": "by hand\n"}, "by hand")
+        r.wait(lambda r: self.events(r, "drift"), 40, "the drift event")
+        self.wait_promoted(2)
+        drift = self.events(r, "drift")[0]
+        self.assertEqual(drift["dest_commit"], hotfix)
+        self.assertIn("on_drift: overwrite", drift["reason"])
+        r.wait(lambda r: len(self.events(r, "promoted")) == 2, 30, "the repair")
+        self.assertEqual([ev["dest_version"] for ev in self.events(r, "promoted")],
+                         ["0.1.0", "0.2.0"])
+
+    def test_failing_told_once_across_retries_then_recovered(self):
+        env = self.env
+        r = self.receiver()
+        self.env.write_config([PAIR], top={"notify": [self.sink(r, events=["failed", "recovered"])],
+                                           "poll_interval": "5s", "retry_min": "1s"})
+        c1 = env.commit(files={"src/Hello.py": "v1\n"})
+        # Six pushes refused: two jobs of three tries fail, each backing
+        # off (1 s, then 2 s); the third job promotes.
+        knob(env.prod, "POST", "/_fault",
+             {"method": "POST", "path": r"/git-receive-pack", "status": 500, "count": 6})
+        d = self.start()
+        self.wait_promoted(1)
+        self.assertEqual(d.log_text().count("no push landed in 3 tries"), 2)
+        r.wait(lambda r: self.events(r, "recovered"), 30, "recovered")
+        self.assertEqual([(ev["event"], ev["source_commit"]) for ev in self.events(r)],
+                         [("failed", c1), ("recovered", c1)])
+        self.assertIn("500", self.events(r, "failed")[0]["error"])
+
+    def test_failed_build_then_retry_then_a_fix(self):
+        env = self.env
+        r = self.receiver()
+        self.config([PAIR], [self.sink(r, events=["failed", "recovered"])])
+        bad = env.commit(files={"BUILD_FAIL": "boom\n"})
+        d = self.start()
+        wait_for(lambda: env.route_phase("hello") == "failed", 60, "a failed build")
+        r.wait(lambda r: self.events(r, "failed"), 30, "failed")
+        # An operator's retry is a new attempt: failing again is told again.
+        self.assertEqual(env.ctl("retry", "hello").returncode, 0)
+        r.wait(lambda r: len(self.events(r, "failed")) == 2, 60, "the retry's failure")
+        good = env.commit(remove=["BUILD_FAIL"])
+        self.assertEqual(env.ctl("trigger", "hello").returncode, 0)
+        self.wait_promoted(1)
+        r.wait(lambda r: self.events(r, "recovered"), 30, "recovered")
+        self.assertEqual([(ev["event"], ev["source_commit"]) for ev in self.events(r)],
+                         [("failed", bad), ("failed", bad), ("recovered", good)])
 
 
 if __name__ == "__main__":

@@ -309,5 +309,97 @@ class PauseAndPin(OperatorTest):
         self.assertEqual(len(env.version_map("hello")), 1)
 
 
+TRIGGER_TOKEN = "simTrig+ger/T0ken=="
+
+
+class Trigger(OperatorTest):
+    """POST /trigger/PAIR: a dev CI announcing its push."""
+
+    def config(self, token=True, **pair):
+        top = {"poll_interval": "1h"}
+        if token:
+            path = os.path.join(self.env.keys, "trigger.token")
+            with open(path, "w") as f:
+                f.write(TRIGGER_TOKEN + "\n")
+            os.chmod(path, 0o600)
+            top["trigger_token_file"] = path
+        self.env.write_config([dict(PAIR, **pair),
+                               {"name": "other", "source": "dev/alice/Hello",
+                                "destination": "prod/acme/Other"}], top=top)
+
+    def post(self, d, pair, token=TRIGGER_TOKEN, scheme="Bearer"):
+        headers = {"Authorization": "%s %s" % (scheme, token)} if token else {}
+        return d.http("/trigger/" + pair, method="POST", headers=headers, full=True)
+
+    def test_without_the_setting_the_listener_stays_read_only(self):
+        self.config(token=False)
+        self.env.commit(files={"src/Hello.py": "v1\n"})
+        d = self.start()
+        self.wait_map(1)
+        status, body, _ = self.post(d, "hello")
+        self.assertEqual((status, body), (405, "method not allowed\n"))
+        self.assertEqual(d.http("/trigger/hello")[0], 404)
+
+    def test_refused_without_the_token_and_unknown_pairs(self):
+        env = self.env
+        self.config()
+        env.commit(files={"src/Hello.py": "v1\n"})
+        d = self.start()
+        self.wait_map(1)
+        polls = d.log_text().count("info/refs")
+        for token, scheme in ((None, None), ("wrong", "Bearer"),
+                              (TRIGGER_TOKEN[:-1], "Bearer"), (TRIGGER_TOKEN, "Basic")):
+            status, body, headers = self.post(d, "hello", token, scheme)
+            self.assertEqual(status, 401, (token, scheme))
+            self.assertEqual(headers["WWW-Authenticate"], 'Bearer realm="algopromoted"')
+        # An unknown pair is 404 only to the token's holder.
+        self.assertEqual(self.post(d, "nope", None)[0], 401)
+        self.assertEqual(self.post(d, "nope")[:2], (404, "no such pair\n"))
+        self.assertEqual(self.post(d, "hello/../other")[0], 404)
+        self.assertEqual(d.log_text().count("info/refs"), polls)
+        # Said once, the rest counted, whatever the client sends.
+        self.assertEqual(d.log_text().count("POST /trigger refused"), 1)
+        self.assertNotIn(TRIGGER_TOKEN, d.log_text())
+
+    def test_a_push_then_a_trigger_promotes_now(self):
+        env = self.env
+        self.config()
+        env.commit(files={"src/Hello.py": "v1\n"})
+        d = self.start()
+        self.wait_map(1)
+        wait_for(lambda: len(env.version_map("other", "prod/acme/Other")) == 1, 60,
+                 "the other pair")
+        c2 = env.commit(files={"src/Hello.py": "v2\n"})
+        status, body, _ = self.post(d, "hello")
+        self.assertEqual((status, body), (202, "hello: polling now\n"))
+        # poll_interval is an hour: only the trigger can have done it.
+        self.assertEqual(self.wait_map(2)[-1]["source_commit"], c2)
+        self.assertIn("pair hello: poll triggered over http", d.log_text())
+        # Only that pair was polled.
+        self.assertEqual(len(env.version_map("other", "prod/acme/Other")), 1)
+        self.assertNotEqual(self.route("prod/acme/Other")["live"]["source_head"], c2)
+
+    def test_at_most_one_trigger_waits(self):
+        env = self.env
+        self.config()
+        env.commit(files={"src/Hello.py": "v1\n"})
+        d = self.start()
+        self.wait_map(1)
+        knob(env.dev, "POST", "/_reset")
+        # The next poll of hello's source takes 2 s.
+        knob(env.dev, "POST", "/_fault",
+             {"method": "GET", "path": r"/git/alice/Hello\.git/info/refs",
+              "user_agent": "algopromoted", "delay_ms": 2000, "count": 1})
+        done = d.log_text().count("poller: GET")
+        replies = [self.post(d, "hello")[:2] for _ in range(6)]
+        self.assertEqual(replies[0], (202, "hello: polling now\n"))
+        self.assertEqual(replies[1], (202, "hello: polls when the work under way ends\n"))
+        self.assertEqual(replies[2:], [(202, "hello: a trigger is already waiting\n")] * 4)
+        # The poll under way, then the one that waited: two, not six.
+        wait_for(lambda: d.log_text().count("poller: GET") == done + 2, 30,
+                 "both polls answered")
+        self.assertEqual(len([r for r in knob(env.dev, "GET", "/_requests")
+                              if "info/refs" in r["path"]]), 2)
+
 if __name__ == "__main__":
     harness.main()

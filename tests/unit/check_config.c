@@ -423,7 +423,7 @@ START_TEST(test_good_full)
 	ck_assert_str_eq(c->notify[0].token, HOOK_TOKEN);
 	ck_assert_int_eq(c->notify[0].format, CONFIG_NOTIFY_JSON);
 	ck_assert_uint_eq(c->notify[0].events, CONFIG_NOTIFY_ALL);
-	ck_assert_uint_eq(c->notify[0].events, 0x7f);
+	ck_assert_uint_eq(c->notify[0].events, 0xff);
 	ck_assert_int_eq(c->notify[1].format, CONFIG_NOTIFY_SLACK);
 	ck_assert_ptr_null(c->notify[1].token);
 	ck_assert_uint_eq(c->notify[1].events,
@@ -830,6 +830,20 @@ START_TEST(test_keys_redacted)
 }
 END_TEST
 
+/* A presented token against the configured one. */
+START_TEST(test_secret_equal)
+{
+	ck_assert_int_eq(config_secret_equal("t0ken+/a", "t0ken+/a"), 1);
+	ck_assert_int_eq(config_secret_equal("t0ken+/a", "t0ken+/b"), 0);
+	ck_assert_int_eq(config_secret_equal("t0ken+/a", "t0ken+/"), 0);
+	ck_assert_int_eq(config_secret_equal("t0ken+/a", "t0ken+/aa"), 0);
+	ck_assert_int_eq(config_secret_equal("t0ken+/a", ""), 0);
+	ck_assert_int_eq(config_secret_equal("t0ken+/a", NULL), 0);
+	ck_assert_int_eq(config_secret_equal(NULL, NULL), 0);
+	ck_assert_int_eq(config_secret_equal(NULL, ""), 0);
+}
+END_TEST
+
 START_TEST(test_unreadable_files)
 {
 	struct config	*c = (struct config *)&c;
@@ -1080,6 +1094,7 @@ config_suite(void)
 	tcase_add_test(tc, test_env_directories);
 	tcase_add_test(tc, test_credentials_directory);
 	tcase_add_test(tc, test_keys_redacted);
+	tcase_add_test(tc, test_secret_equal);
 	tcase_add_test(tc, test_notify_tokens);
 	tcase_add_test(tc, test_unreadable_files);
 	tcase_add_test(tc, test_alias_bombs);

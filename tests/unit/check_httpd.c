@@ -33,7 +33,30 @@ struct stub {
 	const char	*why;		/* NULL: leave *why alone */
 	const char	*json;		/* NULL: status_json fails */
 	int		 nhealth, nstatus, nmetrics;
+	/* trigger: on or off; what it answers; what it was given. */
+	int		 trigger_on, trigger_code, ntrigger, nprobe;
+	char		*pair, *auth;
 };
+
+static int
+stub_trigger(void *arg, const char *pair, const char *auth, char **text)
+{
+	struct stub	*st = arg;
+
+	if (pair == NULL) {
+		st->nprobe++;
+		return st->trigger_on ? 405 : 0;
+	}
+	if (!st->trigger_on)
+		return 0;
+	st->ntrigger++;
+	free(st->pair);
+	free(st->auth);
+	st->pair = xstrdup(pair);
+	st->auth = auth != NULL ? xstrdup(auth) : NULL;
+	*text = xprintf("code %d", st->trigger_code);
+	return st->trigger_code;
+}
 
 static int
 stub_health(void *arg, char **why)
@@ -71,6 +94,9 @@ struct fixture {
 	struct stub		 st;
 };
 
+#define STUB_READ	1	/* health, status, metrics */
+#define STUB_TRIGGER	2	/* trigger, on, answering 202 */
+
 static void
 start(struct fixture *fx, int stubbed)
 {
@@ -80,12 +106,17 @@ start(struct fixture *fx, int stubbed)
 	memset(fx, 0, sizeof *fx);
 	fx->st.healthy = 1;
 	fx->st.json = "{\"ok\":true}";
-	if (stubbed) {
+	if (stubbed & STUB_READ) {
 		h.health = stub_health;
 		h.status_json = stub_status;
 		h.metrics = stub_metrics;
-		h.arg = &fx->st;
 	}
+	if (stubbed & STUB_TRIGGER) {
+		h.trigger = stub_trigger;
+		fx->st.trigger_on = 1;
+		fx->st.trigger_code = 202;
+	}
+	h.arg = &fx->st;
 	fx->base = event_base_new();
 	ck_assert_ptr_nonnull(fx->base);
 	ck_assert_msg(httpd_start(&fx->httpd, fx->base, "127.0.0.1:0", &h,
@@ -96,6 +127,8 @@ start(struct fixture *fx, int stubbed)
 static void
 stop(struct fixture *fx)
 {
+	free(fx->st.pair);
+	free(fx->st.auth);
 	httpd_free(fx->httpd);
 	event_base_free(fx->base);
 }
@@ -432,6 +465,90 @@ START_TEST(test_methods)
 	ck_assert_msg(r->status == 501 || r->status == 405, "%s", r->raw);
 	resp_free(r);
 	ck_assert_int_eq(fx.st.nhealth + fx.st.nstatus + fx.st.nmetrics, 0);
+	stop(&fx);
+}
+END_TEST
+
+static struct resp *
+post(struct fixture *fx, const char *path, const char *auth)
+{
+	char		*req;
+	struct resp	*r;
+
+	xasprintf(&req, "POST %s HTTP/1.1\r\nHost: test\r\nConnection: "
+	    "close\r\n%s%s%sContent-Length: 0\r\n\r\n", path,
+	    auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "",
+	    auth != NULL ? "\r\n" : "");
+	r = fetch(fx, req, strlen(req));
+	free(req);
+	return r;
+}
+
+/* POST /trigger/PAIR: the handler's answer; only POST; the rest of the
+ * path as sent; off, the listener is read-only as before. */
+START_TEST(test_trigger)
+{
+	struct fixture		 fx;
+	struct resp		*r;
+
+	start(&fx, STUB_TRIGGER);
+
+	r = post(&fx, "/trigger/hello", "Bearer s3cret+/x");
+	expect(r, 202, TEXT, "code 202\n");
+	ck_assert_str_eq(fx.st.pair, "hello");
+	ck_assert_str_eq(fx.st.auth, "Bearer s3cret+/x");
+	resp_free(r);
+
+	/* Undecoded, so that only a pair's exact name ever matches. */
+	r = post(&fx, "/trigger/%2e%2e/x?y=1", NULL);
+	expect(r, 202, TEXT, "code 202\n");
+	ck_assert_str_eq(fx.st.pair, "%2e%2e/x");
+	ck_assert_ptr_null(fx.st.auth);
+	resp_free(r);
+
+	fx.st.trigger_code = 401;
+	r = post(&fx, "/trigger/hello", "Bearer wrong");
+	expect(r, 401, TEXT, "code 401\n");
+	header_is(r, "WWW-Authenticate", "Bearer realm=\"algopromoted\"");
+	resp_free(r);
+
+	fx.st.trigger_code = 404;
+	r = post(&fx, "/trigger/nope", "Bearer s3cret+/x");
+	expect(r, 404, TEXT, "code 404\n");
+	header_absent(r, "WWW-Authenticate");
+	resp_free(r);
+	ck_assert_int_eq(fx.st.ntrigger, 4);
+
+	/* Only POST; and nothing else takes POST. */
+	r = get(&fx, "GET", "/trigger/hello");
+	expect(r, 405, TEXT, "method not allowed\n");
+	header_is(r, "Allow", "POST");
+	resp_free(r);
+	r = post(&fx, "/trigger", "Bearer s3cret+/x");
+	expect(r, 405, TEXT, "method not allowed\n");
+	header_is(r, "Allow", "GET, HEAD");
+	resp_free(r);
+	r = post(&fx, "/status", "Bearer s3cret+/x");
+	expect(r, 405, TEXT, "method not allowed\n");
+	resp_free(r);
+	ck_assert_int_eq(fx.st.ntrigger, 4);
+
+	/* Off (no trigger_token_file now): as a read-only listener. */
+	fx.st.trigger_on = 0;
+	r = post(&fx, "/trigger/hello", "Bearer s3cret+/x");
+	expect(r, 405, TEXT, "method not allowed\n");
+	header_is(r, "Allow", "GET, HEAD");
+	header_absent(r, "WWW-Authenticate");
+	resp_free(r);
+	r = get(&fx, "GET", "/trigger/hello");
+	expect(r, 404, TEXT, "not found\n");
+	resp_free(r);
+	r = get(&fx, "PUT", "/trigger/hello");
+	expect(r, 405, TEXT, "method not allowed\n");
+	header_is(r, "Allow", "GET, HEAD");
+	resp_free(r);
+	ck_assert_int_eq(fx.st.ntrigger, 4);
+	ck_assert_int_eq(fx.st.nprobe, 3);
 	stop(&fx);
 }
 END_TEST
@@ -824,6 +941,7 @@ httpd_suite(void)
 	tcase_add_test(tc, test_not_found);
 	tcase_add_test(tc, test_methods);
 	tcase_add_test(tc, test_unhealthy);
+	tcase_add_test(tc, test_trigger);
 	tcase_add_test(tc, test_missing_handlers);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_pipelined);
