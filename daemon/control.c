@@ -48,27 +48,54 @@ control_error(const char *msg)
 	return s;
 }
 
+/* One client. A deferred request outlives its client: the answer then
+ * goes nowhere, and frees it. */
+struct control_conn {
+	struct control		*c;
+	struct bufferevent	*bev;	/* NULL once the client is gone */
+	int			 deferred;	/* answer awaited */
+};
+
 static void
-control_close(struct bufferevent *bev)
+control_close(struct control_conn *cc)
 {
-	bufferevent_free(bev);
+	if (cc->bev != NULL)
+		bufferevent_free(cc->bev);
+	cc->bev = NULL;
+	if (!cc->deferred)
+		free(cc);
 }
 
 static void
 control_written(struct bufferevent *bev, void *arg)
 {
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		control_close(bev);
+		control_close(arg);
 }
 
 static void
-control_reply(struct bufferevent *bev, char *reply)
+control_reply(struct control_conn *cc, char *reply)
 {
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, control_written, NULL, NULL);
-	bufferevent_write(bev, reply, strlen(reply));
-	bufferevent_write(bev, "\n", 1);
+	struct timeval	 tv = { CONTROL_TIMEOUT_S, 0 };
+
+	bufferevent_disable(cc->bev, EV_READ);
+	bufferevent_set_timeouts(cc->bev, &tv, &tv);
+	bufferevent_setcb(cc->bev, NULL, control_written, NULL, cc);
+	bufferevent_write(cc->bev, reply, strlen(reply));
+	bufferevent_write(cc->bev, "\n", 1);
 	free(reply);
+}
+
+void
+control_answer(struct control_conn *cc, char *reply)
+{
+	cc->deferred = 0;
+	if (cc->bev == NULL) {
+		free(reply);
+		free(cc);
+		return;
+	}
+	control_reply(cc, reply);
 }
 
 /* A request is an object with a string "cmd" and only string (or null)
@@ -87,42 +114,61 @@ control_valid(const cJSON *req)
 	return 1;
 }
 
+/* While an answer is awaited: whatever else the client sends is
+ * dropped; its end is still seen. */
+static void
+control_drain(struct bufferevent *bev, void *arg)
+{
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void	control_event(struct bufferevent *, short, void *);
+
 static void
 control_read(struct bufferevent *bev, void *arg)
 {
-	struct control	*c = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	cJSON		*req;
-	char		*line;
-	size_t		 len;
+	struct control_conn	*cc = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	cJSON			*req;
+	char			*line, *reply;
+	size_t			 len;
 
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 	if (line == NULL) {
 		if (evbuffer_get_length(in) > CONTROL_MAX_REQUEST)
-			control_reply(bev, control_error("request too long"));
+			control_reply(cc, control_error("request too long"));
 		return;
 	}
 	req = cJSON_ParseWithLength(line, len);
 	free(line);
 	if (!control_valid(req))
-		control_reply(bev, control_error("bad request: want "
+		control_reply(cc, control_error("bad request: want "
 		    "{\"cmd\": \"...\", \"pair\": \"...\", ...} with string "
 		    "members"));
-	else
-		control_reply(bev, c->fn(c->arg, req));
+	else if ((reply = cc->c->fn(cc->c->arg, req, cc)) != NULL)
+		control_reply(cc, reply);
+	else {
+		/* Answered later, however long it takes. */
+		cc->deferred = 1;
+		bufferevent_set_timeouts(bev, NULL, NULL);
+		bufferevent_setcb(bev, control_drain, NULL, control_event,
+		    cc);
+	}
 	cJSON_Delete(req);
 }
 
 static void
 control_event(struct bufferevent *bev, short what, void *arg)
 {
-	control_close(bev);
+	control_close(arg);
 }
 
 static void
 control_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	struct control_conn	*cc;
 	struct bufferevent	*bev;
 	struct timeval		 tv = { CONTROL_TIMEOUT_S, 0 };
 
@@ -132,12 +178,14 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	bufferevent_setcb(bev, control_read, NULL, control_event, arg);
+	cc = xcalloc(1, sizeof *cc);
+	cc->c = arg;
+	cc->bev = bev;
+	bufferevent_setcb(bev, control_read, NULL, control_event, cc);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_MAX_REQUEST + 1);
 	bufferevent_enable(bev, EV_READ);
 }
-
 static int
 control_addr(struct sockaddr_un *sun, const char *path, char **cause)
 {
@@ -241,7 +289,7 @@ control_request(const char *path, const cJSON *req, uint64_t timeout_ms,
 	char			*text, *buf = NULL, *nl;
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
-	int			 fd, saved;
+	int			 fd, saved, rc;
 	int64_t			 left;
 
 	*reply = NULL;
@@ -279,10 +327,12 @@ control_request(const char *path, const cJSON *req, uint64_t timeout_ms,
 		}
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+		if ((rc = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR) {
 			xasprintf(cause, "poll: %s", strerror(errno));
 			goto fail;
 		}
+		if (rc <= 0)
+			continue;	/* the deadline decides: never block */
 		if (len + 4096 > cap) {
 			cap = cap ? cap * 2 : 8192;
 			buf = xrealloc(buf, cap);

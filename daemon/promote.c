@@ -54,6 +54,14 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 		promote_job_log(j, LOG_LEVEL_INFO, "%.12s failed before; "
 		    "waiting for a new source commit or `algopromotectl retry "
 		    "%s`", j->srchex, j->pair->name);
+		if (j->opts->dry_run) {
+			fprintf(j->opts->report, "%s: held: %s failed before "
+			    "(%s); `algopromotectl retry %s` tries it again\n",
+			    j->name, j->srchex, j->st.error != NULL ?
+			    j->st.error : "no error recorded", j->pair->name);
+			*result = PROMOTE_DRYRUN;
+			return 1;
+		}
 		*result = PROMOTE_FAILED;
 		return 1;
 	}
@@ -78,7 +86,15 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 		    "the promoted %s: it changed outside algopromoted",
 		    *hex ? hex : "(empty)", j->st.last_dest_commit);
 	}
-	/* An operator's pin is that operator's approval. */
+	/* An operator's pin is that operator's approval. A plan shows what
+	 * an approval would let through. */
+	if (j->pol->approval == CONFIG_APPROVAL_MANUAL &&
+	    j->hold.kind != HOLD_PINNED && j->opts->dry_run &&
+	    (j->st.approved_source_commit == NULL ||
+	    strcmp(j->st.approved_source_commit, j->srchex) != 0))
+		fprintf(j->opts->report, "%s: held: %s waits for approval "
+		    "(approval: manual); `algopromotectl approve %s`\n",
+		    j->name, j->srchex, j->pair->name);
 	if (j->pol->approval == CONFIG_APPROVAL_MANUAL &&
 	    j->hold.kind != HOLD_PINNED && !j->opts->dry_run && (j->st.approved_source_commit == NULL ||
 	    strcmp(j->st.approved_source_commit, j->srchex) != 0)) {
@@ -134,6 +150,11 @@ promote_run(struct promote_job *j, enum promote_result *result)
 		    j->name, j->hold.reason != NULL ? ": " : "",
 		    j->hold.reason != NULL ? j->hold.reason : "");
 	}
+	if (j->hold.kind == HOLD_PINNED && j->opts->dry_run)
+		fprintf(j->opts->report, "%s: held: %s; nothing newer is "
+		    "promoted until `algopromotectl resume %s`\n", j->name,
+		    j->hold.reason != NULL ? j->hold.reason : "pinned",
+		    j->pair->name);
 	for (pass = 1;; pass++) {
 		if ((rv = promote_source_detect(j)) <= 0)
 			return rv;

@@ -43,6 +43,10 @@ struct promote_opts {
 	/* Set to 1 by the worker when the run promoted over a drift
 	 * (on_drift: overwrite); may be NULL. */
 	int			*drifted;
+	/* A dry run's own mirror, made fresh (a plan asked of the running
+	 * service: the route's mirror is its job's alone); NULL: the
+	 * route's. */
+	const char		*mirror;
 };
 
 const char *promote_result_name(enum promote_result);

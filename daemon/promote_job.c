@@ -275,7 +275,9 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 	j->name = promote_route_name(j->pair, j->dst);
 	j->dir = state_route_dir(j->conf->state_dir, j->pair->name,
 	    j->dst->full);
-	if (state_route_load(&j->st, j->dir, &cause, &warning) == -1) {
+	/* A dry run moves nothing aside: it may run beside the service. */
+	if ((opts->dry_run ? state_route_peek(&j->st, j->dir, &cause) :
+	    state_route_load(&j->st, j->dir, &cause, &warning)) == -1) {
 		promote_job_fail(j, 0, "reading state: %s", cause);
 		free(cause);
 		return -1;
@@ -292,7 +294,7 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 	}
 	/* The job is the route's only writer while it runs. */
 	path = xprintf("%s/state.json", j->dir);
-	if ((n = atomicfile_clean(path)) > 0)
+	if (!opts->dry_run && (n = atomicfile_clean(path)) > 0)
 		promote_job_log(j, LOG_LEVEL_INFO, "removed %d temporary "
 		    "file%s of %s left by an interrupted write", n,
 		    n == 1 ? "" : "s", path);
@@ -310,7 +312,8 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 	promote_job_remote(j, &j->sremote, j->surl, &j->sobs);
 	promote_job_remote(j, &j->dremote, j->durl, &j->dobs);
 
-	mirror = xprintf("%s/mirror.git", j->dir);
+	mirror = opts->mirror != NULL ? xstrdup(opts->mirror) :
+	    xprintf("%s/mirror.git", j->dir);
 	rv = promote_job_mirror(j, mirror);
 	free(mirror);
 	return rv;

@@ -509,7 +509,7 @@ server_cmd_routes(struct server *s, const struct server_cmd *c,
 }
 
 static char *
-server_control(void *arg, const cJSON *req)
+server_control(void *arg, const cJSON *req, struct control_conn *conn)
 {
 	struct server		*s = arg;
 	const struct server_cmd	*c;

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +21,27 @@ static struct event_base *base;
 static struct control *ctl;
 static struct testutil_loop *loop;
 
+/* "later" is answered by the next "release" (loop thread only). */
+static struct control_conn *_Atomic waiting;
+
 static char *
-handler(void *arg, const cJSON *req)
+handler(void *arg, const cJSON *req, struct control_conn *conn)
 {
 	const char	*pair = cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(req, "pair"));
+	const char	*cmd = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(req, "cmd"));
 
+	if (strcmp(cmd, "later") == 0) {
+		atomic_store(&waiting, conn);
+		return NULL;
+	}
+	if (strcmp(cmd, "release") == 0 && atomic_load(&waiting) != NULL) {
+		control_answer(atomic_exchange(&waiting, NULL),
+		    xprintf("{\"ok\":true,\"answer\":\"%s\"}",
+		    pair != NULL ? pair : "-"));
+		return xstrdup("{\"ok\":true,\"released\":true}");
+	}
 	return xprintf("{\"ok\":true,\"cmd\":\"%s\",\"pair\":\"%s\"}",
 	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "cmd")),
 	    pair != NULL ? pair : "-");
@@ -117,6 +134,56 @@ START_TEST(test_bad_request)
 }
 END_TEST
 
+struct later {
+	char	*reply, *cause;
+	int	 rv;
+	uint64_t ms;
+};
+
+static void *
+later_client(void *arg)
+{
+	struct later	*l = arg;
+
+	l->rv = ask(sock, "later", NULL, l->ms, &l->reply, &l->cause);
+	return NULL;
+}
+
+/* A deferred answer reaches its client; one whose client has gone is
+ * dropped, and frees what it held (ASan's leak check). */
+START_TEST(test_deferred)
+{
+	struct later	 l = { .ms = 30000 };
+	pthread_t	 t;
+	char		*reply = NULL, *cause = NULL;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, later_client, &l), 0);
+	while (atomic_load(&waiting) == NULL)
+		sched_yield();
+	ck_assert_int_eq(ask(sock, "release", "now", 5000, &reply, &cause), 0);
+	ck_assert_str_eq(reply, "{\"ok\":true,\"released\":true}");
+	free(reply);
+	pthread_join(t, NULL);
+	ck_assert_msg(l.rv == 0, "%s", l.cause);
+	ck_assert_str_eq(l.reply, "{\"ok\":true,\"answer\":\"now\"}");
+	free(l.reply);
+
+	/* The client gives up first. */
+	l.ms = 100;
+	l.reply = NULL;
+	later_client(&l);
+	ck_assert_int_eq(l.rv, -1);
+	free(l.cause);
+	ck_assert_ptr_nonnull(atomic_load(&waiting));
+	ck_assert_int_eq(ask(sock, "release", "late", 5000, &reply, &cause), 0);
+	free(reply);
+	ck_assert_ptr_null(atomic_load(&waiting));
+	/* And the socket still serves. */
+	ck_assert_int_eq(ask(sock, "status", NULL, 5000, &reply, &cause), 0);
+	free(reply);
+}
+END_TEST
+
 START_TEST(test_no_daemon)
 {
 	char	*reply = NULL, *cause = NULL, *other;
@@ -140,6 +207,7 @@ control_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_request_reply);
 	tcase_add_test(tc, test_bad_request);
+	tcase_add_test(tc, test_deferred);
 	tcase_add_test(tc, test_no_daemon);
 	suite_add_tcase(s, tc);
 	return s;
