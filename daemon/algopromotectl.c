@@ -27,6 +27,7 @@
 #include "xmalloc.h"
 
 #define CTL_TIMEOUT_MS	10000
+#define CTL_PLAN_TIMEOUT_MS	(15 * 60 * 1000)	/* fetches both sides */
 
 /* The options a command may take, by bit. */
 #define OPT_REBUILD	0x01
@@ -215,6 +216,14 @@ usage(FILE *f)
 	    "                   promote that source state and hold it until "
 	    "resume\n"
 	    "                   (needs the running daemon)\n"
+	    "  plan PAIR [--destination DEST]\n"
+	    "                   what a promotion would do now: the source "
+	    "state, the\n"
+	    "                   changes (files, bytes) and what holds it; "
+	    "changes\n"
+	    "                   nothing (needs the running daemon; else "
+	    "algopromoted\n"
+	    "                   --dry-run)\n"
 	    "exit status: 0 done, 1 failed (status --check: a route needs "
 	    "attention),\n"
 	    "             2 usage, configuration or unknown pair\n",
@@ -389,7 +398,8 @@ ask_daemon(const char *path, const struct ctl_args *a, cJSON **reply)
 
 	*reply = NULL;
 	req = ctl_request(a);
-	rv = control_request(path, req, CTL_TIMEOUT_MS, &text, &cause);
+	rv = control_request(path, req, strcmp(a->cmd, "plan") == 0 ?
+	    CTL_PLAN_TIMEOUT_MS : CTL_TIMEOUT_MS, &text, &cause);
 	cJSON_Delete(req);
 	if (rv == -1) {
 		if (errno == ENOENT || errno == ECONNREFUSED) {
@@ -430,6 +440,35 @@ print_reply(const struct ctl_args *a, cJSON *reply)
 		if (cJSON_IsString(m))
 			printf("%s\n", m->valuestring);
 	return 0;
+}
+
+/* plan: each destination's report as the dry run wrote it; 1 when one
+ * could not be made. */
+static int
+plan_reply(const struct ctl_args *a, cJSON *reply)
+{
+	const cJSON	*p;
+	const char	*report, *error;
+	int		 rv = 0;
+
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(reply, "plans"))
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ok")))
+			rv = 1;
+	if (json) {
+		print_json(cJSON_Duplicate(reply, 1));
+		return rv;
+	}
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(reply,
+	    "plans")) {
+		report = jstr(p, "report");
+		error = jstr(p, "error");
+		if (report != NULL)
+			fputs(report, stdout);
+		if (error != NULL)
+			ctl_error("%s->%s: no plan: %s", a->pair,
+			    dash(jstr(p, "destination")), error);
+	}
+	return rv;
 }
 
 /* ---- status --------------------------------------------------------- */
@@ -1083,6 +1122,7 @@ static const struct ctl_cmd {
 	{ "resume", CMD_PAIR | CMD_ASK, OPT_DEST, print_reply, cmd_resume },
 	{ "promote", CMD_PAIR | CMD_ASK, OPT_DEST | OPT_COMMIT | OPT_VERSION,
 	    print_reply, NULL },
+	{ "plan", CMD_PAIR | CMD_ASK, OPT_DEST, plan_reply, NULL },
 };
 
 /*
@@ -1290,7 +1330,9 @@ main(int argc, char **argv)
 		rv = c->offline(conf, pair, &a);
 	else {
 		ctl_error("algopromoted is not running (nothing listens on "
-		    "%s); %s needs it", sock, c->name);
+		    "%s); %s needs it%s", sock, c->name, strcmp(c->name,
+		    "plan") == 0 ? " (algopromoted --dry-run plans without "
+		    "it)" : "");
 		rv = 1;
 	}
 	config_free(conf);

@@ -105,6 +105,8 @@ int	 gitops_mirror_unlock(const char *path);
 /* Moves the mirror at path to *aside (path.corrupt, an older one there
  * removed) for a fresh one to be made: 0, or -1 with *cause. */
 int	 gitops_mirror_discard(const char *path, char **aside, char **cause);
+/* Removes the directory path and all it holds; a missing one is fine. */
+int	 gitops_mirror_remove(const char *path, char **cause);
 
 /* Fetches remote_ref ("refs/heads/master") into local_ref of repo, over
  * one connection: ls, then download only when *head is not already

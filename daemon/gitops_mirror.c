@@ -316,6 +316,17 @@ gitops_mirror_discard(const char *path, char **aside, char **cause)
 	return 0;
 }
 
+int
+gitops_mirror_remove(const char *path, char **cause)
+{
+	if (nftw(path, gitops_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == -1 &&
+	    errno != ENOENT) {
+		*cause = xprintf("remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static __thread int gitops_unlocked;	/* nftw(3) passes no argument */
 
 static int

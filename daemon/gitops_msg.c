@@ -2,6 +2,7 @@
  * a commit's message, its trailers (libgit2's reading), the diffstat. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +225,8 @@ gitops_diffstat(git_repository *repo, const git_oid *old_tree,
 	FILE			*f = NULL;
 	char			*lines = NULL;
 	size_t			 i, n, len, adds, dels;
-	size_t			 tadd = 0, tdel = 0;
+	size_t			 tadd = 0, tdel = 0, nadd = 0, ndel = 0;
+	uint64_t		 before = 0, after = 0, os, ns;
 	int			 rc = -1;
 
 	*out = NULL;
@@ -249,23 +251,37 @@ gitops_diffstat(git_repository *repo, const git_oid *old_tree,
 		    git_patch_line_stats(NULL, &adds, &dels, patch) < 0)
 			goto fail_git;
 		dd = git_patch_get_delta(patch);
+		os = dd->status == GIT_DELTA_ADDED ? 0 :
+		    (uint64_t)dd->old_file.size;
+		ns = dd->status == GIT_DELTA_DELETED ? 0 :
+		    (uint64_t)dd->new_file.size;
+		before += os;
+		after += ns;
+		nadd += dd->status == GIT_DELTA_ADDED;
+		ndel += dd->status == GIT_DELTA_DELETED;
 		fprintf(f, " %c ", gitops_status_char(dd->status));
 		if (dd->status == GIT_DELTA_RENAMED ||
 		    dd->status == GIT_DELTA_COPIED)
 			fprintf(f, "%s -> ", dd->old_file.path);
 		fputs(dd->new_file.path, f);
 		if (dd->flags & GIT_DIFF_FLAG_BINARY)
-			fputs(" (binary)", f);
+			fputs(" (binary", f);
 		else if (dd->status == GIT_DELTA_MODIFIED && adds == 0 &&
 		    dels == 0 && dd->old_file.mode != dd->new_file.mode)
-			fprintf(f, " (mode %06o -> %06o)", dd->old_file.mode,
+			fprintf(f, " (mode %06o -> %06o", dd->old_file.mode,
 			    dd->new_file.mode);
 		else {
-			fprintf(f, " (+%zu -%zu)", adds, dels);
+			fprintf(f, " (+%zu -%zu", adds, dels);
 			tadd += adds;
 			tdel += dels;
 		}
-		fputc('\n', f);
+		if (dd->status == GIT_DELTA_ADDED)
+			fprintf(f, ", %" PRIu64 " bytes)\n", ns);
+		else if (dd->status == GIT_DELTA_DELETED)
+			fprintf(f, ", %" PRIu64 " bytes)\n", os);
+		else
+			fprintf(f, ", %" PRIu64 " -> %" PRIu64 " bytes)\n", os,
+			    ns);
 		git_patch_free(patch);
 		patch = NULL;
 	}
@@ -276,8 +292,10 @@ gitops_diffstat(git_repository *repo, const git_oid *old_tree,
 	}
 	f = NULL;
 	*out = xprintf("%zu file%s changed, %zu insertion%s(+), %zu "
-	    "deletion%s(-)\n%s", n, n == 1 ? "" : "s", tadd,
-	    tadd == 1 ? "" : "s", tdel, tdel == 1 ? "" : "s", lines);
+	    "deletion%s(-)\n%zu added, %zu removed, %zu changed; %" PRIu64
+	    " bytes -> %" PRIu64 " bytes\n%s", n, n == 1 ? "" : "s", tadd,
+	    tadd == 1 ? "" : "s", tdel, tdel == 1 ? "" : "s", nadd, ndel,
+	    n - nadd - ndel, before, after, lines);
 	rc = 0;
 	goto out;
 

@@ -312,6 +312,8 @@ promote_route(const struct config *conf, const struct config_pair *pair,
 		}
 	} else if (*result == PROMOTE_UPTODATE)
 		promote_job_log(&j, LOG_LEVEL_DEBUG, "up to date");
+	if (rv == -1 && opts->error != NULL)
+		*opts->error = xstrdup(j.error != NULL ? j.error : "failed");
 	promote_job_log(&j, LOG_LEVEL_DEBUG, "cycle: %llu ms, %s",
 	    (unsigned long long)(monotime_ms() - start),
 	    promote_result_name(*result));

@@ -47,6 +47,9 @@ struct promote_opts {
 	 * service: the route's mirror is its job's alone); NULL: the
 	 * route's. */
 	const char		*mirror;
+	/* Set to the failure's text (malloc'd) when the run fails; may be
+	 * NULL. */
+	char			**error;
 };
 
 const char *promote_result_name(enum promote_result);

@@ -29,6 +29,7 @@
 #include "poller.h"
 #include "pool.h"
 #include "notifier.h"
+#include "plan.h"
 #include "route.h"
 #include "route_events.h"
 #include "server.h"
@@ -508,6 +509,25 @@ server_cmd_routes(struct server *s, const struct server_cmd *c,
 	return server_reply_json(o);
 }
 
+/* plan: answered when its dry runs end. */
+static char *
+server_cmd_plan(struct server *s, const char *pair, const cJSON *req,
+    struct control_conn *conn)
+{
+	char	*error = NULL, *reply;
+
+	if (pair == NULL)
+		return server_reply_error("plan needs a pair");
+	if (s->stopping)
+		return server_reply_error("shutting down");
+	plan_start(s, pair, server_arg(req, "destination"), conn, &error);
+	if (error == NULL)
+		return NULL;
+	reply = server_reply_error("%s", error);
+	free(error);
+	return reply;
+}
+
 static char *
 server_control(void *arg, const cJSON *req, struct control_conn *conn)
 {
@@ -519,6 +539,8 @@ server_control(void *arg, const cJSON *req, struct control_conn *conn)
 	cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "cmd"));
 	pair = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req,
 	    "pair"));
+	if (strcmp(cmd, "plan") == 0)
+		return server_cmd_plan(s, pair, req, conn);
 	for (i = 0; i < sizeof server_cmd_table / sizeof *c; i++) {
 		c = &server_cmd_table[i];
 		if (strcmp(c->name, cmd) != 0)
@@ -797,6 +819,7 @@ server_setup(struct server *s, char **cause)
 			return -1;
 		}
 	}
+	plan_cleanup(conf->state_dir);
 	if (poller_new(&s->poller, s->base, cause) == -1 ||
 	    pool_new(&s->pool, s->base, conf->workers, cause) == -1 ||
 	    notifier_new(&s->notifier, s->base, conf, cause) == -1)

@@ -114,6 +114,7 @@ struct server {
 	char			*last_promotion;
 	uint64_t		 trigger_refused_ms;	/* last said */
 	uint64_t		 trigger_refused;	/* not said since */
+	int			 planning;	/* a plan is under way */
 };
 
 /* server.c; route.h and status.h declare the other shared functions. */

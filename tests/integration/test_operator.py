@@ -401,5 +401,97 @@ class Trigger(OperatorTest):
         self.assertEqual(len([r for r in knob(env.dev, "GET", "/_requests")
                               if "info/refs" in r["path"]]), 2)
 
+class Plan(OperatorTest):
+    """algopromotectl plan PAIR: what would be promoted, and what holds
+    it; nothing remote changes."""
+
+    def plan(self, *args):
+        proc = self.env.ctl("plan", "hello", *args)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def test_plan_shows_the_change_and_changes_nothing(self):
+        env = self.env
+        env.write_config([dict(PAIR, poll_interval="1h")])
+        env.commit(files={"src/Hello.py": "v1\n", "OLD.md": "old\n"})
+        self.start()
+        self.wait_map(1)
+        head = env.prod_head()
+        c2 = env.commit(files={"src/Hello.py": "v2, longer\n", "NEW.md": "new\n"},
+                        remove=["OLD.md"])
+        state = open(os.path.join(env.route_dir("hello", DEST), "state.json")).read()
+        knob(env.prod, "POST", "/_reset")
+        rc, out, err = self.plan()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines()[:2], [
+            "hello->prod/acme/Hello: would promote dev/alice/Hello@%s" % c2,
+            "3 files changed, 2 insertions(+), 2 deletions(-)"])
+        self.assertIn("1 added, 1 removed, 1 changed; 7 bytes -> 15 bytes\n", out)
+        self.assertIn(" A NEW.md (+1 -0, 4 bytes)\n", out)
+        self.assertIn(" D OLD.md (+0 -1, 4 bytes)\n", out)
+        self.assertIn(" M src/Hello.py (+1 -1, 3 -> 11 bytes)\n", out)
+        self.assertEqual(env.prod_head(), head)
+        self.assertEqual([r for r in knob(env.prod, "GET", "/_requests")
+                          if r["method"] not in ("GET",) and "upload-pack" not in r["path"]], [])
+        self.assertEqual(open(os.path.join(env.route_dir("hello", DEST), "state.json")).read(),
+                         state)
+        self.assertEqual(os.listdir(os.path.join(env.state, "plans")), [])
+
+
+    def test_plan_names_what_holds_each_destination(self):
+        env = self.env
+        pair = {k: v for k, v in PAIR.items() if k != "destination"}
+        env.write_config([dict(pair, poll_interval="1h",
+                               destinations=["prod/acme/Hello", "prod/acme/Paused",
+                                             "prod/acme/Pinned", "prod/acme/Drifted"])])
+        c1 = env.commit(files={"src/Hello.py": "v1\n"})
+        self.start()
+        for dest in ("prod/acme/Hello", "prod/acme/Paused", "prod/acme/Pinned",
+                     "prod/acme/Drifted"):
+            self.wait_map(1, dest)
+        self.control("pause", pair="hello", destination="prod/acme/Paused",
+                     reason="freeze")
+        c2 = env.commit(files={"src/Hello.py": "v2\n"})
+        self.control("promote", pair="hello", destination="prod/acme/Pinned",
+                     source_commit=c1)
+        work = env.prod_clone(algo="Drifted", name="drift")
+        with open(os.path.join(work, "HOTFIX"), "w") as f:
+            f.write("by hand\n")
+        git("add", "HOTFIX", cwd=work)
+        git("commit", "-q", "-m", "hotfix", cwd=work)
+        git("push", "-q", "origin", "HEAD:master", cwd=work)
+        rc, out, err = self.plan()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("hello->prod/acme/Paused: held: paused by operator: freeze\n", out)
+        self.assertRegex(out, r"hello->prod/acme/Pinned: held: pinned to source commit "
+                         r"%s by operator; nothing newer is promoted until "
+                         r"`algopromotectl resume hello`\n" % c1)
+        self.assertRegex(out, r"hello->prod/acme/Drifted: held: destination head [0-9a-f]{40} "
+                         r".*changed outside algopromoted")
+        self.assertIn("hello->prod/acme/Hello: would promote dev/alice/Hello@%s\n" % c2, out)
+        # --destination: that one only; --json: the daemon's reply.
+        rc, out, err = self.plan("--destination", "prod/acme/Paused", "--json")
+        self.assertEqual(rc, 0, err)
+        plans = json.loads(out)["plans"]
+        self.assertEqual([p["destination"] for p in plans], ["prod/acme/Paused"])
+        self.assertTrue(plans[0]["ok"])
+
+    def test_plan_with_approval_and_without_the_daemon(self):
+        env = self.env
+        env.write_config([dict(PAIR, approval="manual")])
+        c1 = env.commit(files={"src/Hello.py": "v1\n"})
+        rc, out, err = self.plan()
+        self.assertEqual(rc, 1)
+        self.assertIn("algopromoted is not running", err)
+        self.assertIn("algopromoted --dry-run", err)
+        self.start()
+        wait_for(lambda: env.route_phase("hello") == "approval", 60, "approval")
+        rc, out, err = self.plan()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("hello->prod/acme/Hello: held: %s waits for approval (approval: manual); "
+                      "`algopromotectl approve hello`\n" % c1, out)
+        self.assertIn("hello->prod/acme/Hello: would create prod/acme/Hello", out)
+        self.assertEqual(env.route_phase("hello"), "approval")
+
+
 if __name__ == "__main__":
     harness.main()

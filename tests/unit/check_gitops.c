@@ -1008,12 +1008,12 @@ START_TEST(test_diffstat)
 	char		*path, *out = NULL, *cause = NULL;
 	size_t		 i;
 	const char	*lines[] = {
-		" M a.txt (+2 -1)\n",
-		" D b.txt (+0 -1)\n",
-		" M bin.dat (binary)\n",
-		" A c.txt (+1 -0)\n",
-		" R old.txt -> new.txt (+0 -0)\n",
-		" M run.sh (mode 100644 -> 100755)\n",
+		" M a.txt (+2 -1, 6 -> 10 bytes)\n",
+		" D b.txt (+0 -1, 2 bytes)\n",
+		" M bin.dat (binary, 3 -> 3 bytes)\n",
+		" A c.txt (+1 -0, 4 bytes)\n",
+		" R old.txt -> new.txt (+0 -0, 31 -> 31 bytes)\n",
+		" M run.sh (mode 100644 -> 100755, 8 -> 8 bytes)\n",
 	};
 
 	path = xprintf("%s/m.git", tmp);
@@ -1023,22 +1023,26 @@ START_TEST(test_diffstat)
 	ck_assert_msg(gitops_diffstat(repo, &a, &b, &out, &cause) == 0, "%s",
 	    cause);
 	ck_assert_msg(strncmp(out, "6 files changed, 3 insertions(+), "
-	    "2 deletions(-)\n", 47) == 0, "%s", out);
+	    "2 deletions(-)\n1 added, 1 removed, 4 changed; 50 bytes -> 56 "
+	    "bytes\n", 101) == 0, "%s", out);
 	for (i = 0; i < sizeof lines / sizeof lines[0]; i++)
 		ck_assert_msg(strstr(out, lines[i]) != NULL, "no \"%s\" in\n%s",
 		    lines[i], out);
-	ck_assert_int_eq(count_lines(out), 7);
+	ck_assert_int_eq(count_lines(out), 8);
 	free(out);
 
 	ck_assert_int_eq(gitops_diffstat(repo, NULL, &a, &out, &cause), 0);
 	ck_assert_msg(strncmp(out, "5 files changed, 15 insertions(+), "
 	    "0 deletions(-)\n", 48) == 0, "%s", out);
-	ck_assert_ptr_nonnull(strstr(out, " A old.txt (+10 -0)\n"));
+	ck_assert_ptr_nonnull(strstr(out, " A old.txt (+10 -0, 31 bytes)\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\n5 added, 0 removed, 0 changed; "
+	    "0 bytes -> 50 bytes\n"));
 	free(out);
 
 	ck_assert_int_eq(gitops_diffstat(repo, &a, &a, &out, &cause), 0);
 	ck_assert_str_eq(out, "0 files changed, 0 insertions(+), "
-	    "0 deletions(-)\n");
+	    "0 deletions(-)\n0 added, 0 removed, 0 changed; 0 bytes -> 0 "
+	    "bytes\n");
 	free(out);
 	git_repository_free(repo);
 	free(path);
