@@ -258,77 +258,6 @@ jstr(const cJSON *o, const char *name)
 
 /* ---- arguments ------------------------------------------------------ */
 
-/* The length of the well-formed UTF-8 character at s[0..len): 1 to 4
- * bytes, no overlong form, no surrogate, nothing past U+10FFFF; or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	size_t		 n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/* A pause's reason: one line of UTF-8 text of at most HOLD_MAX_REASON
- * bytes, kept in operator.json and shown by status as it is. */
-static int
-reason_valid(const char *s, char **cause)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 len = strlen(s), i, n;
-
-	if (len == 0) {
-		*cause = xstrdup("--reason is empty");
-		return -1;
-	}
-	if (len > HOLD_MAX_REASON) {
-		xasprintf(cause, "--reason is %zu bytes long, more than %d",
-		    len, HOLD_MAX_REASON);
-		return -1;
-	}
-	for (i = 0; i < len; i += n) {
-		if (u[i] == '\n' || u[i] == '\r') {
-			xasprintf(cause, "--reason is more than one line (a "
-			    "line break at byte %zu)", i + 1);
-			return -1;
-		}
-		if (u[i] < 0x20 || u[i] == 0x7f) {
-			xasprintf(cause, "--reason holds a control character "
-			    "(0x%02x at byte %zu)", u[i], i + 1);
-			return -1;
-		}
-		if ((n = utf8_len(u + i, len - i)) == 0) {
-			xasprintf(cause, "--reason is not valid UTF-8 (byte "
-			    "%zu is 0x%02x)", i + 1, u[i]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Whether route d of p is one the command acts on. */
 static int
 dest_selected(const struct config_pair *p, size_t d,
@@ -1172,8 +1101,8 @@ args_valid(const struct ctl_cmd *c, const struct ctl_args *a, int nargs)
 			    c->name);
 			return -1;
 		}
-	if (a->reason != NULL && reason_valid(a->reason, &cause) == -1) {
-		ctl_error("%s", cause);
+	if (a->reason != NULL && hold_reason_valid(a->reason, &cause) == -1) {
+		ctl_error("--reason %s", cause);
 		free(cause);
 		return -1;
 	}

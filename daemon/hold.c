@@ -9,6 +9,7 @@
 
 #include "atomicfile.h"
 #include "hold.h"
+#include "httpmsg.h"
 #include "state.h"
 #include "vmap.h"
 #include "xmalloc.h"
@@ -56,6 +57,43 @@ hold_is_semver(const char *s)
 			return 0;
 	}
 	return *s == '\0';
+}
+
+int
+hold_reason_valid(const char *s, char **cause)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 len = strlen(s), i, n;
+
+	if (len == 0) {
+		*cause = xstrdup("is empty");
+		return -1;
+	}
+	if (len > HOLD_MAX_REASON) {
+		xasprintf(cause, "is %zu bytes long, more than %d",
+		    len, HOLD_MAX_REASON);
+		return -1;
+	}
+	for (i = 0; i < len; i += n) {
+		if (u[i] == '\n' || u[i] == '\r') {
+			xasprintf(cause, "is more than one line (a "
+			    "line break at byte %zu)", i + 1);
+			return -1;
+		}
+		if (u[i] < 0x20 || u[i] == 0x7f) {
+			xasprintf(cause, "holds a control character "
+			    "(0x%02x at byte %zu)", u[i], i + 1);
+			return -1;
+		}
+		if (u[i] < 0x80)
+			n = 1;
+		else if ((n = httpmsg_utf8_len(u + i, len - i)) == 0) {
+			xasprintf(cause, "is not valid UTF-8 (byte "
+			    "%zu is 0x%02x)", i + 1, u[i]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int

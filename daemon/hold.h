@@ -44,6 +44,10 @@ int		 hold_load(struct hold *, const char *dir, char **cause);
 /* Writes *h atomically; HOLD_NONE removes the file. */
 int		 hold_save(const struct hold *, const char *dir, char **cause);
 void		 hold_clear(struct hold *);
+/* A reason: one line of UTF-8 text, no control character, 1 to
+ * HOLD_MAX_REASON bytes. 0, or -1 with *cause, the predicate of a
+ * sentence ("is empty"): the caller names the subject. */
+int		 hold_reason_valid(const char *, char **cause);
 /* Checks an operator's pin: a hex commit (prefix) or X.Y.Z. */
 int		 hold_pin_valid(const char *commit, const char *version,
 		    char **cause);

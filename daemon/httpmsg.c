@@ -26,9 +26,7 @@ httpmsg_copy(char *buf, size_t size, const char *s)
 	buf[n] = '\0';
 }
 
-/* The length of the well-formed UTF-8 sequence at s[0..len) (2 to 4
- * bytes: no overlong form, no surrogate, nothing past U+10FFFF), or 0. */
-static size_t
+size_t
 httpmsg_utf8_len(const unsigned char *s, size_t len)
 {
 	size_t	 n, i;

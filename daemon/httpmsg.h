@@ -24,4 +24,9 @@ int		 httpmsg_append(char **buf, size_t *len, size_t *size,
 void		 httpmsg_header(const char *ptr, size_t n, long *retry_after_ms,
 		    long max_ms);
 
+/* The length of the well-formed multi-byte UTF-8 sequence at
+ * s[0..len) (2 to 4 bytes: no overlong form, no surrogate, nothing past
+ * U+10FFFF), or 0 (ASCII included). */
+size_t	 httpmsg_utf8_len(const unsigned char *s, size_t len);
+
 #endif

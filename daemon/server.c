@@ -360,12 +360,13 @@ server_cmd_pause(struct route *r, const cJSON *req)
 {
 	struct hold	 h = { 0 };
 	const char	*reason = server_arg(req, "reason");
-	char		*msg = NULL;
+	char		*msg = NULL, *cause = NULL;
 
-	if (reason != NULL && (strlen(reason) > HOLD_MAX_REASON ||
-	    strpbrk(reason, "\r\n") != NULL))
-		return xprintf("%s: not paused: a reason is one line of at "
-		    "most %d bytes", r->id, HOLD_MAX_REASON);
+	if (reason != NULL && hold_reason_valid(reason, &cause) == -1) {
+		msg = xprintf("%s: not paused: the reason %s", r->id, cause);
+		free(cause);
+		return msg;
+	}
 	h.kind = HOLD_PAUSED;
 	h.reason = reason != NULL ? xstrdup(reason) : NULL;
 	h.since = (int64_t)time(NULL);

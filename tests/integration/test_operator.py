@@ -239,6 +239,23 @@ class PauseAndPin(OperatorTest):
         self.assertEqual(self.control("resume", pair="hello")["messages"],
                          ["hello->prod/acme/Hello: nothing to resume"])
 
+    def test_the_daemon_refuses_a_bad_reason(self):
+        env = self.env
+        env.write_config([PAIR])
+        env.commit(files={"src/Hello.py": "v1\n"})
+        self.start()
+        self.wait_map(1)
+        # algopromotectl checks too; a client of the socket may not.
+        for reason, why in (("tab\there", "holds a control character (0x09 at byte 4)"),
+                            ("x" * 513, "is 513 bytes long, more than 512"),
+                            ("", "is empty")):
+            reply = self.control("pause", pair="hello", reason=reason)
+            self.assertEqual(reply["messages"],
+                             ["hello->prod/acme/Hello: not paused: the reason " + why])
+        self.assertIsNone(self.route()["hold"])
+        self.assertFalse(os.path.exists(os.path.join(env.route_dir("hello", DEST),
+                                                     "operator.json")))
+
     def test_pin_rolls_back_and_holds_until_resume(self):
         env = self.env
         env.write_config([PAIR])
