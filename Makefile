@@ -151,7 +151,7 @@ tsan:
 	@rm -f build-tsan/tsan.*
 	@AP_BINDIR=build-tsan TSAN_OPTIONS='$(strip $(TSAN_OPTS))' \
 	    python3 tests/run.py --unit build-tsan/check_algopromote \
-	    -k 'integration/test_daemon'; rv=$$?; \
+	    -k 'integration/test_(daemon|operator|notify)'; rv=$$?; \
 	if ls build-tsan/tsan.* >/dev/null 2>&1; then \
 		cat build-tsan/tsan.*; \
 		echo "tsan: ThreadSanitizer reports above"; exit 1; \

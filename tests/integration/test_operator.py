@@ -332,7 +332,7 @@ TRIGGER_TOKEN = "simTrig+ger/T0ken=="
 class Trigger(OperatorTest):
     """POST /trigger/PAIR: a dev CI announcing its push."""
 
-    def config(self, token=True, **pair):
+    def config(self, token=True, other=True, **pair):
         top = {"poll_interval": "1h"}
         if token:
             path = os.path.join(self.env.keys, "trigger.token")
@@ -340,9 +340,11 @@ class Trigger(OperatorTest):
                 f.write(TRIGGER_TOKEN + "\n")
             os.chmod(path, 0o600)
             top["trigger_token_file"] = path
-        self.env.write_config([dict(PAIR, **pair),
-                               {"name": "other", "source": "dev/alice/Hello",
-                                "destination": "prod/acme/Other"}], top=top)
+        pairs = [dict(PAIR, **pair)]
+        if other:
+            pairs.append({"name": "other", "source": "dev/alice/Hello",
+                          "destination": "prod/acme/Other"})
+        self.env.write_config(pairs, top=top)
 
     def post(self, d, pair, token=TRIGGER_TOKEN, scheme="Bearer"):
         headers = {"Authorization": "%s %s" % (scheme, token)} if token else {}
@@ -398,7 +400,7 @@ class Trigger(OperatorTest):
 
     def test_at_most_one_trigger_waits(self):
         env = self.env
-        self.config()
+        self.config(other=False)   # its polls would mix with hello's
         env.commit(files={"src/Hello.py": "v1\n"})
         d = self.start()
         self.wait_map(1)
@@ -413,7 +415,7 @@ class Trigger(OperatorTest):
         self.assertEqual(replies[1], (202, "hello: polls when the work under way ends\n"))
         self.assertEqual(replies[2:], [(202, "hello: a trigger is already waiting\n")] * 4)
         # The poll under way, then the one that waited: two, not six.
-        wait_for(lambda: d.log_text().count("poller: GET") == done + 2, 30,
+        wait_for(lambda: d.log_text().count("poller: GET") >= done + 2, 30,
                  "both polls answered")
         self.assertEqual(len([r for r in knob(env.dev, "GET", "/_requests")
                               if "info/refs" in r["path"]]), 2)
