@@ -131,13 +131,15 @@ promote_run(struct promote_job *j, enum promote_result *result)
 	int	 rv, pass;
 
 	if (j->st.phase == STATE_HELD) {
-		if (j->opts->dry_run)
-			fprintf(j->opts->report, "%s: held: destination head %s "
-			    "changed outside algopromoted; `algopromotectl "
-			    "resume %s` promotes on top of it\n", j->name,
-			    j->st.drift_dest_commit, j->pair->name);
-		*result = j->opts->dry_run ? PROMOTE_DRYRUN : PROMOTE_HELD;
-		return 0;
+		if (!j->opts->dry_run) {
+			*result = PROMOTE_HELD;
+			return 0;
+		}
+		/* A plan goes on to show what resume would promote. */
+		fprintf(j->opts->report, "%s: held: destination head %s "
+		    "changed outside algopromoted; `algopromotectl resume %s` "
+		    "promotes on top of it\n", j->name,
+		    j->st.drift_dest_commit, j->pair->name);
 	}
 	if (j->hold.kind == HOLD_PAUSED) {
 		if (!j->opts->dry_run) {

@@ -128,6 +128,14 @@ class Drift(OperatorTest):
         self.assertFalse(r["live"]["job"])
         self.assertEqual(env.prod_head(), hotfix)
         self.assertEqual([v for v, _ in env.prod_versions()], ["0.1.0"])
+        # The plan names the hold and what resume would promote.
+        proc = env.ctl("plan", "hello")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines()[:3], [
+            "hello->prod/acme/Hello: held: destination head %s changed outside "
+            "algopromoted; `algopromotectl resume hello` promotes on top of it" % hotfix,
+            "hello->prod/acme/Hello: would promote dev/alice/Hello@%s" % c2,
+            "1 file changed, 1 insertion(+), 1 deletion(-)"])
         # resume: promoted on top of the hotfix, its tree replaced.
         reply = self.control("resume", pair="hello")
         self.assertTrue(reply["ok"], reply)
