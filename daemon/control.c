@@ -186,6 +186,7 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_MAX_REQUEST + 1);
 	bufferevent_enable(bev, EV_READ);
 }
+
 static int
 control_addr(struct sockaddr_un *sun, const char *path, char **cause)
 {

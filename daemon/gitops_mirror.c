@@ -294,6 +294,17 @@ gitops_rm_entry(const char *path, const struct stat *sb, int flag,
 	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == -1 ? -1 : 0;
 }
 
+int
+gitops_mirror_remove(const char *path, char **cause)
+{
+	if (nftw(path, gitops_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == -1 &&
+	    errno != ENOENT) {
+		*cause = xprintf("remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Moves a damaged mirror to path.corrupt (replacing an older one there),
  * so the next open starts an empty one that fetches afresh: a mirror is
@@ -303,25 +314,11 @@ int
 gitops_mirror_discard(const char *path, char **aside, char **cause)
 {
 	*aside = xprintf("%s.corrupt", path);
-	if (nftw(*aside, gitops_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == -1 &&
-	    errno != ENOENT) {
-		*cause = xprintf("remove %s: %s", *aside, strerror(errno));
+	if (gitops_mirror_remove(*aside, cause) == -1)
 		return -1;
-	}
 	if (rename(path, *aside) == -1) {
 		*cause = xprintf("move %s to %s: %s", path, *aside,
 		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-gitops_mirror_remove(const char *path, char **cause)
-{
-	if (nftw(path, gitops_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == -1 &&
-	    errno != ENOENT) {
-		*cause = xprintf("remove %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -276,6 +276,15 @@ httpd_status(struct httpd *hd, struct evhttp_request *req)
 
 #define HTTPD_TRIGGER	"/trigger/"
 
+/* 405, naming the methods the path takes. */
+static int
+httpd_not_allowed(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	return httpd_text(req, 405, "method not allowed\n");
+}
+
 /*
  * POST /trigger/PAIR.  The handler checks the token before it looks at
  * the pair, so that an unauthorized client learns no pair names.
@@ -284,24 +293,19 @@ static int
 httpd_trigger(struct httpd *hd, struct evhttp_request *req, const char *path)
 {
 	struct evkeyvalq	*ih = evhttp_request_get_input_headers(req);
+	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	char			*text = NULL, *line;
 	int			 code;
 
-	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
-
 	if (cmd != EVHTTP_REQ_POST) {
-		if (hd->h.trigger(hd->h.arg, NULL, NULL, &text) == 0) {
-			/* Off: a path like any other unknown one. */
-			if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
-				return httpd_text(req, 404, "not found\n");
-			evhttp_add_header(evhttp_request_get_output_headers(
-			    req), "Allow", "GET, HEAD");
-			return httpd_text(req, 405, "method not allowed\n");
+		if (hd->h.trigger(hd->h.arg, NULL, NULL, &text) != 0) {
+			free(text);
+			return httpd_not_allowed(req, "POST");
 		}
-		free(text);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "POST");
-		return httpd_text(req, 405, "method not allowed\n");
+		/* Off: a path like any other unknown one. */
+		if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+			return httpd_text(req, 404, "not found\n");
+		return httpd_not_allowed(req, "GET, HEAD");
 	}
 	code = hd->h.trigger(hd->h.arg, path + strlen(HTTPD_TRIGGER),
 	    evhttp_find_header(ih, "Authorization"), &text);
@@ -309,9 +313,7 @@ httpd_trigger(struct httpd *hd, struct evhttp_request *req, const char *path)
 		/* Off: POST is refused everywhere, as on a read-only
 		 * listener. */
 		free(text);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		return httpd_text(req, 405, "method not allowed\n");
+		return httpd_not_allowed(req, "GET, HEAD");
 	}
 	if (code == 401)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -350,11 +352,9 @@ httpd_request(struct evhttp_request *req, void *arg)
 		route = "/trigger";
 	if (strcmp(route, "/trigger") == 0)
 		code = httpd_trigger(hd, req, path);
-	else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		code = httpd_text(req, 405, "method not allowed\n");
-	} else if (strcmp(route, "/healthz") == 0)
+	else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD)
+		code = httpd_not_allowed(req, "GET, HEAD");
+	else if (strcmp(route, "/healthz") == 0)
 		code = httpd_healthz(hd, req);
 	else if (strcmp(route, "/metrics") == 0)
 		code = httpd_metrics(hd, req);

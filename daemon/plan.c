@@ -8,16 +8,11 @@
  * Threads: plan_start() and the done callback on the loop; the dry runs
  * on workers, each with its own copies (see doc/threads.md).
  */
-#include <sys/queue.h>
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <event2/event.h>
 
 #include "atomicfile.h"
 #include "control.h"
@@ -48,7 +43,7 @@ struct plan_job {
 	const atomic_int	*cancel;
 	/* Written by the worker, read by the loop after the hand-over. */
 	char			*report, *error;
-	enum promote_result	 result;
+	enum promote_result	 result;	/* not shown: the report says */
 };
 
 static void
@@ -115,8 +110,7 @@ plan_job_done(struct pool_job *pj)
 	free(pl);
 	if (--p->left == 0)
 		plan_answer(p);
-	if (s->stopping && pool_pending(s->pool) == 0)
-		event_base_loopbreak(s->base);
+	server_job_ended(s);
 }
 
 /* Clears what plans a crash left behind. Loop, at start-up. */
@@ -132,7 +126,7 @@ plan_cleanup(const char *state_dir)
 	free(dir);
 }
 
-char *
+int
 plan_start(struct server *s, const char *pair, const char *dest,
     struct control_conn *conn, char **error)
 {
@@ -146,7 +140,7 @@ plan_start(struct server *s, const char *pair, const char *dest,
 	*error = NULL;
 	if (p == NULL) {
 		xasprintf(error, "no pair \"%s\"", pair);
-		return NULL;
+		return -1;
 	}
 	for (d = 0; d < p->ndests; d++)
 		if (dest == NULL || strcmp(p->dests[d].full, dest) == 0)
@@ -154,17 +148,17 @@ plan_start(struct server *s, const char *pair, const char *dest,
 	if (n == 0) {
 		xasprintf(error, "pair \"%s\" has no destination \"%s\"", pair,
 		    dest);
-		return NULL;
+		return -1;
 	}
 	if (s->planning) {
 		*error = xstrdup("a plan is under way; ask again when it ends");
-		return NULL;
+		return -1;
 	}
 	base = xprintf("%s/plans", conf->state_dir);
 	if (atomicfile_mkdirs(base, 0700, &cause) == -1) {
 		*error = cause;
 		free(base);
-		return NULL;
+		return -1;
 	}
 	plan = xcalloc(1, sizeof *plan);
 	plan->srv = s;
@@ -201,9 +195,9 @@ plan_start(struct server *s, const char *pair, const char *dest,
 		cJSON_Delete(plan->plans);
 		free(plan);
 		*error = xstrdup("cannot make a directory for the plan");
-		return NULL;
+		return -1;
 	}
 	s->planning = 1;
 	log_info("pair %s: plan asked", pair);
-	return NULL;
+	return 0;
 }

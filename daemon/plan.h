@@ -8,10 +8,10 @@ struct server;
 
 /*
  * Starts a dry run of each destination of pair (or just dest) on the
- * pool; conn is answered when they end. Returns NULL: started, or not
- * with *error (malloc'd). Loop only; one plan at a time.
+ * pool; conn is answered when they end. 0 started, or -1 with *error
+ * (malloc'd). Loop only; one plan at a time.
  */
-char	*plan_start(struct server *, const char *pair, const char *dest,
+int	 plan_start(struct server *, const char *pair, const char *dest,
 	    struct control_conn *conn, char **error);
 /* Removes what plans a crash left in state_dir. */
 void	 plan_cleanup(const char *state_dir);

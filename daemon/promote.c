@@ -86,31 +86,27 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 		    "the promoted %s: it changed outside algopromoted",
 		    *hex ? hex : "(empty)", j->st.last_dest_commit);
 	}
-	/* An operator's pin is that operator's approval. A plan shows what
-	 * an approval would let through. */
-	if (j->pol->approval == CONFIG_APPROVAL_MANUAL &&
-	    j->hold.kind != HOLD_PINNED && j->opts->dry_run &&
-	    (j->st.approved_source_commit == NULL ||
-	    strcmp(j->st.approved_source_commit, j->srchex) != 0))
+	/* An operator's pin is that operator's approval. */
+	if (j->pol->approval != CONFIG_APPROVAL_MANUAL ||
+	    j->hold.kind == HOLD_PINNED || (j->st.approved_source_commit !=
+	    NULL && strcmp(j->st.approved_source_commit, j->srchex) == 0))
+		return 0;
+	if (j->opts->dry_run) {
+		/* A plan shows what an approval would let through. */
 		fprintf(j->opts->report, "%s: held: %s waits for approval "
 		    "(approval: manual); `algopromotectl approve %s`\n",
 		    j->name, j->srchex, j->pair->name);
-	if (j->pol->approval == CONFIG_APPROVAL_MANUAL &&
-	    j->hold.kind != HOLD_PINNED && !j->opts->dry_run && (j->st.approved_source_commit == NULL ||
-	    strcmp(j->st.approved_source_commit, j->srchex) != 0)) {
-		state_set(&j->st.pending_source_commit, j->srchex);
-		state_set(&j->st.pending_source_version, j->src_version);
-		if (j->st.phase != STATE_APPROVAL) {
-			promote_job_log(j, LOG_LEVEL_INFO, "%.12s waits for "
-			    "`algopromotectl approve %s`", j->srchex,
-			    j->pair->name);
-		}
-		if (promote_record_save(j, STATE_APPROVAL) == -1)
-			return -1;
-		*result = PROMOTE_HELD;
-		return 1;
+		return 0;
 	}
-	return 0;
+	state_set(&j->st.pending_source_commit, j->srchex);
+	state_set(&j->st.pending_source_version, j->src_version);
+	if (j->st.phase != STATE_APPROVAL)
+		promote_job_log(j, LOG_LEVEL_INFO, "%.12s waits for "
+		    "`algopromotectl approve %s`", j->srchex, j->pair->name);
+	if (promote_record_save(j, STATE_APPROVAL) == -1)
+		return -1;
+	*result = PROMOTE_HELD;
+	return 1;
 }
 
 static int	promote_rounds(struct promote_job *, enum promote_result *);

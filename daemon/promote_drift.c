@@ -140,15 +140,13 @@ promote_drift_check(struct promote_job *j)
 
 	if ((rv = promote_drift_found(j)) <= 0)
 		return rv;
+	git_oid_tostr(hex, sizeof hex, &j->dhead);
 	/* A plan of a route held on this drift: said already; it shows
 	 * what resume would do, on top of it. */
 	if (j->opts->dry_run && j->st.phase == STATE_HELD &&
-	    j->st.drift_dest_commit != NULL && j->have_dhead) {
-		git_oid_tostr(hex, sizeof hex, &j->dhead);
-		if (strcmp(hex, j->st.drift_dest_commit) == 0)
-			return 0;
-	}
-	git_oid_tostr(hex, sizeof hex, &j->dhead);
+	    j->st.drift_dest_commit != NULL &&
+	    strcmp(hex, j->st.drift_dest_commit) == 0)
+		return 0;
 	if (gitops_commit_author(j->repo, &j->dhead, &author, &subject,
 	    &cause) == -1) {
 		free(cause);

@@ -119,9 +119,10 @@ route_load_hold(struct route *r, const char *dir)
 	r->hold = h;
 }
 
-/* Re-reads what the route's state file says: the loop's picture of it. */
-void
-route_load_state(struct route *r)
+/* Re-reads what the route's state file says: the loop's picture of it;
+ * st keeps the whole state for the caller to clear. 0, or -1 (said). */
+static int
+route_read_state(struct route *r, struct state_route *st_out)
 {
 	struct state_route	 st;
 	char			*dir, *cause = NULL, *warning = NULL;
@@ -132,7 +133,7 @@ route_load_state(struct route *r)
 		log_warnx("route %s: %s", r->id, cause);
 		free(cause);
 		free(dir);
-		return;
+		return -1;
 	}
 	if (warning != NULL) {
 		log_warnx("route %s: %s", r->id, warning);
@@ -151,8 +152,18 @@ route_load_state(struct route *r)
 	if (st.last_time > 0 &&
 	    (uint64_t)st.last_time > r->stats.last_success[0])
 		r->stats.last_success[0] = (uint64_t)st.last_time;
-	state_route_clear(&st);
+	*st_out = st;
 	free(dir);
+	return 0;
+}
+
+void
+route_load_state(struct route *r)
+{
+	struct state_route	 st;
+
+	if (route_read_state(r, &st) == 0)
+		state_route_clear(&st);
 }
 
 static void
@@ -392,6 +403,7 @@ route_job_done(struct pool_job *pj)
 	uint64_t		 bstart = atomic_load(&j->build_start_ms);
 	uint64_t		 bms = atomic_load(&j->build_ms);
 	struct route_before	 before;
+	struct state_route	 st;
 	int			 drifted = j->drifted;
 
 	/* A failed job backs off: retry_min, doubling to the cap. */
@@ -412,8 +424,11 @@ route_job_done(struct pool_job *pj)
 		goto out;
 	}
 	route_events_before(r, &before);
-	route_load_state(r);
-	route_events_after(r, &before, result, drifted, s->stopping);
+	if (route_read_state(r, &st) == 0) {
+		route_events_after(r, &before, &st, result, drifted,
+		    s->stopping);
+		state_route_clear(&st);
+	}
 	route_events_clear(&before);
 	if (result == PROMOTE_DONE) {
 		free(s->last_promotion);
@@ -436,8 +451,7 @@ route_job_done(struct pool_job *pj)
 out:
 	route_start_waiting(s);
 	server_dirty(s);
-	if (s->stopping && pool_pending(s->pool) == 0)
-		event_base_loopbreak(s->base);
+	server_job_ended(s);
 }
 
 /* ---- polling ------------------------------------------------------- */

@@ -59,39 +59,30 @@ route_events_emit(const struct route *r, const struct notifier_event *ev)
 
 void
 route_events_after(struct route *r, const struct route_before *b,
-    enum promote_result result, int drifted, int stopping)
+    const struct state_route *st, enum promote_result result, int drifted,
+    int stopping)
 {
 	struct notifier_event	 ev;
-	struct state_route	 st;
-	char			*dir, *cause = NULL, *reason;
+	char			*reason;
 
 	if (r->srv->notifier == NULL)
 		return;
-	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
-	    r->dest_full);
-	if (state_route_peek(&st, dir, &cause) == -1) {
-		/* route_load_state() said why; nothing to tell. */
-		free(cause);
-		free(dir);
-		return;
-	}
-	free(dir);
 
 	if (drifted) {
 		route_events_init(r, &ev, "drift");
-		ev.dest_commit = st.accepted_dest_commit;
+		ev.dest_commit = st->accepted_dest_commit;
 		ev.reason = "the destination was changed outside "
 		    "algopromoted; promoted over it (on_drift: overwrite)";
 		route_events_emit(r, &ev);
 	}
-	if (result == PROMOTE_DONE && st.last_source_commit != NULL &&
-	    (!route_events_same(b->done, st.last_source_commit) ||
+	if (result == PROMOTE_DONE && st->last_source_commit != NULL &&
+	    (!route_events_same(b->done, st->last_source_commit) ||
 	    b->failing || drifted)) {
 		route_events_init(r, &ev, "promoted");
-		ev.source_commit = st.last_source_commit;
-		ev.source_version = st.last_source_version;
-		ev.dest_commit = st.last_dest_commit;
-		ev.dest_version = st.last_dest_version;
+		ev.source_commit = st->last_source_commit;
+		ev.source_version = st->last_source_version;
+		ev.dest_commit = st->last_dest_commit;
+		ev.dest_version = st->last_dest_version;
 		route_events_emit(r, &ev);
 		if (b->failing) {
 			ev.type = "recovered";
@@ -100,36 +91,35 @@ route_events_after(struct route *r, const struct route_before *b,
 	}
 	/* A failure is told when the route starts failing, not at every
 	 * retry; a shutdown's interruption is not one. */
-	if (result == PROMOTE_FAILED && !stopping && st.error != NULL &&
+	if (result == PROMOTE_FAILED && !stopping && st->error != NULL &&
 	    !b->failing) {
 		route_events_init(r, &ev, "failed");
-		ev.source_commit = st.pending_source_commit != NULL ?
-		    st.pending_source_commit : st.failed_source_commit;
-		ev.source_version = st.pending_source_version;
-		ev.error = st.error;
+		ev.source_commit = st->pending_source_commit != NULL ?
+		    st->pending_source_commit : st->failed_source_commit;
+		ev.source_version = st->pending_source_version;
+		ev.error = st->error;
 		route_events_emit(r, &ev);
 	}
-	if (st.phase == STATE_APPROVAL && st.pending_source_commit != NULL &&
-	    !route_events_same(b->approval, st.pending_source_commit)) {
+	if (st->phase == STATE_APPROVAL && st->pending_source_commit != NULL &&
+	    !route_events_same(b->approval, st->pending_source_commit)) {
 		route_events_init(r, &ev, "pending-approval");
-		ev.source_commit = st.pending_source_commit;
-		ev.source_version = st.pending_source_version;
+		ev.source_commit = st->pending_source_commit;
+		ev.source_version = st->pending_source_version;
 		ev.reason = "approval: manual; waiting for `algopromotectl "
 		    "approve`";
 		route_events_emit(r, &ev);
 	}
-	if (st.phase == STATE_HELD && !b->drift_held) {
+	if (st->phase == STATE_HELD && !b->drift_held) {
 		route_events_init(r, &ev, "held");
-		ev.dest_commit = st.drift_dest_commit;
+		ev.dest_commit = st->drift_dest_commit;
 		reason = xprintf("drift: the destination head was pushed by "
 		    "%s (\"%s\"), not by algopromoted (on_drift: hold)",
-		    st.drift_author != NULL ? st.drift_author : "?",
-		    st.drift_subject != NULL ? st.drift_subject : "?");
+		    st->drift_author != NULL ? st->drift_author : "?",
+		    st->drift_subject != NULL ? st->drift_subject : "?");
 		ev.reason = reason;
 		route_events_emit(r, &ev);
 		free(reason);
 	}
-	state_route_clear(&st);
 }
 
 void

@@ -6,6 +6,7 @@
 #include "promote.h"
 
 struct route;
+struct state_route;
 
 /* What the loop knew of the route before a job ran. */
 struct route_before {
@@ -15,11 +16,13 @@ struct route_before {
 	int	 drift_held;
 };
 
-/* Loop only. before() copies, after() compares with the state file the
- * job left and emits what changed; clear() frees the copy. */
+/* Loop only. before() copies, after() compares with the state the job
+ * left (as read by the loop) and emits what changed; clear() frees the
+ * copy. */
 void	 route_events_before(const struct route *, struct route_before *);
 void	 route_events_after(struct route *, const struct route_before *,
-	    enum promote_result, int drifted, int stopping);
+	    const struct state_route *, enum promote_result, int drifted,
+	    int stopping);
 void	 route_events_clear(struct route_before *);
 /* paused, resumed, held (a pin): the operator's commands. */
 void	 route_events_operator(const struct route *, const char *type,

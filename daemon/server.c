@@ -25,11 +25,11 @@
 #include "httpd.h"
 #include "log.h"
 #include "monotime.h"
+#include "notifier.h"
 #include "notify.h"
+#include "plan.h"
 #include "poller.h"
 #include "pool.h"
-#include "notifier.h"
-#include "plan.h"
 #include "route.h"
 #include "route_events.h"
 #include "server.h"
@@ -66,6 +66,13 @@ void
 server_dirty(struct server *s)
 {
 	s->dirty = 1;
+}
+
+void
+server_job_ended(struct server *s)
+{
+	if (s->stopping && pool_pending(s->pool) == 0)
+		event_base_loopbreak(s->base);
 }
 
 static void
@@ -521,8 +528,8 @@ server_cmd_plan(struct server *s, const char *pair, const cJSON *req,
 		return server_reply_error("plan needs a pair");
 	if (s->stopping)
 		return server_reply_error("shutting down");
-	plan_start(s, pair, server_arg(req, "destination"), conn, &error);
-	if (error == NULL)
+	if (plan_start(s, pair, server_arg(req, "destination"), conn,
+	    &error) == 0)
 		return NULL;
 	reply = server_reply_error("%s", error);
 	free(error);

@@ -121,5 +121,7 @@ struct server {
 struct confref	*server_confref_new(struct config *);
 void		 server_confref_drop(struct confref *);
 void		 server_dirty(struct server *);
+/* A pool job's done(): the last one ends a stop. */
+void		 server_job_ended(struct server *);
 
 #endif
