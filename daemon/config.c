@@ -255,6 +255,9 @@ config_free(struct config *c)
 		free(pr->dests);
 		config_schema_policy_clear(&pr->policy);
 		config_notify_clear(pr->notify, pr->nnotify);
+		for (j = 0; j < pr->ndata; j++)
+			config_data_map_clear(&pr->data[j]);
+		free(pr->data);
 	}
 	free(c->pairs);
 	config_notify_clear(c->notify, c->nnotify);
@@ -337,6 +340,18 @@ const char *
 config_drift_name(enum config_drift d)
 {
 	return config_name(config_schema_drift_names, (unsigned int)d);
+}
+
+const char *
+config_metadata_name(enum config_metadata m)
+{
+	return config_name(config_schema_metadata_names, (unsigned int)m);
+}
+
+const char *
+config_data_owner(const char *owner, const struct config_cluster *cl)
+{
+	return strcmp(owner, ".my") == 0 ? cl->key_owner : owner;
 }
 
 const char *

@@ -38,6 +38,15 @@ enum config_drift {
 	CONFIG_DRIFT_OVERWRITE,		/* promote over it, with a warning */
 };
 
+/* How a destination's details and settings follow the source's. */
+enum config_metadata {
+	CONFIG_METADATA_SYNC,		/* before every promotion, and when
+					 * only they changed */
+	CONFIG_METADATA_CREATE_ONLY,	/* copied when algopromoted creates
+					 * the destination */
+	CONFIG_METADATA_OFF,		/* never read from the source */
+};
+
 /* What a notification sink may be told (notify: events:), by bit. */
 enum config_notify_event {
 	CONFIG_NOTIFY_PROMOTED,
@@ -92,7 +101,8 @@ struct config_cluster {
 	int		 line;		/* where it was defined, for messages */
 };
 
-/* A string-to-JSON map kept as JSON text: details/settings overrides. */
+/* metadata_override: (alias create:) kept as JSON text: what a
+ * destination holds whatever the source says. */
 struct config_create {
 	int		 from_source;
 	char		*details_json;	/* a JSON object, "{}" by default */
@@ -116,7 +126,24 @@ struct config_policy {
 	char		       **preserve;	/* NULL-terminated globs */
 	char		       **exclude;
 	struct config_create	 create;
+	enum config_metadata	 metadata;
+	int			 data_retain;	/* published versions whose
+						 * pinned files are kept; 0:
+						 * all */
 	uint64_t		 poll_ms;
+};
+
+/* One data: mapping, a hosted-data collection copied to another. An
+ * owner of ".my" is the cluster's key_owner (config_data_owner()). */
+struct config_data_map {
+	char			*src_owner;
+	char			*src_coll;
+	char			*dst_owner;
+	char			*dst_coll;
+	int			 delete_gone;	/* delete: true */
+	char			*acl_json;	/* {"read": [...]}, or NULL:
+						 * the source's */
+	int			 line;
 };
 
 struct config_algo {
@@ -134,6 +161,8 @@ struct config_pair {
 	struct config_policy	 policy;
 	struct config_sink	*notify;	/* added to the top level's */
 	size_t			 nnotify;
+	struct config_data_map	*data;
+	size_t			 ndata;
 	int			 line;
 };
 
@@ -183,6 +212,10 @@ const char *config_vtype_name(enum config_vtype);
 const char *config_track_name(enum config_track);
 const char *config_approval_name(enum config_approval);
 const char *config_drift_name(enum config_drift);
+const char *config_metadata_name(enum config_metadata);
+/* owner, or the cluster's key_owner for ".my". */
+const char *config_data_owner(const char *owner,
+	    const struct config_cluster *);
 /* "promoted", "pending-approval", ...; -1 for a name that is none. */
 const char *config_notify_event_name(enum config_notify_event);
 int	 config_notify_event_parse(const char *);

@@ -123,6 +123,7 @@ void	 config_yaml_strv_free(char **);
 /* config_schema.c: the keys, every default, the policies, the top. */
 extern const char *const config_schema_level_names[];
 extern const char *const config_schema_track_names[];
+extern const char *const config_schema_metadata_names[];
 extern const char *const config_schema_vtype_names[];
 extern const char *const config_schema_approval_names[];
 extern const char *const config_schema_drift_names[];
@@ -171,6 +172,11 @@ void	 config_secret_file(struct cf *, const yaml_node_t *, const char *obj,
 void	 config_notify_list(struct cf *, const yaml_node_t *v,
 	    const char *obj, struct config_sink **out, size_t *n);
 void	 config_notify_clear(struct config_sink *, size_t);
+
+/* config_data.c: a pair's data: mappings. */
+void	 config_data_list(struct cf *, const yaml_node_t *v, const char *obj,
+	    struct config_pair *);
+void	 config_data_map_clear(struct config_data_map *);
 
 /* config_pair.c: algorithms (CLUSTER/OWNER/ALGO) and the pairs. */
 size_t	 config_pair_algo_parse(const struct config *, const char *spec,

@@ -173,6 +173,8 @@ config_pair_parse(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
 		    &pr->policy.poll_ms);
 	if ((v = config_yaml_get(cf, m, "notify", NULL)) != NULL)
 		config_notify_list(cf, v, obj, &pr->notify, &pr->nnotify);
+	if ((v = config_yaml_get(cf, m, "data", NULL)) != NULL)
+		config_data_list(cf, v, obj, pr);
 }
 
 void

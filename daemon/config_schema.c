@@ -40,6 +40,9 @@
 #define DEF_AUTHOR_EMAIL	"algopromoted@localhost"
 #define DEF_FROM_SOURCE		1
 #define DEF_JSON		"{}"
+#define DEF_METADATA		CONFIG_METADATA_SYNC
+#define DEF_DATA_RETAIN		0	/* keep every pinned file */
+#define MAX_DATA_RETAIN		10000
 
 static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
@@ -53,14 +56,15 @@ const char *const config_schema_cluster_keys[] = {
 const char *const config_schema_policy_keys[] = {
 	"track", "branch", "version_type", "build_timeout", "approval",
 	"commit_message", "release_notes", "author", "preserve", "exclude",
-	"create", "reconcile_interval", "on_drift", NULL
+	"create", "metadata_override", "metadata", "data_retain",
+	"reconcile_interval", "on_drift", NULL
 };
 static const char *const config_schema_create_keys[] = {
 	"from_source", "details", "settings", NULL
 };
 const char *const config_schema_pair_keys[] = {
 	"name", "source", "destination", "destinations", "poll_interval",
-	"notify", NULL
+	"notify", "data", NULL
 };
 const char *const config_schema_sink_keys[] = {
 	"url", "command", "token_file", "format", "events", NULL
@@ -75,6 +79,10 @@ const char *const config_schema_vtype_names[] = {
 };
 const char *const config_schema_approval_names[] = { "auto", "manual", NULL };
 const char *const config_schema_drift_names[] = { "hold", "overwrite", NULL };
+const char *const config_schema_metadata_names[] = {	/* by
+							 * CONFIG_METADATA_* */
+	"sync", "create-only", "off", NULL
+};
 const char *const config_schema_notify_event_names[] = {	/* by
 								 * CONFIG_NOTIFY_* */
 	"promoted", "failed", "recovered", "pending-approval", "held",
@@ -258,6 +266,8 @@ config_schema_builtin(struct config *c, struct config_policy *p)
 	p->create.from_source = DEF_FROM_SOURCE;
 	p->create.details_json = xstrdup(DEF_JSON);
 	p->create.settings_json = xstrdup(DEF_JSON);
+	p->metadata = DEF_METADATA;
+	p->data_retain = DEF_DATA_RETAIN;
 	p->poll_ms = DEF_POLL_MS;
 }
 
@@ -375,29 +385,33 @@ config_schema_json_object(struct cf *cf, const yaml_node_t *v, const char *obj,
 	cJSON_Delete(j);
 }
 
+/* metadata_override: (or its older name, create:). */
 static void
 config_schema_create(struct cf *cf, const yaml_node_t *m, const char *obj,
-    struct config_create *cr)
+    const char *name, struct config_create *cr)
 {
 	yaml_node_t	*v;
+	char		 key[64];
 	int		 b;
 
 	if (config_yaml_null(m))
 		return;
 	if (m->type != YAML_MAPPING_NODE) {
-		config_diag_err(cf, m, obj, "create must be a mapping");
+		config_diag_err(cf, m, obj, "%s must be a mapping", name);
 		return;
 	}
-	config_schema_keys(cf, m, obj, "create.", config_schema_create_keys,
-	    NULL);
+	snprintf(key, sizeof key, "%s.", name);
+	config_schema_keys(cf, m, obj, key, config_schema_create_keys, NULL);
+	snprintf(key, sizeof key, "%s.from_source", name);
 	if ((v = config_yaml_get(cf, m, "from_source", NULL)) != NULL &&
-	    config_yaml_bool(cf, v, obj, "create.from_source", &b) == 1)
+	    config_yaml_bool(cf, v, obj, key, &b) == 1)
 		cr->from_source = b;
+	snprintf(key, sizeof key, "%s.details", name);
 	if ((v = config_yaml_get(cf, m, "details", NULL)) != NULL)
-		config_schema_json_object(cf, v, obj, "create.details",
-		    &cr->details_json);
+		config_schema_json_object(cf, v, obj, key, &cr->details_json);
+	snprintf(key, sizeof key, "%s.settings", name);
 	if ((v = config_yaml_get(cf, m, "settings", NULL)) != NULL)
-		config_schema_json_object(cf, v, obj, "create.settings",
+		config_schema_json_object(cf, v, obj, key,
 		    &cr->settings_json);
 }
 
@@ -406,7 +420,7 @@ void
 config_schema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
     struct config_policy *pol)
 {
-	yaml_node_t	*v;
+	yaml_node_t	*v, *v2;
 	const char	*s;
 	char		*name, *email, q[CF_QLEN];
 	int		 i;
@@ -469,8 +483,17 @@ config_schema_policy(struct cf *cf, const yaml_node_t *m, const char *obj,
 		config_yaml_globs(cf, v, obj, "preserve", &pol->preserve);
 	if ((v = config_yaml_get(cf, m, "exclude", NULL)) != NULL)
 		config_yaml_globs(cf, v, obj, "exclude", &pol->exclude);
-	if ((v = config_yaml_get(cf, m, "create", NULL)) != NULL)
-		config_schema_create(cf, v, obj, &pol->create);
+	if (config_yaml_either(cf, m, obj, "metadata_override", "create", &v,
+	    &v2) == 0 && (v != NULL || v2 != NULL))
+		config_schema_create(cf, v != NULL ? v : v2, obj, v != NULL ?
+		    "metadata_override" : "create", &pol->create);
+	if ((v = config_yaml_get(cf, m, "metadata", NULL)) != NULL &&
+	    config_yaml_enum(cf, v, obj, "metadata",
+	    config_schema_metadata_names, &i) == 1)
+		pol->metadata = (enum config_metadata)i;
+	if ((v = config_yaml_get(cf, m, "data_retain", NULL)) != NULL)
+		config_yaml_int(cf, v, obj, "data_retain", 0, MAX_DATA_RETAIN,
+		    &pol->data_retain);
 }
 
 /* The top level. */

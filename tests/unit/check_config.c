@@ -25,7 +25,7 @@
  * no other. */
 static const char *const bad_fixtures[] = {
 	"bad-algo-format", "bad-algo-names", "bad-api-key",
-	"bad-author-branch", "bad-cluster-shape", "bad-create",
+	"bad-author-branch", "bad-cluster-shape", "bad-create", "bad-data",
 	"bad-dest-twice", "bad-destinations", "bad-duplicate-key",
 	"bad-duration", "bad-empty", "bad-empty-sections", "bad-enums",
 	"bad-globs", "bad-integers", "bad-key-both", "bad-key-content",
@@ -407,6 +407,29 @@ START_TEST(test_good_full)
 	    "{\"label\":\"Sentiment\"}");
 	ck_assert_str_eq(b->policy.create.settings_json,
 	    a->policy.create.settings_json);
+	ck_assert_int_eq(a->policy.metadata, CONFIG_METADATA_SYNC);
+	ck_assert_int_eq(a->policy.data_retain, 0);
+	ck_assert_uint_eq(a->ndata, 0);
+	ck_assert_int_eq(b->policy.metadata, CONFIG_METADATA_CREATE_ONLY);
+	ck_assert_str_eq(config_metadata_name(b->policy.metadata),
+	    "create-only");
+	ck_assert_int_eq(b->policy.data_retain, 3);
+	ck_assert_uint_eq(b->ndata, 3);
+	ck_assert_str_eq(b->data[0].src_owner, "alice");
+	ck_assert_str_eq(b->data[0].src_coll, "models");
+	ck_assert_str_eq(b->data[0].dst_owner, ".my");
+	ck_assert_str_eq(b->data[0].dst_coll, "sentiment_models");
+	ck_assert_int_eq(b->data[0].delete_gone, 1);
+	ck_assert_ptr_null(b->data[0].acl_json);
+	ck_assert_str_eq(config_data_owner(b->data[0].dst_owner,
+	    b->dests[0].cluster), "acme_org");
+	ck_assert_str_eq(config_data_owner(b->data[0].src_owner,
+	    b->dests[0].cluster), "alice");
+	ck_assert_str_eq(b->data[1].src_owner, ".my");
+	ck_assert_str_eq(b->data[1].dst_coll, "vocab.v2");
+	ck_assert_int_eq(b->data[1].delete_gone, 0);
+	ck_assert_str_eq(b->data[1].acl_json, "{\"read\":[]}");
+	ck_assert_str_eq(b->data[2].acl_json, "{\"read\":[\"user://*\"]}");
 
 	/* notify: at the top (tokens loaded, defaults) and per pair. */
 	keypath = abs_fixture(FIXDIR "/keys/trigger.token");
