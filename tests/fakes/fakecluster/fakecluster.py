@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Emulated Algorithmia cluster: the management API under /v1 and git smart HTTP under /git.
+"""Emulated Algorithmia cluster: the management API and hosted data under /v1, git smart
+HTTP under /git.
 
 One process per cluster, bound to 127.0.0.1, Python 3 standard library plus the git CLI.
 README.md next to this file documents the endpoints, the test knobs and the choices made
@@ -30,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from fakecluster_data import DataApi, DataError, DataStore, data_path, error_json
+
 # Built-in users when no --users file is given. Keys have the shape of real ones
 # (28 characters, "sim" prefix, base64 alphabet with both '+' and '/'), so a client
 # that does not URL-encode them in git URLs fails here as it would have in production.
@@ -40,6 +43,7 @@ DEFAULT_USERS = (
 
 STATE_FORMAT = 1
 MAX_API_BODY = 10 * 1024 * 1024
+DATA_CHUNK = 256 * 1024  # a data GET's answer is read from disk and sent in these
 DEFAULT_LIMIT = 50
 ALGO_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 ACCOUNT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -69,6 +73,7 @@ LANGUAGES = {"java", "javascript", "python2-langpack", "python3-1", "python3", "
 VERSION_TYPES = {"major": "major", "minor": "minor", "default": "minor",
                  "revision": "revision", "patch": "revision"}
 PUBLISH_TEXT_FIELDS = ("release_notes", "sample_input", "sample_output")
+UPDATE_REQUIRED_SETTINGS = ("license", "network_access", "pipeline_enabled", "source_visibility")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
               "content-length", "te", "trailer", "upgrade"}
 PRE_RECEIVE_HOOK = """#!/bin/sh
@@ -575,16 +580,18 @@ class Api:
 
     # -- plumbing
 
-    def authenticate(self, header):
-        """`Authorization: Simple KEY` or a bare KEY; returns the User or raises 401."""
+    def key_user(self, header):
+        """The User of `Authorization: Simple KEY` or a bare KEY, or None."""
         parts = (header or "").split()
         if len(parts) == 2 and parts[0].lower() == "simple":
-            key = parts[1]
-        elif len(parts) == 1:
-            key = parts[0]
-        else:
-            key = None
-        user = self.users.get(key)
+            return self.users.get(parts[1])
+        if len(parts) == 1:
+            return self.users.get(parts[0])
+        return None
+
+    def authenticate(self, header):
+        """key_user(), or 401 code 2002."""
+        user = self.key_user(header)
         if user is None:
             raise ApiError(401, 2002, "Unknown or invalid API key")
         return user
@@ -719,10 +726,17 @@ class Api:
         return 200, algorithm_json(self.algorithm(req), req.base_url, req.now)
 
     def update(self, req):
+        """Spec 3.4: settings must carry license, network_access, pipeline_enabled,
+        source_visibility (and environment with language); the rest is merged."""
         rec = self.algorithm(req)
         body = json_object(req.body)
+        given = member_object(body, "settings")
+        required = UPDATE_REQUIRED_SETTINGS + (("environment",) if "language" in given else ())
+        for field in required:
+            if field not in given:
+                raise ApiError(400, 2015, "settings.%s is required" % field)
         details = dict(rec["details"], **member_object(body, "details"))
-        settings = dict(rec["settings"], **member_object(body, "settings"))
+        settings = dict(rec["settings"], **given)
         check_settings(settings)
         rec["details"], rec["settings"] = details, settings
         self.store.save()
@@ -847,7 +861,7 @@ class Api:
 
 def parse_fault(spec):
     known = {"method", "path", "user_agent", "status", "count", "delay_ms", "drop", "body",
-             "headers", "after"}
+             "headers", "after", "skip", "truncate_after"}
     if set(spec) - known:
         raise ApiError(400, 2015, "unknown fault fields: %s" % ", ".join(sorted(set(spec) - known)))
     fault = {
@@ -860,6 +874,8 @@ def parse_fault(spec):
         "drop": spec.get("drop", False),
         "headers": spec.get("headers", {}),
         "after": spec.get("after", False),
+        "skip": spec.get("skip", 0),
+        "truncate_after": spec.get("truncate_after"),
     }
     if "body" in spec:
         fault["body"] = spec["body"]
@@ -882,13 +898,20 @@ def parse_fault(spec):
         raise ApiError(400, 2015, "drop must be a boolean")
     if not isinstance(fault["after"], bool):
         raise ApiError(400, 2015, "after must be a boolean")
+    if type(fault["skip"]) is not int or fault["skip"] < 0:
+        raise ApiError(400, 2015, "skip must be a non-negative integer")
+    cut = fault["truncate_after"]
+    if cut is not None and (type(cut) is not int or cut < 0):
+        raise ApiError(400, 2015, "truncate_after must be a non-negative integer")
+    if cut is not None and (fault["drop"] or fault["status"]):
+        raise ApiError(400, 2015, "truncate_after cuts the real answer: no drop or status")
     if not isinstance(fault["headers"], dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in fault["headers"].items()):
         raise ApiError(400, 2015, "headers must map names to strings")
     if fault["drop"] and fault["status"]:
         raise ApiError(400, 2015, "a fault either drops the connection or answers a status")
-    if not (fault["drop"] or fault["status"] or fault["delay_ms"]):
-        raise ApiError(400, 2015, "a fault needs status, delay_ms or drop")
+    if not (fault["drop"] or fault["status"] or fault["delay_ms"] or cut is not None):
+        raise ApiError(400, 2015, "a fault needs status, delay_ms, drop or truncate_after")
     return fault
 
 
@@ -906,11 +929,15 @@ class Faults:
             self._faults.clear()
 
     def take(self, method, path, user_agent):
-        """The first fault matching this request, its count used up by one."""
+        """The first fault matching this request, its count used up by one. A fault
+        still skipping lets the request pass (to later faults) and counts it."""
         with self._lock:
             for fault in self._faults:
                 if fault["method"] in ("*", method) and re.search(fault["path"], path) \
                         and re.search(fault["user_agent"], user_agent):
+                    if fault["skip"] > 0:
+                        fault["skip"] -= 1
+                        continue
                     if fault["count"] > 0:
                         fault["count"] -= 1
                         if fault["count"] == 0:
@@ -946,9 +973,10 @@ class FakeCluster(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, port, api):
+    def __init__(self, port, api, data):
         self.api = api
         self.store = api.store
+        self.data = data
         self.faults = Faults()
         self.requests = RequestLog()
         super().__init__(("127.0.0.1", port), Handler)
@@ -983,6 +1011,10 @@ def read_cgi_headers(stream):
             headers.append((name, value))
 
 
+class AnswerCut(Exception):
+    """A truncate_after fault has sent its part of the answer; the connection goes."""
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakecluster"
@@ -990,11 +1022,25 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 120  # idle keep-alive connections and stalled uploads
     _record = False  # log this request's answer in /_requests (per request)
     _after = None  # a fault that waits for the answer (per request)
+    _truncate = None  # bytes of answer body still allowed by a truncate_after fault
+    _expect_pending = False  # Expect: 100-continue seen, 100 Continue not yet sent
+    _body_open = False  # the request body was started and not read to its end
 
     def do_GET(self):
         self.handle_request()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def parse_request(self):
+        self._expect_pending = False
+        return super().parse_request()
+
+    def handle_expect_100(self):
+        """Send 100 Continue only when the body is about to be read (iter_body): a request
+        refused before that is answered without it and its connection closed, so the
+        client never sends a body nobody wants."""
+        self._expect_pending = True
+        return True
 
     def log_message(self, fmt, *args):
         sys.stderr.write("fakecluster:%d %s %s\n"
@@ -1028,6 +1074,10 @@ class Handler(BaseHTTPRequestHandler):
     def iter_body(self):
         """Yield the request body, de-chunked. Whoever starts it must finish it or close."""
         framing, self._body_pending = self._framing, False
+        if self._expect_pending:
+            self._expect_pending = False
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._body_open = True
         if framing != "chunked":
             remaining = framing
             while remaining:
@@ -1036,6 +1086,7 @@ class Handler(BaseHTTPRequestHandler):
                     raise self._broken_body("request body shorter than Content-Length")
                 remaining -= len(data)
                 yield data
+            self._body_open = False
             return
         while True:
             line = self.rfile.readline(1024)
@@ -1056,6 +1107,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise self._broken_body("malformed chunked request body")
         while self.rfile.readline(65536) not in (b"\r\n", b"\n", b""):
             pass  # trailers
+        self._body_open = False
 
     def read_body(self):
         chunks, size = [], 0
@@ -1068,7 +1120,12 @@ class Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def discard_body(self):
-        """Read and drop an unread request body; a broken one closes the connection."""
+        """Read and drop an unread request body; a broken one, one read in part, or one
+        the client holds back for 100 Continue closes the connection instead."""
+        if self._body_open or (self._body_pending and self._expect_pending):
+            self._body_pending = False
+            self.close_connection = True
+            return
         if self._body_pending:
             try:
                 for _ in self.iter_body():
@@ -1100,8 +1157,41 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if body and not no_body:
-            self.wfile.write(body)
+        if body and not no_body and self.command != "HEAD":
+            self.write_body(body)
+
+    def write_body(self, data):
+        """Send part of an answer body; a truncate_after fault cuts it (AnswerCut)."""
+        if self._truncate is not None:
+            if len(data) > self._truncate:
+                self.wfile.write(data[:self._truncate])
+                raise AnswerCut()
+            self._truncate -= len(data)
+        self.wfile.write(data)
+
+    def send_file(self, f, size, headers=()):
+        """A 200 answer of `size` bytes copied from file f in chunks, never whole in
+        memory; headers only when f is None or for HEAD."""
+        if self.take_after_fault():
+            return
+        self.discard_body()
+        self.send_response(200)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(size))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if f is None or self.command == "HEAD":
+            return
+        remaining = size
+        while remaining:
+            data = f.read(min(remaining, DATA_CHUNK))
+            if not data:
+                self.close_connection = True  # the file shrank: the answer is short
+                return
+            self.write_body(data)
+            remaining -= len(data)
 
     def send_json(self, status, value, headers=()):
         body = b"" if value is None else json.dumps(value).encode()
@@ -1118,7 +1208,9 @@ class Handler(BaseHTTPRequestHandler):
     def handle_request(self):
         self._responded = False
         self._after = None
+        self._truncate = None
         self._body_pending = False
+        self._body_open = False
         url = urlsplit(self.path)
         knob = url.path.startswith("/_")
         self._record = not knob
@@ -1134,16 +1226,30 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if url.path.startswith("/git/"):
                 self.handle_git(url)
+            elif data_path(url.path) is not None:
+                self.handle_data(url)
             else:
                 self.handle_api(url, knob)
+        except AnswerCut:
+            self.close_connection = True
+            self.log_message('"%s" answer cut (injected)', self.requestline)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             self.close_connection = True
+            if self._record and not self._responded:  # the client went away first
+                self.server.requests.add(self.command, self.path, 0,
+                                         "Authorization" in self.headers)
         except Exception:
             traceback.print_exc()
             self.close_connection = True
             if not self._responded:
                 self._body_pending = False
-                self.send_json(500, {"error": {"code": 5001, "message": "Internal error"}})
+                self._truncate = None
+                if data_path(url.path) is not None:
+                    self.send_json(500, error_json("Internal error"))
+                else:
+                    self.send_json(500, {"error": {"code": 5001, "message": "Internal error"}})
         finally:
             self._record = False
 
@@ -1163,6 +1269,8 @@ class Handler(BaseHTTPRequestHandler):
         """Delay, then drop or answer the fault's status; True when the answer is done."""
         if fault["delay_ms"]:
             time.sleep(fault["delay_ms"] / 1000)
+        if fault["truncate_after"] is not None:
+            self._truncate = fault["truncate_after"]
         if fault["drop"]:
             self.discard_body()
             self.close_connection = True
@@ -1174,7 +1282,9 @@ class Handler(BaseHTTPRequestHandler):
         if not fault["status"]:
             return False
         headers = list(fault["headers"].items())
-        if "body" not in fault:
+        if "body" not in fault and data_path(urlsplit(self.path).path) is not None:
+            self.send_json(fault["status"], error_json("Injected fault"), headers)
+        elif "body" not in fault:
             self.send_json(fault["status"],
                            {"error": {"code": 5001, "message": "Injected fault"}}, headers)
         elif isinstance(fault["body"], str):
@@ -1196,7 +1306,21 @@ class Handler(BaseHTTPRequestHandler):
             status, value = e.status, api.error_json(e)
         self.send_json(status, value)
 
+    def handle_data(self, url):
+        data = self.server.data
+        try:
+            data.handle(self, self.command, data_path(url.path), url.query,
+                        self.headers.get("Authorization"))
+        except ApiError as e:  # a broken or oversized request body
+            data.send_error(self, DataError(e.status, e.message))
+
     def handle_knob(self, path, body):
+        if self.command == "GET" and path.startswith("/_data/"):
+            parts = [unquote(p) for p in path[len("/_data/"):].split("/")]
+            data = self.server.data.store
+            if len(parts) != 2 or not all(parts) or not data.exists(*parts):
+                raise ApiError(404, 5005, "No such collection: %s" % path[len("/_data/"):])
+            return 200, data.digest(*parts)
         if (self.command, path) == ("POST", "/_fault"):
             fault = parse_fault(json_object(body))
             self.server.faults.add(fault)
@@ -1210,6 +1334,7 @@ class Handler(BaseHTTPRequestHandler):
             if wipe:
                 with self.server.store.lock:
                     self.server.store.wipe()
+                self.server.data.store.wipe()
             return 204, None
         raise ApiError(404, 5005, "No such test knob: %s %s" % (self.command, path))
 
@@ -1342,8 +1467,8 @@ class Handler(BaseHTTPRequestHandler):
                 data = proc.stdout.read1(65536)
                 if not data:
                     break
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.write(b"0\r\n\r\n")
+                self.write_body(b"%x\r\n%s\r\n" % (len(data), data))
+            self.write_body(b"0\r\n\r\n")
             done = True
         finally:
             if not done and proc.poll() is None:
@@ -1368,6 +1493,8 @@ def parse_args(argv):
                    help="how long a build stays in-progress (default 1)")
     p.add_argument("--page-size", type=int, default=100, metavar="N",
                    help="largest page of versions/builds (default 100)")
+    p.add_argument("--data-page-size", type=int, default=1000, metavar="N",
+                   help="largest page of a data listing (default 1000)")
     p.add_argument("--exists-status", type=int, default=400, metavar="N",
                    help="HTTP status of create for an existing name (code 1002; default 400)")
     p.add_argument("--notfound-style", choices=("object", "string"), default="object",
@@ -1380,6 +1507,8 @@ def parse_args(argv):
         p.error("--build-seconds must not be negative")
     if args.page_size < 1:
         p.error("--page-size must be at least 1")
+    if args.data_page_size < 1:
+        p.error("--data-page-size must be at least 1")
     if not 400 <= args.exists_status <= 599:
         p.error("--exists-status must be 400..599")
     return args
@@ -1390,12 +1519,14 @@ def main(argv=None):
     try:
         users = read_users_file(args.users) if args.users else load_users(DEFAULT_USERS)
         store = Store(args.state)
+        data_store = DataStore(store.root)
     except (OSError, ValueError) as e:
         sys.stderr.write("fakecluster: %s\n" % e)
         return 2
     api = Api(store, users, args.build_seconds, args.page_size, args.exists_status,
               args.notfound_style)
-    server = FakeCluster(args.port, api)
+    data = DataApi(data_store, api.key_user, args.data_page_size)
+    server = FakeCluster(args.port, api, data)
     print(server.server_port, flush=True)
     sys.stderr.write("fakecluster:%d serving %s\n" % (server.server_port, store.root))
     stop = threading.Event()

@@ -1,7 +1,7 @@
 """Start and stop fakecluster.py processes from Python tests.
 
 Import with this directory on sys.path:
-    sys.path.insert(0, os.path.join(TOP, "tests", "fakecluster"))
+    sys.path.insert(0, os.path.join(TOP, "tests", "fakes", "fakecluster"))
     from fakecluster_util import start_cluster, ALICE, ALICE_KEY
 """
 
@@ -40,6 +40,12 @@ class Cluster:
         return "http://%s:%s@127.0.0.1:%d/git/%s/%s.git" % (
             quote(user, safe=""), quote(key, safe=""), self.port, owner, path)
 
+    def data_path(self, owner, collection=None, filename=None):
+        """Where hosted data lives on disk: STATE/data/OWNER[/COLLECTION[/FILE]]. A test
+        may seed a collection by making the directory and writing files into it."""
+        parts = [p for p in (owner, collection, filename) if p is not None]
+        return os.path.join(self.state_dir, "data", *parts)
+
     def stop(self, timeout=10):
         """SIGTERM, wait for exit (SIGKILL after timeout); returns the exit status."""
         if self.proc.poll() is None:
@@ -76,13 +82,13 @@ def _read_port(proc, deadline):
 
 
 def start_cluster(state_dir, users=None, build_seconds=1.0, page_size=None, extra_args=(),
-                  log_path=None, startup_timeout=10.0):
+                  log_path=None, startup_timeout=10.0, data_page_size=None):
     """Start fakecluster.py on a free port and return a Cluster once it is listening.
 
     users: None for the built-in users (ALICE, BOB), the path of a users file, or a list
     of {"name", "key", "orgs"} dicts (written to STATE_DIR/users.json).
-    page_size: None for the server default. extra_args: more command-line options, e.g.
-    ("--exists-status", "409"). The server's stderr (one line per request) goes to
+    page_size, data_page_size: None for the server defaults. extra_args: more
+    command-line options, e.g. ("--exists-status", "409"). The server's stderr (one line per request) goes to
     log_path, by default STATE_DIR/fakecluster.log (appended, so restarts accumulate).
     """
     os.makedirs(state_dir, exist_ok=True)
@@ -97,6 +103,8 @@ def start_cluster(state_dir, users=None, build_seconds=1.0, page_size=None, extr
         cmd += ["--users", os.fspath(users)]
     if page_size is not None:
         cmd += ["--page-size", str(page_size)]
+    if data_page_size is not None:
+        cmd += ["--data-page-size", str(data_page_size)]
     cmd += list(extra_args)
     log_path = log_path or os.path.join(state_dir, "fakecluster.log")
     with open(log_path, "ab") as log:

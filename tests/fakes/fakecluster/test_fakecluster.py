@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Tests of the emulated Algorithmia cluster, driven with the curl and git CLIs.
 
-python3 tests/fakecluster/test_fakecluster.py [unittest options]
+python3 tests/fakes/fakecluster/test_fakecluster.py [unittest options]
 The last output line is `N passed, N failed`; the exit status is 0 only when all passed.
 """
 
+import hashlib
 import itertools
 import json
 import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -21,7 +23,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fakecluster_util import (ACME, ALICE, ALICE_KEY, BOB, BOB_KEY,  # noqa: E402
-                              FAKECLUSTER, start_cluster)
+                              DEFAULT_USERS, FAKECLUSTER, start_cluster)
 
 
 def tool_env():
@@ -43,6 +45,8 @@ STATE_ROOT = None
 CREATE_SETTINGS = {"language": "python3-1", "environment": "cpu", "license": "apl",
                    "network_access": "full", "pipeline_enabled": True,
                    "source_visibility": "closed"}
+UPDATE_SETTINGS = {"license": "apl", "network_access": "full", "pipeline_enabled": True,
+                   "source_visibility": "closed"}  # what an update must carry (spec 3.4)
 VARIANT_USERS = [  # a --users file: carol and dave share org "labs", erin has none
     {"name": "carol", "key": "simCarolKey0+aaaa/bbbbccccdd", "orgs": ["labs"]},
     {"name": "dave", "key": "simDaveKey00+eeee/ffffgggghh", "orgs": ["labs", "x"]},
@@ -376,16 +380,48 @@ class AlgorithmTest(FakeClusterCase):
         name = self.create()
         path = "/v1/algorithms/alice/" + name
         resp = self.api("PUT", path, body={"details": {"summary": "new"},
-                                           "settings": {"network_access": "isolated"},
-                                           "version_info": {}, "source": {}})
+                                           "settings": dict(UPDATE_SETTINGS,
+                                                            network_access="isolated"),
+                                           "version_info": {}, "source": {},
+                                           "scmsCredentials": {}})
         self.assertEqual(resp.status, 200, resp.body)
         algo = resp.json()
         self.assertEqual(algo["details"], {"label": name, "summary": "new"})
         self.assertEqual(algo["settings"]["network_access"], "isolated")
         self.assertEqual(algo["settings"]["language"], "python3-1")
+        self.assertNotIn("scmsCredentials", self.api("GET", path).json())
         self.assertEqual(self.api("GET", path).json()["details"]["summary"], "new")
-        self.assertError(self.api("PUT", path, body={"settings": {"license": "x"}}), 400, 2015)
+        self.assertError(self.api("PUT", path, body={"settings": dict(UPDATE_SETTINGS,
+                                                                      license="x")}), 400, 2015)
         self.assertError(self.api("PUT", path, key=BOB_KEY, body={}), 403, 2001)
+
+    def test_update_requires_the_documented_settings(self):
+        name = self.create()
+        path = "/v1/algorithms/alice/" + name
+        before = self.api("GET", path).json()
+        for field in UPDATE_SETTINGS:
+            settings = {k: v for k, v in UPDATE_SETTINGS.items() if k != field}
+            resp = self.api("PUT", path, body={"details": {"summary": "lost"},
+                                               "settings": settings})
+            self.assertError(resp, 400, 2015)
+            self.assertIn("settings." + field, resp.json()["error"]["message"])
+        resp = self.api("PUT", path, body={"details": {"summary": "lost"}})
+        self.assertError(resp, 400, 2015)
+        self.assertIn("settings.license", resp.json()["error"]["message"])
+        resp = self.api("PUT", path, body={"settings": dict(UPDATE_SETTINGS,
+                                                            language="python3")})
+        self.assertError(resp, 400, 2015)
+        self.assertIn("settings.environment", resp.json()["error"]["message"])
+        self.assertEqual(self.api("GET", path).json(), before)  # nothing was changed
+        resp = self.api("PUT", path, body={"settings": dict(
+            UPDATE_SETTINGS, language="python3", environment="gpu", license="mit",
+            source_visibility="open", pipeline_enabled=False)})
+        self.assertEqual(resp.status, 200, resp.body)
+        settings = resp.json()["settings"]
+        self.assertEqual((settings["language"], settings["environment"], settings["license"],
+                          settings["source_visibility"], settings["pipeline_enabled"]),
+                         ("python3", "gpu", "mit", "open", False))
+        self.assertEqual(settings["algorithm_callability"], "private")  # merged, kept
 
     def test_delete_then_recreate_starts_fresh(self):
         name = self.create()
@@ -900,12 +936,14 @@ class KnobTest(FakeClusterCase):
         name = self.create()
         path = "/v1/algorithms/alice/%s" % name
         self.fault(method="PUT", path=name, drop=True, after=True)
-        resp = self.api("PUT", path, body={"details": {"summary": "changed"}})
+        resp = self.api("PUT", path, body={"details": {"summary": "changed"},
+                                           "settings": UPDATE_SETTINGS})
         self.assertEqual(resp.exit_code, 52, resp.stderr)  # the answer was lost ...
         got = self.api("GET", path).json()
         self.assertEqual(got["details"]["summary"], "changed")  # ... the change was not
         self.fault(method="PUT", path=name, status=503, after=True)
-        self.assertError(self.api("PUT", path, body={"details": {"summary": "again"}}),
+        self.assertError(self.api("PUT", path, body={"details": {"summary": "again"},
+                                                     "settings": UPDATE_SETTINGS}),
                          503, 5001)
         self.assertEqual(self.api("GET", path).json()["details"]["summary"], "again")
         self.assertEqual([e["status"] for e in self.requests() if e["method"] == "PUT"],
@@ -1097,6 +1135,507 @@ class HttpTest(FakeClusterCase):
                          404)
         with open(cluster.log_path, encoding="utf-8") as f:
             self.assertIn("Traceback", f.read())
+
+
+# ---------------------------------------------------------------------------------------
+# Hosted data (spec section 7)
+
+DATA_USERS = [dict(u) for u in DEFAULT_USERS] + [  # alice and bob, plus two for listings
+    {"name": "paula", "key": "simPaulaKey0+mmmm/nnnnoooopp", "orgs": []},
+    {"name": "quinn", "key": "simQuinnKey0+qqqq/rrrrsssstt", "orgs": []},
+]
+ISO_MS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def raw_exchange(port, data):
+    """Send data on a new connection, half-close, and return everything answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def recv_until(sock, marker):
+    """Bytes from sock up to and including the first `marker` (the head of an answer)."""
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(1)
+        if not chunk:
+            raise AssertionError("connection closed before %r; got %r" % (marker, data))
+        data += chunk
+    return data
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class DataCase(FakeClusterCase):
+    """A cluster with data pages of 7 and the DATA_USERS."""
+
+    cluster_options = {"users": DATA_USERS, "build_seconds": 0, "data_page_size": 7}
+
+    def collection(self, owner=ALICE, key=ALICE_KEY, acl=None, style="/v1/connector/data"):
+        name = unique_name("coll")
+        body = {"name": name} if acl is None else {"name": name, "acl": {"read": acl}}
+        resp = self.api("POST", "%s/%s" % (style, owner), key=key, body=body)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(resp.json(), {"result": "data://%s/%s" % (owner, name)})
+        return name
+
+    def put(self, path, data, key=ALICE_KEY, headers=(), args=()):
+        return self.api("PUT", path, key=key, body=data, args=args,
+                        headers=("Content-Type: application/octet-stream",) + tuple(headers))
+
+    def head(self, path, key=ALICE_KEY):
+        return self.api("HEAD", path, key=key, args=("-I",))
+
+    def knob(self, owner, coll):
+        resp = self.api("GET", "/_data/%s/%s" % (owner, coll), auth="none")
+        self.assertEqual(resp.status, 200, resp.body)
+        return resp.json()
+
+    def listing(self, path, key=ALICE_KEY):
+        """Every page of a listing, following markers: (pages, all entries)."""
+        pages, marker = [], None
+        while True:
+            sep = "&" if "?" in path else "?"
+            resp = self.api("GET", path + (sep + "marker=" + marker if marker else ""), key=key)
+            self.assertEqual(resp.status, 200, resp.body)
+            self.assertEqual(resp.header("X-Data-Type"), "directory")
+            pages.append(resp.json())
+            marker = resp.json().get("marker")
+            if marker is None:
+                return pages
+
+    def assertDataError(self, resp, status, error_type=None):
+        self.assertEqual(resp.status, status, resp.body)
+        error = resp.json()["error"]
+        self.assertEqual(set(error), {"message", "error_type"})
+        self.assertIsInstance(error["message"], str)
+        if error_type is not None:
+            self.assertEqual(error["error_type"], error_type)
+        self.assertEqual(resp.header("X-Error-Message"),  # ASCII: backslash escapes
+                         error["message"].encode("ascii", "backslashreplace").decode())
+        return error["message"]
+
+
+class DataApiTest(DataCase):
+    """The data connector API: collections, files, listings, ACLs, errors."""
+
+    def test_both_path_styles_and_dot_my(self):
+        coll = self.collection(style="/v1/data")
+        styles = ("/v1/connector/data", "/v1/data")
+        for i, style in enumerate(styles):
+            resp = self.put("%s/.my/%s/f%d.txt" % (style, coll, i), b"via " + style.encode())
+            self.assertEqual(resp.json(), {"result": "data://alice/%s/f%d.txt" % (coll, i)})
+        for style in styles:
+            names = [f["name"] for page in self.listing(style + "/.my")
+                     for f in page.get("folders", [])]
+            self.assertIn(coll, names)
+            files = self.listing("%s/alice/%s" % (style, coll))[0]["files"]
+            self.assertEqual([f["filename"] for f in files], ["f0.txt", "f1.txt"])
+            for i, written in enumerate(styles):
+                resp = self.api("GET", "%s/alice/%s/f%d.txt" % (style, coll, i))
+                self.assertEqual((resp.status, resp.body), (200, b"via " + written.encode()))
+                self.assertEqual(resp.header("X-Data-Type"), "file")
+        resp = self.api("GET", "/v1/connector/data/.my/%s/f0.txt" % coll, auth="bare")
+        self.assertEqual(resp.status, 200)  # a bare key, with '+' and '/', works too
+
+    def test_create_and_its_refusals(self):
+        coll = self.collection()
+        self.assertTrue(os.path.isdir(self.cluster.data_path(ALICE, coll)))
+        resp = self.api("POST", "/v1/connector/data/alice", body={"name": coll})
+        self.assertIn("already exists", self.assertDataError(resp, 409, "AlreadyExists"))
+        for bad in ({}, {"name": ""}, {"name": "a/b"}, {"name": ".hidden"}, {"name": 7},
+                    {"name": "ok", "acl": {"read": "user://*"}},
+                    {"name": "ok", "acl": {"write": []}}, {"name": "ok", "acl": []},
+                    {"name": "ok", "acl": {"read": ["everyone"]}}):
+            resp = self.api("POST", "/v1/connector/data/alice", body=bad)
+            self.assertDataError(resp, 400, "BadRequest")
+        self.assertDataError(self.api("POST", "/v1/data/alice", body=b'{"name":'), 400)
+        body = {"name": unique_name("coll")}
+        self.assertDataError(self.api("POST", "/v1/data/alice", key=BOB_KEY, body=body),
+                             403, "AuthorizationError")
+        self.assertDataError(self.api("POST", "/v1/data/" + ACME, key=BOB_KEY, body=body),
+                             403)
+        self.assertEqual(self.api("POST", "/v1/data/" + ACME, body=body).status, 200)
+        self.assertFalse(os.path.exists(self.cluster.data_path(BOB, body["name"])))
+
+    def test_auth_and_method_errors(self):
+        coll = self.collection()
+        path = "/v1/connector/data/alice/%s" % coll
+        for auth, key in (("none", ALICE_KEY), ("simple", "simWrongKey+abc/defghijklmnopq"),
+                          ("Bearer " + ALICE_KEY, ALICE_KEY)):
+            self.assertDataError(self.api("GET", path, auth=auth, key=key), 401,
+                                 "AuthenticationError")
+        resp = self.api("HEAD", path, auth="none", args=("-I",))
+        self.assertEqual(resp.status, 401)
+        self.assertTrue(resp.header("X-Error-Message"))
+        self.assertDataError(self.api("POST", path + "/file", body={}), 405)
+        self.assertDataError(self.api("PUT", "/v1/data/alice", body=b"x"), 405)
+        self.assertDataError(self.api("GET", "/v1/data"), 404)
+        self.assertDataError(self.api("GET", "/v1/data/bad.owner"), 400)
+        self.assertDataError(self.api("GET", "/v1/data/alice/bad%20coll"), 400)
+        self.assertDataError(self.api("GET", "/v1/data/nobody", key=BOB_KEY), 403)
+
+    def test_put_get_overwrite_and_delete_a_file(self):
+        coll = self.collection()
+        path = "/v1/connector/data/alice/%s/" % coll
+        name = "model weights (v1) \u00e9.bin"
+        url_name = "model%20weights%20%28v1%29%20%C3%A9.bin"
+        blob = bytes(range(256)) * 1000
+        resp = self.put(path + url_name, blob)
+        self.assertEqual(resp.json(), {"result": "data://alice/%s/%s" % (coll, name)})
+        with open(self.cluster.data_path(ALICE, coll, name), "rb") as f:
+            self.assertEqual(f.read(), blob)  # stored as it is, under its own name
+        resp = self.api("GET", path + url_name)
+        self.assertEqual((resp.status, resp.body), (200, blob))
+        self.assertEqual(resp.header("Content-Length"), str(len(blob)))
+        self.put(path + url_name, b"v2")
+        self.assertEqual(self.api("GET", path + url_name).body, b"v2")
+        resp = self.api("GET", "/v1/connector/data/alice/" + coll)
+        self.assertEqual(resp.json()["files"][0]["size"], 2)
+        resp = self.api("DELETE", path + url_name)
+        self.assertEqual((resp.status, resp.json()), (200, {"result": {"deleted": 1}}))
+        self.assertDataError(self.api("DELETE", path + url_name), 404, "NotFound")
+        self.assertDataError(self.api("GET", path + url_name), 404, "NotFound")
+        self.assertEqual(self.api("GET", "/v1/connector/data/alice/" + coll).json(), {})
+
+    def test_put_refusals(self):
+        coll = self.collection()
+        self.assertDataError(self.put("/v1/data/alice/nosuch_coll/f", b"x"), 404)
+        self.assertFalse(os.path.exists(self.cluster.data_path(ALICE, "nosuch_coll")))
+        for sub in ("a/b", "a%2Fb", "a/b/c"):
+            resp = self.put("/v1/data/alice/%s/%s" % (coll, sub), b"x")
+            self.assertIn("sub-folders", self.assertDataError(resp, 400))
+        self.assertDataError(self.put("/v1/data/alice/%s/%%2E%%2E" % coll, b"x"), 400)
+        self.assertDataError(self.put("/v1/data/alice/%s/f" % coll, b"x", key=BOB_KEY), 403)
+        self.assertEqual(self.knob(ALICE, coll)["files"], [])
+
+    def test_head(self):
+        coll = self.collection()
+        self.put("/v1/data/alice/%s/seven" % coll, b"1234567")
+        resp = self.head("/v1/data/alice/%s/seven" % coll)
+        self.assertEqual((resp.status, resp.header("X-Data-Type"),
+                          resp.header("Content-Length")), (200, "file", "7"))
+        for path in ("/v1/data/alice/" + coll, "/v1/connector/data/.my/" + coll):
+            resp = self.head(path)
+            self.assertEqual((resp.status, resp.header("X-Data-Type")), (200, "directory"))
+        for path in ("/v1/data/alice/%s/nofile" % coll, "/v1/data/alice/nocoll",
+                     "/v1/data/alice/nocoll/nofile"):
+            resp = self.head(path)
+            self.assertEqual(resp.status, 404)
+            self.assertIn("No such", resp.header("X-Error-Message"))
+            self.assertEqual(resp.header("Content-Length"), "0")
+        self.assertEqual(self.head("/v1/data/alice/%s/seven" % coll, key=BOB_KEY).status, 403)
+
+    def test_delete_collection(self):
+        coll = self.collection()
+        path = "/v1/connector/data/alice/" + coll
+        for i in range(3):
+            self.put("%s/f%d" % (path, i), b"x")
+        self.assertIn("force=true", self.assertDataError(self.api("DELETE", path), 400))
+        self.assertEqual(len(self.knob(ALICE, coll)["files"]), 3)
+        self.assertDataError(self.api("DELETE", path + "?force=true", key=BOB_KEY), 403)
+        resp = self.api("DELETE", path + "?force=true")
+        self.assertEqual((resp.status, resp.json()), (200, {"result": {"deleted": 3}}))
+        self.assertEqual(self.head(path).status, 404)
+        self.assertFalse(os.path.exists(self.cluster.data_path(ALICE, coll)))
+        self.assertDataError(self.api("DELETE", path + "?force=true"), 404)
+        empty = self.collection()
+        resp = self.api("DELETE", "/v1/data/alice/" + empty)
+        self.assertEqual(resp.json(), {"result": {"deleted": 0}})
+        self.collection()  # the name space is free again
+        names = [f["name"] for p in self.listing("/v1/data/alice") for f in p.get("folders", [])]
+        self.assertNotIn(coll, names)
+
+    def test_file_listing_pages_with_markers(self):
+        coll = self.collection()
+        path = "/v1/connector/data/alice/" + coll
+        self.assertEqual(self.api("GET", path).json(), {})  # no "files" when empty
+        names = ["f%02d" % i for i in range(20)]
+        for name in names[::2]:
+            self.put("%s/%s" % (path, name), name.encode() * 3)
+        for name in names[1::2]:  # seeded straight on disk
+            with open(self.cluster.data_path(ALICE, coll, name), "wb") as f:
+                f.write(name.encode() * 3)
+        pages = self.listing(path + "?acl=true")
+        self.assertEqual([len(p["files"]) for p in pages], [7, 7, 6])
+        self.assertEqual(["marker" in p for p in pages], [True, True, False])
+        self.assertTrue(all(p["acl"] == {"read": ["algo://.my/*"]} for p in pages))
+        files = [f for p in pages for f in p["files"]]
+        self.assertEqual([f["filename"] for f in files], names)
+        for f in files:
+            self.assertEqual(set(f), {"filename", "last_modified", "size"})
+            self.assertEqual(f["size"], 9)
+            self.assertRegex(f["last_modified"], ISO_MS)
+        self.assertNotIn("acl", self.api("GET", path).json())
+        first = self.api("GET", path).json()
+        self.assertEqual(first["files"], files[:7])
+        # a marker names the last item returned: deleting it does not disturb the next page
+        self.api("DELETE", "%s/%s" % (path, names[6]))
+        resp = self.api("GET", "%s?marker=%s" % (path, first["marker"]))
+        self.assertEqual(resp.json()["files"], files[7:14])
+        other = self.collection()
+        for marker in ("garbage!", "e30", first["marker"][:-3]):
+            self.assertDataError(self.api("GET", "%s?marker=%s" % (path, marker)), 400)
+        self.assertDataError(self.api("GET", "/v1/data/alice/%s?marker=%s"
+                                      % (other, first["marker"])), 400)  # another listing's
+        self.assertDataError(self.api("GET", path + "?acl=maybe"), 400)
+
+    def test_collection_listing_pages(self):
+        key = DATA_USERS[2]["key"]  # paula: collections made only here
+        self.assertEqual(self.api("GET", "/v1/data/.my", key=DATA_USERS[3]["key"]).json(),
+                         {})  # quinn has none: no "folders"
+        made = sorted(self.collection("paula", key) for _ in range(15))
+        pages = self.listing("/v1/connector/data/.my", key=key)
+        self.assertEqual([len(p["folders"]) for p in pages], [7, 7, 1])
+        self.assertEqual([f["name"] for p in pages for f in p["folders"]], made)
+        self.assertEqual([set(f) for p in pages for f in p["folders"]], [{"name"}] * 15)
+        self.assertEqual(self.listing("/v1/data/paula", key=key), pages)
+        self.assertDataError(self.api("GET", "/v1/data/paula"), 403)  # alice
+
+    def test_acl(self):
+        coll = self.collection()
+        path = "/v1/connector/data/alice/" + coll
+        self.assertEqual(self.api("GET", path + "?acl=true").json()["acl"],
+                         {"read": ["algo://.my/*"]})  # the default
+        self.put(path + "/f", b"shared")
+        self.assertDataError(self.api("GET", path + "/f", key=BOB_KEY), 403)
+        resp = self.api("PATCH", path, body={"acl": {"read": ["user://*"]}})
+        self.assertEqual((resp.status, resp.body), (200, b""))
+        self.assertEqual(self.api("GET", path + "?acl=true").json()["acl"],
+                         {"read": ["user://*"]})
+        self.assertEqual(self.knob(ALICE, coll)["acl"], {"read": ["user://*"]})
+        self.assertEqual(self.api("GET", path + "/f", key=BOB_KEY).body, b"shared")
+        self.assertEqual(self.head(path + "/f", key=BOB_KEY).status, 200)
+        self.assertEqual(self.api("GET", path, key=BOB_KEY).json()["files"][0]["filename"], "f")
+        self.assertDataError(self.put(path + "/g", b"x", key=BOB_KEY), 403)  # read only
+        self.assertDataError(self.api("PATCH", path, key=BOB_KEY,
+                                      body={"acl": {"read": []}}), 403)
+        self.assertEqual(self.api("PATCH", path, body={"acl": {"read": []}}).status, 200)
+        self.assertDataError(self.api("GET", path + "/f", key=BOB_KEY), 403)
+        self.assertDataError(self.api("GET", "/v1/data/alice/nosuch/f", key=BOB_KEY), 403)
+        for bad in ({}, {"acl": {"read": [1]}}, {"acl": None}):
+            self.assertDataError(self.api("PATCH", path, body=bad), 400)
+        self.assertDataError(self.api("PATCH", "/v1/data/alice/nosuch",
+                                      body={"acl": {"read": []}}), 404)
+        private = self.collection(acl=[])
+        self.assertEqual(self.api("GET", "/v1/data/alice/%s?acl=true" % private).json(),
+                         {"acl": {"read": []}})
+
+    def test_seeded_collection_and_test_knob(self):
+        coll = unique_name("seeded")
+        os.makedirs(self.cluster.data_path(ALICE, coll))
+        with open(self.cluster.data_path(ALICE, coll, "a.txt"), "wb") as f:
+            f.write(b"seeded")
+        resp = self.api("GET", "/v1/data/alice/%s?acl=true" % coll)
+        self.assertEqual(resp.json()["acl"], {"read": ["algo://.my/*"]})
+        self.assertEqual(self.api("GET", "/v1/data/alice/%s/a.txt" % coll).body, b"seeded")
+        self.assertEqual(self.knob(ALICE, coll), {
+            "files": [{"filename": "a.txt", "size": 6,
+                       "sha256": hashlib.sha256(b"seeded").hexdigest()}],
+            "acl": {"read": ["algo://.my/*"]}})
+        self.assertError(self.api("GET", "/_data/alice/nosuch", auth="none"), 404, 5005)
+
+    def test_chunked_upload_and_expect_100_continue(self):
+        coll = self.collection()
+        path = "/v1/data/alice/%s/" % coll
+        blob = os.urandom(300000)
+        resp = self.put(path + "chunked", blob, headers=(
+            "Transfer-Encoding: chunked", "Expect: 100-continue"), args=("-v",))
+        self.assertIn("Transfer-Encoding: chunked", resp.stderr)
+        self.assertIn("HTTP/1.1 100 Continue", resp.stderr)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(self.api("GET", path + "chunked").body, blob)
+        # By hand: 100 Continue comes before the body is sent ...
+        head = ("PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: Simple %s\r\n"
+                "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", self.cluster.port), timeout=30) as s:
+            s.sendall((head % (path + "by_hand", ALICE_KEY)).encode())
+            self.assertEqual(recv_until(s, b"\r\n\r\n"), b"HTTP/1.1 100 Continue\r\n\r\n")
+            s.sendall(b"hello")
+            answer = recv_until(s, b"\r\n\r\n")
+            self.assertRegex(answer, rb"^HTTP/1\.1 200 ")
+        self.assertEqual(self.api("GET", path + "by_hand").body, b"hello")
+        # ... and a refused upload is answered without it: the client keeps its body
+        answer = raw_exchange(self.cluster.port,
+                              (head % ("/v1/data/alice/nocoll/f", ALICE_KEY)).encode())
+        self.assertRegex(answer, rb"^HTTP/1\.1 404 ")
+        self.assertNotIn(b"100 Continue", answer)
+        self.assertIn(b"\r\nConnection: close\r\n", answer)
+
+
+class DataUploadTest(DataCase):
+    """Uploads are all or nothing, and streamed: the fake never holds a file in memory."""
+
+    def uploads(self):
+        return os.listdir(os.path.join(self.cluster.state_dir, "data", ".uploads"))
+
+    def test_cut_short_upload_stores_nothing(self):
+        coll = self.collection()
+        path = "/v1/data/alice/%s/" % coll
+        self.put(path + "kept", b"version 1")
+        before = self.knob(ALICE, coll)
+        header = ("PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n%s\r\n")
+        partial = os.urandom(100000)
+        for name in ("kept", "new"):
+            # Content-Length promises 1 MiB; the client stops after 100 kB
+            answer = raw_exchange(self.cluster.port, (header % (
+                path + name, ALICE_KEY, "Content-Length: 1048576\r\n")).encode() + partial)
+            self.assertRegex(answer, rb"^HTTP/1\.1 400 ")
+            self.assertIn(b"shorter than Content-Length", answer)
+            # a chunked body without its last chunk
+            answer = raw_exchange(self.cluster.port, (header % (
+                path + name, ALICE_KEY, "Transfer-Encoding: chunked\r\n")).encode()
+                + b"%x\r\n%s\r\n" % (len(partial), partial))
+            self.assertRegex(answer, rb"^HTTP/1\.1 400 ")
+        self.assertEqual(self.knob(ALICE, coll), before)
+        self.assertEqual(self.api("GET", path + "kept").body, b"version 1")
+        self.assertEqual(self.uploads(), [])
+
+    def test_aborted_upload_stores_nothing(self):
+        """The client resets the connection mid-body: no answer, nothing stored."""
+        coll = self.collection()
+        path = "/v1/data/alice/%s/big" % coll
+        self.put(path, b"old")
+        self.api("POST", "/_reset", auth="none")
+        s = socket.create_connection(("127.0.0.1", self.cluster.port), timeout=30)
+        s.sendall(("PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                   "Content-Length: 10000000\r\n\r\n" % (path, ALICE_KEY)).encode())
+        s.sendall(os.urandom(2000000))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # RST
+        deadline = time.monotonic() + 30
+        while True:  # wait for the server to finish with the request
+            log = self.api("GET", "/_requests", auth="none").json()
+            if any(e["method"] == "PUT" for e in log):
+                break
+            self.assertLess(time.monotonic(), deadline, "the aborted PUT never ended")
+            time.sleep(0.05)  # poll interval
+        self.assertIn([e["status"] for e in log if e["method"] == "PUT"], ([0], [400]))
+        self.assertEqual(self.api("GET", path).body, b"old")
+        self.assertEqual(self.uploads(), [])
+
+    def test_64_mib_put_and_get_are_streamed(self):
+        size = 64 << 20
+        src = os.path.join(self.tmp, "big.bin")
+        with open(src, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        digest = sha256_file(src)
+        coll = self.collection()
+        url = "%s/v1/connector/data/alice/%s/big.bin" % (self.cluster.url, coll)
+        pid = self.cluster.proc.pid
+
+        def peak_rss():
+            with open("/proc/%d/status" % pid, encoding="ascii") as f:
+                return next(int(line.split()[1]) * 1024 for line in f
+                            if line.startswith("VmHWM:"))
+
+        base = peak_rss()
+        auth = ["-H", "Authorization: Simple " + ALICE_KEY]
+        proc = subprocess.run(["curl", "-sS", "-v", "--noproxy", "*", "-f", *auth, "-T", src,
+                               url], capture_output=True, text=True, env=ENV, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("Content-Length: %d" % size, proc.stderr)  # curl -T: a sized PUT
+        self.assertEqual(self.knob(ALICE, coll)["files"],
+                         [{"filename": "big.bin", "size": size, "sha256": digest}])
+        dst = os.path.join(self.tmp, "back.bin")
+        proc = subprocess.run(["curl", "-sS", "--noproxy", "*", "-f", *auth, "-o", dst, url],
+                              capture_output=True, text=True, env=ENV, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(sha256_file(dst), digest)
+        growth = peak_rss() - base
+        self.assertLess(growth, 16 << 20, "peak RSS grew by %d bytes" % growth)
+
+
+class DataFaultTest(DataCase):
+    """/_fault and /_requests apply to data requests like to the rest."""
+
+    def setUp(self):
+        super().setUp()
+        self.assertEqual(self.api("POST", "/_reset", auth="none").status, 204)
+
+    def fault(self, **spec):
+        resp = self.api("POST", "/_fault", auth="none", body=spec)
+        self.assertEqual(resp.status, 200, resp.body)
+
+    def test_third_put_fails(self):
+        coll = self.collection()
+        self.fault(method="PUT", path="^/v1/data/", skip=2, status=503)
+        statuses = [self.put("/v1/data/alice/%s/f%d" % (coll, i), b"x").status
+                    for i in range(4)]
+        self.assertEqual(statuses, [200, 200, 503, 200])
+        resp = self.put("/v1/data/alice/%s/g" % coll, b"x")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual([f["filename"] for f in self.knob(ALICE, coll)["files"]],
+                         ["f0", "f1", "f3", "g"])
+        self.fault(method="PUT", path=coll, status=500)
+        resp = self.put("/v1/data/alice/%s/h" % coll, b"x")
+        self.assertEqual(resp.json(), {"error": {"message": "Injected fault",
+                                                 "error_type": "InternalError"}})
+        log = [(e["method"], e["status"]) for e in self.api("GET", "/_requests",
+                                                              auth="none").json()]
+        self.assertEqual(log, [("POST", 200), ("PUT", 200), ("PUT", 200), ("PUT", 503),
+                               ("PUT", 200), ("PUT", 200), ("PUT", 500)])
+
+    def test_get_cut_mid_body(self):
+        coll = self.collection()
+        path = "/v1/connector/data/alice/%s/blob" % coll
+        blob = os.urandom(1 << 20)
+        self.put(path, blob)
+        self.fault(method="GET", path="/blob$", truncate_after=1000)
+        resp = self.api("GET", path)
+        self.assertEqual(resp.exit_code, 18, resp.stderr)  # curl: partial file
+        self.assertEqual(resp.body, blob[:1000])
+        self.assertEqual(resp.header("Content-Length"), str(len(blob)))
+        resp = self.api("GET", path)
+        self.assertEqual((resp.exit_code, resp.body), (0, blob))
+        self.fault(method="GET", path="/blob$", drop=True)
+        self.assertEqual(self.api("GET", path).exit_code, 52)
+        self.assertEqual([e["status"] for e in self.api("GET", "/_requests", auth="none")
+                          .json() if e["method"] == "GET"], [200, 200, 0])
+
+    def test_delay_and_after_faults(self):
+        coll = self.collection()
+        self.fault(method="GET", path="^/v1/data/alice/" + coll, delay_ms=300)
+        start = time.monotonic()
+        resp = self.api("GET", "/v1/data/alice/" + coll)
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        self.assertEqual(resp.status, 200)
+        self.fault(method="PUT", path=coll, drop=True, after=True)
+        resp = self.put("/v1/data/alice/%s/late" % coll, b"stored anyway")
+        self.assertEqual(resp.exit_code, 52)
+        self.assertEqual(self.api("GET", "/v1/data/alice/%s/late" % coll).body,
+                         b"stored anyway")
+        self.fault(method="HEAD", path=coll, status=503)
+        self.assertEqual(self.head("/v1/data/alice/%s/late" % coll).status, 503)
+
+    def test_bad_fault_specs(self):
+        for spec in ({"truncate_after": -1}, {"truncate_after": "10"},
+                     {"truncate_after": 10, "status": 500},
+                     {"truncate_after": 10, "drop": True}, {"status": 500, "skip": -1}):
+            self.assertError(self.api("POST", "/_fault", auth="none", body=spec), 400, 2015)
+
+    def test_reset_state_wipes_data(self):
+        coll = self.collection()
+        self.put("/v1/data/alice/%s/f" % coll, b"x")
+        self.assertEqual(self.api("POST", "/_reset", auth="none", body={"state": True}).status,
+                         204)
+        self.assertEqual(self.head("/v1/data/alice/" + coll).status, 404)
+        self.assertFalse(os.path.exists(self.cluster.data_path(ALICE)))
+        self.collection()
 
 
 def main():
