@@ -125,6 +125,10 @@ struct gitops_treespec {
 	char *const	*preserve;	/* NULL-terminated; may be NULL */
 	const char	*owner;		/* for algorithmia.conf */
 	const char	*algo;
+	/* A root file of the source whose content is replaced by the blob
+	 * replace_id (a re-locked model manifest); NULL: none. */
+	const char	*replace_name;
+	const git_oid	*replace_id;
 };
 
 /*
@@ -141,7 +145,9 @@ struct gitops_treespec {
  *     gets "username" = owner and "algoname" = algo: the values are
  *     replaced in place (added after the last member when missing), so
  *     other keys, their order and the formatting stay as they were
- *     (algoconf.h).  Anything else there is kept as is with a log_warnx.
+ *     (algoconf.h).  Anything else there is kept as is with a log_warnx;
+ *   - a root file named replace_name (a blob in the source) is the blob
+ *     replace_id instead, its mode kept.
  * Unchanged subtrees keep their ids, so an unchanged result has the tree
  * id of the last promotion.  Fails on a bad glob and when a source file
  * and preserved destination paths under a directory of the same name
@@ -158,6 +164,16 @@ int	 gitops_make_tree(git_repository *repo, const git_oid *src_commit,
 #define GITOPS_MAX_LOOSE	1024
 int	 gitops_maintain(git_repository *repo, int force, int *repacked,
 	    char **cause);
+
+/* The blob name at the root of commit's tree: 1 with *text (NUL added;
+ * caller frees) and *len, 0 when there is no such blob, -1 (*cause,
+ * also when it is larger than max bytes). */
+int	 gitops_root_blob(git_repository *repo, const git_oid *commit,
+	    const char *name, size_t max, char **text, size_t *len,
+	    char **cause);
+/* Writes len bytes of data as a blob; its id in *id. */
+int	 gitops_blob_write(git_repository *repo, const void *data, size_t len,
+	    git_oid *id, char **cause);
 
 /* The tree id of commit. */
 int	 gitops_commit_tree(git_repository *repo, const git_oid *commit,

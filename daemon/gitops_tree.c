@@ -51,17 +51,6 @@ gitops_conf_blob(git_repository *repo, const char *owner, const char *algo,
 }
 
 static int
-gitops_globs(char *const *globs, const char *path)
-{
-	if (globs == NULL)
-		return 0;
-	for (; *globs != NULL; globs++)
-		if (treeglob_match(*globs, path))
-			return 1;
-	return 0;
-}
-
-static int
 gitops_globs_valid(char *const *globs, const char *what, char **cause)
 {
 	char	*why = NULL;
@@ -154,6 +143,14 @@ gitops_source_id(struct gitops_build *b, const char *prefix,
 	git_filemode_t	 mode = git_tree_entry_filemode(s);
 
 	git_oid_cpy(id, git_tree_entry_id(s));
+	if (*prefix == '\0' && spec->replace_name != NULL &&
+	    spec->replace_id != NULL &&
+	    strcmp(git_tree_entry_name(s), spec->replace_name) == 0 &&
+	    (mode == GIT_FILEMODE_BLOB ||
+	    mode == GIT_FILEMODE_BLOB_EXECUTABLE)) {
+		git_oid_cpy(id, spec->replace_id);
+		return 0;
+	}
 	if (*prefix != '\0' ||
 	    strcmp(git_tree_entry_name(s), ALGOCONF_NAME) != 0 ||
 	    spec->owner == NULL || spec->algo == NULL ||
@@ -192,7 +189,7 @@ gitops_build_entry(struct gitops_build *b, git_treebuilder *tb,
 	sub = xprintf("%s%s/", prefix, name);
 
 	/* A preserved destination entry is taken whole. */
-	if (d != NULL && gitops_globs(spec->preserve, dpath)) {
+	if (d != NULL && treeglob_any(spec->preserve, dpath)) {
 		if (git_treebuilder_insert(NULL, tb, name,
 		    git_tree_entry_id(d), git_tree_entry_filemode(d)) < 0)
 			goto fail_git;
@@ -200,8 +197,8 @@ gitops_build_entry(struct gitops_build *b, git_treebuilder *tb,
 		goto out;
 	}
 
-	if (s != NULL && !gitops_globs(spec->exclude, spath) &&
-	    !gitops_globs(spec->preserve, spath)) {
+	if (s != NULL && !treeglob_any(spec->exclude, spath) &&
+	    !treeglob_any(spec->preserve, spath)) {
 		if (gitops_subtree(b->repo, d, &dsub) < 0)
 			goto fail_git;
 		if (git_tree_entry_type(s) == GIT_OBJECT_TREE) {
@@ -424,5 +421,55 @@ gitops_is_ancestor(git_repository *repo, const git_oid *ancestor,
 		return -1;
 	}
 	*yes = r;
+	return 0;
+}
+
+int
+gitops_root_blob(git_repository *repo, const git_oid *commit,
+    const char *name, size_t max, char **text, size_t *len, char **cause)
+{
+	git_tree		*t = NULL;
+	git_blob		*b = NULL;
+	const git_tree_entry	*e;
+	git_object_size_t	 size;
+	int			 rc = -1;
+
+	*text = NULL;
+	*len = 0;
+	if (gitops_lookup_tree(repo, "source", commit, &t, cause) != 0)
+		return -1;
+	e = git_tree_entry_byname(t, name);
+	if (e == NULL || git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+		rc = 0;
+		goto out;
+	}
+	if (git_blob_lookup(&b, repo, git_tree_entry_id(e)) < 0) {
+		gitops_cause(cause, "%s: %s", name, gitops_git_error());
+		goto out;
+	}
+	size = git_blob_rawsize(b);
+	if (size > max) {
+		gitops_cause(cause, "%s is larger than %zu bytes", name, max);
+		goto out;
+	}
+	*text = xmalloc((size_t)size + 1);
+	memcpy(*text, git_blob_rawcontent(b), (size_t)size);
+	(*text)[size] = '\0';
+	*len = (size_t)size;
+	rc = 1;
+out:
+	git_blob_free(b);
+	git_tree_free(t);
+	return rc;
+}
+
+int
+gitops_blob_write(git_repository *repo, const void *data, size_t len,
+    git_oid *id, char **cause)
+{
+	if (git_blob_create_from_buffer(id, repo, data, len) < 0) {
+		gitops_cause(cause, "writing a blob: %s", gitops_git_error());
+		return -1;
+	}
 	return 0;
 }

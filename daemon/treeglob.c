@@ -262,3 +262,14 @@ treeglob_match(const char *pattern, const char *path)
 	free(text);
 	return found;
 }
+
+int
+treeglob_any(char *const *globs, const char *path)
+{
+	if (globs == NULL)
+		return 0;
+	for (; *globs != NULL; globs++)
+		if (treeglob_match(*globs, path))
+			return 1;
+	return 0;
+}

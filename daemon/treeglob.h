@@ -35,6 +35,10 @@
  * invalid pattern matches nothing. */
 int	treeglob_match(const char *pattern, const char *path);
 
+/* 1 when any pattern of the NULL-terminated list globs (NULL: none)
+ * matches path, else 0. */
+int	treeglob_any(char *const *globs, const char *path);
+
 /* 0 when pattern is usable; -1 with *cause (caller frees) when it is
  * empty, too long, has an empty, "." or ".." component, an unterminated
  * '[' or a trailing '\'. */

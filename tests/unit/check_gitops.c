@@ -588,7 +588,7 @@ static char *const pres[] = { S("README.md"), S("/config/prod.yaml"),
 START_TEST(test_make_tree_exact)
 {
 	struct gitops_treespec	 spec = { excl, pres, "bob",
-	    "HelloProd" };
+	    "HelloProd", NULL, NULL };
 	git_repository		*repo;
 	git_oid			 s1, d1, d2, got, want, dtree;
 	char			*path, *cause = NULL;
@@ -623,7 +623,8 @@ END_TEST
 
 START_TEST(test_make_tree_plain_copy)
 {
-	struct gitops_treespec	 spec = { NULL, NULL, NULL, NULL };
+	struct gitops_treespec	 spec = { NULL, NULL, NULL, NULL, NULL,
+	    NULL };
 	git_repository		*repo;
 	git_oid			 s1, got, stree;
 	char			*path, *cause = NULL;
@@ -641,13 +642,72 @@ START_TEST(test_make_tree_plain_copy)
 }
 END_TEST
 
+/* A root file replaced by another blob (a re-locked model manifest), its
+ * mode kept; a file of that name below the root is not; the root blob
+ * reader sees the new content, none for a missing name, an error for a
+ * blob over its limit. */
+START_TEST(test_make_tree_replaces_a_root_file)
+{
+	static const struct tfile files[] = {
+		{ "model_manifest.json.freeze", "{\"old\": 1}", 0, 0 },
+		{ "sub/model_manifest.json.freeze", "{\"below\": 1}", 0, 0 },
+		{ "run.sh", "echo\n", 0, GIT_FILEMODE_BLOB_EXECUTABLE },
+		{ NULL, NULL, 0, 0 }
+	};
+	struct gitops_treespec	 spec = { NULL, NULL, NULL, NULL, NULL,
+	    NULL };
+	git_repository		*repo;
+	git_oid			 s1, nb, tree, c2;
+	char			*path, *cause = NULL, *text;
+	size_t			 len;
+
+	path = xprintf("%s/r.git", tmp);
+	repo = bare(path);
+	commit_files(repo, NULL, NULL, files, "src\n", &s1);
+	ck_assert_int_eq(gitops_blob_write(repo, "{\"new\": 2}", 10, &nb,
+	    &cause), 0);
+	spec.replace_name = "model_manifest.json.freeze";
+	spec.replace_id = &nb;
+	ck_assert_int_eq(gitops_make_tree(repo, &s1, NULL, &spec, &tree,
+	    &cause), 0);
+	commit_tree_as(repo, &tree, NULL, "dst\n", &c2);
+	ck_assert_int_eq(gitops_root_blob(repo, &c2,
+	    "model_manifest.json.freeze", 1024, &text, &len, &cause), 1);
+	ck_assert_str_eq(text, "{\"new\": 2}");
+	ck_assert_uint_eq(len, 10);
+	free(text);
+	ck_assert_int_eq(gitops_root_blob(repo, &s1,
+	    "model_manifest.json.freeze", 1024, &text, &len, &cause), 1);
+	ck_assert_str_eq(text, "{\"old\": 1}");
+	free(text);
+	ck_assert_int_eq(gitops_root_blob(repo, &c2, "sub", 1024, &text,
+	    &len, &cause), 0);
+	ck_assert_ptr_null(text);
+	ck_assert_int_eq(gitops_root_blob(repo, &c2, "nothing", 1024, &text,
+	    &len, &cause), 0);
+	ck_assert_int_eq(gitops_root_blob(repo, &c2, "run.sh", 2, &text,
+	    &len, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "larger than 2 bytes"));
+	free(cause);
+	cause = NULL;
+	/* Without the replacement: the source tree as it was. */
+	spec.replace_id = NULL;
+	ck_assert_int_eq(gitops_make_tree(repo, &s1, NULL, &spec, &tree,
+	    &cause), 0);
+	ck_assert_int_eq(gitops_commit_tree(repo, &s1, &c2, &cause), 0);
+	assert_oid_eq(&tree, &c2);
+	git_repository_free(repo);
+	free(path);
+}
+END_TEST
+
 /* The conf of a promotion of a source holding only conf. */
 static char *
 conf_result(git_repository *repo, const char *conf, char *const *preserve,
     const git_oid *dst)
 {
 	struct gitops_treespec	 spec = { NULL, preserve, "bob",
-	    "HelloProd" };
+	    "HelloProd", NULL, NULL };
 	struct tfile		 files[] = {
 		{ "algorithmia.conf", conf, 0, 0 },
 		{ NULL, NULL, 0, 0 }
@@ -721,7 +781,7 @@ START_TEST(test_make_tree_conflicts_and_errors)
 		{ "data/x", "prod data\n", 0, 0 },
 		{ NULL, NULL, 0, 0 }
 	};
-	struct gitops_treespec	 spec = { NULL, keep_txt, NULL, NULL };
+	struct gitops_treespec	 spec = { NULL, keep_txt, NULL, NULL, NULL, NULL };
 	git_repository		*repo;
 	git_oid			 s, d, got, wanted;
 	char			*path, *cause = NULL;
@@ -810,7 +870,7 @@ START_TEST(test_make_tree_hostile_names)
 	};
 	static const char *const unreadable[] = { "", "a\0b" };
 	static const size_t unreadable_len[] = { 0, 3 };
-	struct gitops_treespec	 spec = { NULL, NULL, "bob", "Hello" };
+	struct gitops_treespec	 spec = { NULL, NULL, "bob", "Hello", NULL, NULL };
 	git_repository		*repo;
 	git_oid			 blob, tree, sub, c, got;
 	char			*path, *cause = NULL, *want, hex[13];
@@ -1632,7 +1692,7 @@ START_TEST(test_http_promotion_cycle)
 	    .timeout_ms = 5000 };
 	struct gitops_remote	 rd;
 	struct gitops_treespec	 spec = { NULL, keep, "alice",
-	    "HelloProd" };
+	    "HelloProd", NULL, NULL };
 	git_repository		*src, *dst, *mirror = NULL;
 	git_oid			 s1, s2, head, tree, c1, c2, got, dhead;
 	char			*surl, *durl, *mpath, *cause = NULL;
@@ -2195,7 +2255,7 @@ START_TEST(test_fakecluster_promotion)
 	struct gitops_remote	 rs = { .user = "alice", .key = TESTUTIL_FC_KEY,
 	    .timeout_ms = 5000 };
 	struct gitops_remote	 rd;
-	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd" };
+	struct gitops_treespec	 spec = { NULL, NULL, "alice", "HelloProd", NULL, NULL };
 	git_repository		*mirror = NULL;
 	git_oid			 s1, d1, tree, c, c2, head;
 	char			*surl, *durl, *mpath, *cause = NULL, *log, *conf;
@@ -2298,6 +2358,7 @@ gitops_suite(void)
 	tcase_add_test(local, test_ls_and_bad_remote);
 	tcase_add_test(local, test_make_tree_exact);
 	tcase_add_test(local, test_make_tree_plain_copy);
+	tcase_add_test(local, test_make_tree_replaces_a_root_file);
 	tcase_add_test(local, test_conf_rewrite);
 	tcase_add_test(local, test_make_tree_conflicts_and_errors);
 	tcase_add_test(local, test_make_tree_hostile_names);
