@@ -30,11 +30,13 @@ if ! mandoc -T lint -W warning daemon/*.8 config/*.5; then
 	status=1
 fi
 
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 cflags="-std=gnu11 -D_GNU_SOURCE -DAP_VERSION=\"lint\" -Icommon -Idaemon \
     $(pkg-config --cflags libevent libcurl libgit2 yaml-0.1 libcjson libcrypto)"
 # shellcheck disable=SC2086
-if ! clang-tidy --quiet $files -- $cflags 2>/dev/null >build/lint.out; then
-	grep -E 'warning:|error:' build/lint.out >&2 || cat build/lint.out >&2
+if ! clang-tidy --quiet $files -- $cflags 2>/dev/null >"$out"; then
+	grep -E 'warning:|error:' "$out" >&2 || cat "$out" >&2
 	echo "lint: clang-tidy found problems" >&2
 	status=1
 fi
