@@ -172,6 +172,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@python3 tests/bench/idle.py
 	@python3 tests/bench/cycle.py
+	@python3 tests/bench/data.py
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)

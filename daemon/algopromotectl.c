@@ -513,6 +513,44 @@ print_status_header(void)
 	    "POLLED", "NOTE");
 }
 
+/* "17 B", "12.0 KiB", "1.2 GiB". */
+static char *
+human_bytes(double n)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	size_t			 u = 0;
+
+	if (n < 1024)
+		return xprintf("%.0f B", n);
+	for (n /= 1024; n >= 1024 && u + 1 < 4; u++)
+		n /= 1024;
+	return xprintf("%.1f %s", n, units[u]);
+}
+
+/* A job copying hosted data: "data 3/12 files, 1.2 GiB of 2.0 GiB". */
+static char *
+data_progress(const cJSON *live)
+{
+	const cJSON	*d = cJSON_GetObjectItemCaseSensitive(live, "data");
+	const cJSON	*fd, *ft, *bd, *bt;
+	char		*a, *b, *s;
+
+	fd = cJSON_GetObjectItemCaseSensitive(d, "files_done");
+	ft = cJSON_GetObjectItemCaseSensitive(d, "files_total");
+	bd = cJSON_GetObjectItemCaseSensitive(d, "bytes_done");
+	bt = cJSON_GetObjectItemCaseSensitive(d, "bytes_total");
+	if (!cJSON_IsNumber(fd) || !cJSON_IsNumber(ft) ||
+	    !cJSON_IsNumber(bd) || !cJSON_IsNumber(bt))
+		return NULL;
+	a = human_bytes(bd->valuedouble);
+	b = human_bytes(bt->valuedouble);
+	s = xprintf("data %.0f/%.0f files, %s of %s", fd->valuedouble,
+	    ft->valuedouble, a, b);
+	free(a);
+	free(b);
+	return s;
+}
+
 /* One row of the table, from a route's status object. */
 static int
 print_status_row(const cJSON *o)
@@ -538,7 +576,10 @@ print_status_row(const cJSON *o)
 	    st.phase == STATE_APPROVAL || st.phase == STATE_HELD)) {
 		phase = strcmp(kind, "drift") == 0 ? "held" : kind;
 		note = hold_why(hold, kind);
-	} else if (poll != NULL)
+	} else if (st.phase == STATE_DATA &&
+	    (note = data_progress(live)) != NULL)
+		;
+	else if (poll != NULL)
 		/* Polls failing now is the newest news; the last
 		 * promotion's error stays in --json and state.json. */
 		note = xprintf("poll: %s", poll);

@@ -125,6 +125,14 @@ int	 api_algo_get(struct api_client *, const char *owner, const char *algo,
 int	 api_algo_create(struct api_client *, const char *owner,
 	    const char *name, const cJSON *details, const cJSON *settings,
 	    cJSON **out, struct api_error *);
+/* PUT /v1/algorithms/{owner}/{algo} {"details", "settings"} (NULL: {}):
+ * the spec wants settings' license, network_access, pipeline_enabled and
+ * source_visibility in it, so callers send the whole objects. The same
+ * body twice changes nothing: a caller may send it again after an
+ * ambiguous failure. 0 ok (*out the answer, out may be NULL), -1. */
+int	 api_algo_update(struct api_client *, const char *owner,
+	    const char *algo, const cJSON *details, const cJSON *settings,
+	    cJSON **out, struct api_error *);
 /* The build whose commit_sha equals sha (case-insensitively), newest
  * first, API_BUILD_MAX_PAGES pages at most. 1 found (*out filled),
  * 0 not (yet) listed, -1 error. */

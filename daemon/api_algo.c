@@ -228,6 +228,55 @@ api_algo_get(struct api_client *c, const char *owner, const char *algo,
 	return 1;
 }
 
+/* What an update sends for details or settings it is not given. */
+static const cJSON api_algo_empty = { .type = cJSON_Object };
+
+/* An update's or a create's body: name (NULL: none), then copies of the
+ * details and settings that are not NULL. */
+static cJSON *
+api_algo_body(const char *name, const cJSON *details, const cJSON *settings)
+{
+	cJSON	*body = cJSON_CreateObject();
+
+	if (name != NULL)
+		cJSON_AddItemToObject(body, "name", cJSON_CreateString(name));
+	if (details != NULL)
+		cJSON_AddItemToObject(body, "details",
+		    cJSON_Duplicate(details, 1));
+	if (settings != NULL)
+		cJSON_AddItemToObject(body, "settings",
+		    cJSON_Duplicate(settings, 1));
+	return body;
+}
+
+int
+api_algo_update(struct api_client *c, const char *owner, const char *algo,
+    const cJSON *details, const cJSON *settings, cJSON **out,
+    struct api_error *err)
+{
+	struct api_error	 scratch;
+	char			*path;
+	cJSON			*body, *j;
+	int			 rv;
+
+	if (err == NULL)
+		err = &scratch;
+	if (out != NULL)
+		*out = NULL;
+	api_error_reset(err);
+	if ((path = API_PATH(c, err, "algorithms", owner, algo)) == NULL)
+		return -1;
+	body = api_algo_body(NULL, details != NULL ? details : &api_algo_empty,
+	    settings != NULL ? settings : &api_algo_empty);
+	rv = api_call(c, "PUT", path, NULL, body, &j, err);
+	cJSON_Delete(body);
+	free(path);
+	if (rv != 0)
+		return -1;
+	api_give(out, j);
+	return 0;
+}
+
 int
 api_algo_create(struct api_client *c, const char *owner, const char *name,
     const cJSON *details, const cJSON *settings, cJSON **out,
@@ -249,14 +298,7 @@ api_algo_create(struct api_client *c, const char *owner, const char *name,
 	}
 	if ((path = API_PATH(c, err, "algorithms", owner)) == NULL)
 		return -1;
-	body = cJSON_CreateObject();
-	cJSON_AddItemToObject(body, "name", cJSON_CreateString(name));
-	if (details != NULL)
-		cJSON_AddItemToObject(body, "details",
-		    cJSON_Duplicate(details, 1));
-	if (settings != NULL)
-		cJSON_AddItemToObject(body, "settings",
-		    cJSON_Duplicate(settings, 1));
+	body = api_algo_body(name, details, settings);
 	rv = api_call(c, "POST", path, NULL, body, &j, err);
 	cJSON_Delete(body);
 	if (rv != 0) {

@@ -37,6 +37,8 @@ promote_route_name(const struct config_pair *pair,
 	return xprintf("%s->%s", pair->name, dest->full);
 }
 
+static int	promote_follow(struct promote_job *);
+
 /*
  * Whether the detected source commit needs no work now: it failed
  * before, it is promoted and still there, or it waits for approval.
@@ -75,6 +77,15 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 			git_oid_tostr(hex, sizeof hex, &j->dhead);
 		if (j->st.last_dest_commit != NULL &&
 		    strcmp(hex, j->st.last_dest_commit) == 0) {
+			/* The code is there; what goes with it may have
+			 * changed alone, and follows without a version. */
+			if ((rv = promote_follow(j)) != 0) {
+				*result = PROMOTE_HELD;
+				return rv;
+			}
+			if (j->meta_updated &&
+			    promote_record_save(j, j->st.phase) == -1)
+				return -1;
 			*result = PROMOTE_UPTODATE;
 			return 1;
 		}
@@ -107,6 +118,18 @@ promote_hold(struct promote_job *j, enum promote_result *result)
 		return -1;
 	*result = PROMOTE_HELD;
 	return 1;
+}
+
+/* What goes with the code, before it: hosted data, then details and
+ * settings. 0, 1 held (data changed outside algopromoted), or -1. */
+static int
+promote_follow(struct promote_job *j)
+{
+	int	 rv;
+
+	if ((rv = promote_data_sync(j)) != 0)
+		return rv;
+	return promote_meta_sync(j);
 }
 
 static int	promote_rounds(struct promote_job *, enum promote_result *);
@@ -166,6 +189,11 @@ promote_run(struct promote_job *j, enum promote_result *result)
 			return -1;
 		if (rv == 0 && promote_dest_fetch(j) == -1)
 			return -1;
+		if ((rv = promote_follow(j)) != 0) {
+			*result = j->opts->dry_run ? PROMOTE_DRYRUN :
+			    PROMOTE_HELD;
+			return rv == 1 ? 0 : -1;
+		}
 		if ((rv = promote_rounds(j, result)) != 2)
 			return rv;
 		if (pass == PROMOTE_PASSES)

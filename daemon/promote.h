@@ -4,6 +4,7 @@
 #define PROMOTE_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -25,6 +26,12 @@ struct promote_opts {
 	 * may be NULL. */
 	void			(*progress)(void *arg, int phase);
 	void			*progress_arg;
+	/* Called on the worker while hosted data is copied (phase data):
+	 * files and bytes done of those to copy; may be NULL. Takes
+	 * progress_arg. */
+	void			(*data_progress)(void *arg, int64_t files_done,
+				    int64_t files_total, int64_t bytes_done,
+				    int64_t bytes_total);
 	/* Called on the worker thread after every API request ("api",
 	 * the HTTP status, 0 for none) and git operation ("git", 200 done,
 	 * 0 failed) against cluster; may be NULL. */

@@ -11,42 +11,11 @@
 #include "promote_int.h"
 #include "xmalloc.h"
 
-/* Settings a create call takes; the rest of an algorithm object is the
- * server's to fill in. */
-static const char *const promote_dest_details_keys[] = {
-	"label", "summary", "tagline", NULL
+/* A create also takes the environment's id from the source (it names
+ * the source's environment; metadata_override can name another). */
+static const char *const promote_dest_create_keys[] = {
+	"algorithm_environment", NULL
 };
-static const char *const promote_dest_settings_keys[] = {
-	"language", "environment", "algorithm_environment", "package_set",
-	"license", "network_access", "pipeline_enabled", "source_visibility",
-	"royalty_microcredits", "insights_enabled", NULL
-};
-
-/* Copies the create-time keys of a source object's member into dst. */
-static void
-promote_dest_merge_keys(cJSON *dst, const cJSON *src, const char *const *keys)
-{
-	const cJSON	*v;
-
-	for (; *keys != NULL; keys++) {
-		v = cJSON_GetObjectItemCaseSensitive(src, *keys);
-		if (v == NULL || cJSON_IsNull(v))
-			continue;
-		cJSON_DeleteItemFromObjectCaseSensitive(dst, *keys);
-		cJSON_AddItemToObject(dst, *keys, cJSON_Duplicate(v, 1));
-	}
-}
-
-static void
-promote_dest_merge_all(cJSON *dst, const cJSON *src)
-{
-	const cJSON	*v;
-
-	cJSON_ArrayForEach(v, src) {
-		cJSON_DeleteItemFromObjectCaseSensitive(dst, v->string);
-		cJSON_AddItemToObject(dst, v->string, cJSON_Duplicate(v, 1));
-	}
-}
 
 /* Creates the destination; after an answer that never came, looks
  * before sending it again. 1 created, 0 it exists, -1 error (*e). */
@@ -79,7 +48,6 @@ promote_dest_ensure(struct promote_job *j)
 	const struct config_create	*cr = &j->pol->create;
 	struct api_error		 e;
 	cJSON				*salgo = NULL, *details, *settings;
-	cJSON				*over;
 	uint64_t			 start = monotime_ms();
 	int				 rv;
 
@@ -95,7 +63,7 @@ promote_dest_ensure(struct promote_job *j)
 	}
 	details = cJSON_CreateObject();
 	settings = cJSON_CreateObject();
-	if (cr->from_source) {
+	if (cr->from_source && j->pol->metadata != CONFIG_METADATA_OFF) {
 		rv = api_algo_get(j->sapi, src->owner, src->name, &salgo, &e);
 		if (rv != 1) {
 			cJSON_Delete(details);
@@ -105,20 +73,19 @@ promote_dest_ensure(struct promote_job *j)
 				    "%s not found", src->full);
 			return promote_job_fail_api(j, "looking up source", &e);
 		}
-		promote_dest_merge_keys(details,
+		promote_meta_merge(details,
 		    cJSON_GetObjectItemCaseSensitive(salgo, "details"),
-		    promote_dest_details_keys);
-		promote_dest_merge_keys(settings,
+		    promote_meta_details_keys);
+		promote_meta_merge(settings,
 		    cJSON_GetObjectItemCaseSensitive(salgo, "settings"),
-		    promote_dest_settings_keys);
+		    promote_meta_settings_keys);
+		promote_meta_merge(settings,
+		    cJSON_GetObjectItemCaseSensitive(salgo, "settings"),
+		    promote_dest_create_keys);
 		cJSON_Delete(salgo);
 	}
-	if ((over = cJSON_Parse(cr->details_json)) != NULL)
-		promote_dest_merge_all(details, over);
-	cJSON_Delete(over);
-	if ((over = cJSON_Parse(cr->settings_json)) != NULL)
-		promote_dest_merge_all(settings, over);
-	cJSON_Delete(over);
+	promote_meta_override(details, cr->details_json);
+	promote_meta_override(settings, cr->settings_json);
 	if (cJSON_GetObjectItemCaseSensitive(details, "label") == NULL)
 		cJSON_AddStringToObject(details, "label", j->dst->name);
 
@@ -208,14 +175,10 @@ promote_dest_take_head(struct promote_job *j)
 static int
 promote_dest_tree(struct promote_job *j, git_oid *tree, git_oid *dtree)
 {
-	struct gitops_treespec	 spec = {
-		.exclude = j->pol->exclude,
-		.preserve = j->pol->preserve,
-		.owner = j->dst->owner,
-		.algo = j->dst->name,
-	};
+	struct gitops_treespec	 spec;
 	char			*cause = NULL;
 
+	promote_job_treespec(j, &spec, 1);
 	if (gitops_make_tree(j->repo, &j->src, j->have_dhead ? &j->dhead :
 	    NULL, &spec, tree, &cause) == -1)
 		return promote_job_fail_git(j, "building tree", cause);

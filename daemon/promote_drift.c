@@ -45,17 +45,14 @@ promote_drift_ours_cb(const git_oid *oid, const char *msg, void *arg)
 static int
 promote_drift_managed_same(struct promote_job *j, const char *hex)
 {
-	struct gitops_treespec	 spec = {
-		.exclude = j->pol->exclude,
-		.preserve = j->pol->preserve,
-		.owner = j->dst->owner,
-		.algo = j->dst->name,
-	};
+	struct gitops_treespec	 spec;
 	git_oid			 src, tree, dtree;
 	char			*cause = NULL;
 
 	if (hex == NULL || *hex == '\0' || git_oid_fromstr(&src, hex) != 0)
 		return 0;
+	/* The re-locked model manifest is made of this run's source. */
+	promote_job_treespec(j, &spec, git_oid_equal(&src, &j->src));
 	if (gitops_make_tree(j->repo, &src, &j->dhead, &spec, &tree,
 	    &cause) == -1 || gitops_commit_tree(j->repo, &j->dhead, &dtree,
 	    &cause) == -1) {

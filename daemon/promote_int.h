@@ -8,7 +8,9 @@
 #include <git2.h>
 
 #include "api.h"
+#include "api_data.h"
 #include "config.h"
+#include "datamanifest.h"
 #include "gitops.h"
 #include "hold.h"
 #include "log.h"
@@ -65,6 +67,14 @@ struct promote_job {
 	char				*dest_version;
 	char				*error;	/* why this run failed */
 	int				 permanent;
+	int				 meta_updated;	/* by this run */
+	/* The promoted tree's model manifest, re-locked to the pinned
+	 * destination files (promote_pin.c): its root name and blob, or
+	 * NULL; and the pinned files ("OWNER/COLL/NAME") it names. */
+	const char			*pin_name;
+	git_oid				 pin_blob;
+	char			       **pin_files;
+	size_t				 npin_files;
 	struct promote_job_observer	 sobs;
 	struct promote_job_observer	 dobs;
 };
@@ -89,6 +99,8 @@ void	 promote_job_sleep(struct promote_job *, uint64_t);
 void	 promote_job_step_done(struct promote_job *, const char *, uint64_t,
 	    const char *);
 char	*promote_job_repo_url(const struct config_algo *, const char *);
+void	 promote_job_treespec(const struct promote_job *,
+	    struct gitops_treespec *, int with_pin);
 struct template_vars promote_job_vars(const struct promote_job *);
 
 /* promote_source.c: which source commit the destination should hold. */
@@ -101,6 +113,32 @@ int	 promote_dest_fetch(struct promote_job *);
 int	 promote_dest_head_is_ours(struct promote_job *);
 void	 promote_dest_take_head(struct promote_job *);
 int	 promote_dest_commit_push(struct promote_job *);
+
+/* promote_data.c: hosted data follows the code. */
+int	 promote_data_sync(struct promote_job *);
+
+/* promote_pin.c: model files pinned by content, the manifest re-locked.
+ * One mapped collection pair, as promote_data.c listed it. */
+struct promote_pin_target {
+	const char			*sowner;	/* ".my" resolved */
+	const char			*scoll;
+	const char			*downer;
+	const char			*dcoll;
+	const struct api_data_listing	*src;
+	const struct api_data_listing	*dst;
+	struct datamanifest_coll	*coll;
+};
+int	 promote_pin(struct promote_job *, struct datamanifest *,
+	    const struct promote_pin_target *, size_t);
+void	 promote_pin_published(struct promote_job *);
+
+/* promote_meta.c: details and settings follow the source's. */
+extern const char *const promote_meta_details_keys[];
+extern const char *const promote_meta_settings_keys[];
+void	 promote_meta_merge(cJSON *dst, const cJSON *src,
+	    const char *const *keys);
+void	 promote_meta_override(cJSON *dst, const char *json_object);
+int	 promote_meta_sync(struct promote_job *);
 
 /* promote_drift.c: a destination changed outside algopromoted. */
 int	 promote_drift_check(struct promote_job *);

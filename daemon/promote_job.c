@@ -321,9 +321,24 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 
 /* Forgets what a pass learnt about one source commit, for a pass that
  * starts over with a newer one. */
+/* The pinned files of a run, for another source commit. */
+static void
+promote_job_unpin(struct promote_job *j)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->npin_files; i++)
+		free(j->pin_files[i]);
+	free(j->pin_files);
+	j->pin_files = NULL;
+	j->npin_files = 0;
+	j->pin_name = NULL;
+}
+
 void
 promote_job_restart(struct promote_job *j)
 {
+	promote_job_unpin(j);
 	free(j->src_version);
 	free(j->build_id);
 	free(j->dest_version);
@@ -347,4 +362,22 @@ promote_job_free(struct promote_job *j)
 	free(j->build_id);
 	free(j->dest_version);
 	free(j->error);
+	promote_job_unpin(j);
+}
+
+/* What the destination tree is made with; with_pin: the model manifest
+ * re-locked for this run's source commit, if it has one. */
+void
+promote_job_treespec(const struct promote_job *j,
+    struct gitops_treespec *spec, int with_pin)
+{
+	memset(spec, 0, sizeof *spec);
+	spec->exclude = j->pol->exclude;
+	spec->preserve = j->pol->preserve;
+	spec->owner = j->dst->owner;
+	spec->algo = j->dst->name;
+	if (with_pin && j->pin_name != NULL) {
+		spec->replace_name = j->pin_name;
+		spec->replace_id = &j->pin_blob;
+	}
 }

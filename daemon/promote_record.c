@@ -150,5 +150,9 @@ promote_record_done(struct promote_job *j)
 	    j->pair->source.full, j->srchex, j->src_version ? " " : "",
 	    j->src_version ? j->src_version : "", j->dst->full,
 	    j->dest_version ? j->dest_version : "(unpublished)");
+	/* Pinned model files: which version holds them, and those no
+	 * version kept needs any more. Never fails the promotion. */
+	if (j->dest_version != NULL)
+		promote_pin_published(j);
 	return 0;
 }

@@ -86,6 +86,26 @@ route_job_progress(void *arg, int phase)
 	event_active(j->route->srv->ev_dirty, EV_READ, 0);
 }
 
+/* Worker: hosted data under way; the service's counters grow as the
+ * bytes stream. */
+static void
+route_job_data_progress(void *arg, int64_t files_done, int64_t files_total,
+    int64_t bytes_done, int64_t bytes_total)
+{
+	struct route_job	*j = arg;
+	struct stats		*st = &j->route->srv->stats;
+	int64_t			 was;
+
+	was = atomic_exchange(&j->data_bytes_done, bytes_done);
+	if (bytes_done > was)
+		atomic_fetch_add(&st->data_bytes, (uint64_t)(bytes_done - was));
+	was = atomic_exchange(&j->data_files_done, files_done);
+	if (files_done > was)
+		atomic_fetch_add(&st->data_files, (uint64_t)(files_done - was));
+	atomic_store(&j->data_files_total, files_total);
+	atomic_store(&j->data_bytes_total, bytes_total);
+}
+
 static void
 route_job_run(struct pool_job *pj)
 {
@@ -311,6 +331,7 @@ route_job_submit(struct route *r)
 	j->dest = r->dest;
 	j->opts.cancel = &s->cancel;
 	j->opts.progress = route_job_progress;
+	j->opts.data_progress = route_job_data_progress;
 	j->opts.progress_arg = j;
 	j->opts.observe = route_job_observe;
 	j->opts.observe_arg = j;

@@ -45,6 +45,11 @@ struct route_job {
 	_Atomic uint64_t		 build_start_ms;	/* worker */
 	_Atomic uint64_t		 build_ms;		/* worker */
 	atomic_int			 phase;			/* worker */
+	/* Hosted data under way (phase data), stored by the worker. */
+	_Atomic int64_t			 data_files_done;
+	_Atomic int64_t			 data_files_total;
+	_Atomic int64_t			 data_bytes_done;
+	_Atomic int64_t			 data_bytes_total;
 	int				 drifted;		/* worker, then loop */
 	/* The source's and destination's breakers: the scheduler's,
 	 * locked objects that outlive every job. */

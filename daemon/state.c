@@ -20,7 +20,7 @@
 
 static const char *const state_phases[] = {
 	"idle", "fetching", "pushing", "building", "publishing", "failed",
-	"approval", "held",
+	"approval", "held", "data",
 };
 
 const char *
@@ -154,6 +154,7 @@ state_route_clear(struct state_route *s)
 	free(s->drift_author);
 	free(s->drift_subject);
 	free(s->accepted_dest_commit);
+	free(s->last_metadata);
 	memset(s, 0, sizeof *s);
 }
 
@@ -218,6 +219,12 @@ state_route_to_json(const struct state_route *s)
 	} else
 		cJSON_AddNullToObject(o, "drift");
 	state_add_str(o, "accepted_dest_commit", s->accepted_dest_commit);
+	if (s->last_metadata != NULL) {
+		sub = cJSON_AddObjectToObject(o, "metadata");
+		state_add_str(sub, "fields", s->last_metadata);
+		state_add_time(sub, "time", s->last_metadata_time);
+	} else
+		cJSON_AddNullToObject(o, "metadata");
 	state_add_time(o, "updated", s->updated);
 	return o;
 }
@@ -254,7 +261,7 @@ state_get_time(const cJSON *o, const char *name, int64_t *out, char **cause)
 int
 state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 {
-	const cJSON	*last, *pending, *drift, *v;
+	const cJSON	*last, *pending, *drift, *meta, *v;
 
 	memset(s, 0, sizeof *s);
 	if (!cJSON_IsObject(o)) {
@@ -272,11 +279,15 @@ state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 	drift = cJSON_GetObjectItemCaseSensitive(o, "drift");
 	if (cJSON_IsNull(drift))
 		drift = NULL;
+	meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	if (cJSON_IsNull(meta))
+		meta = NULL;
 	if ((last != NULL && !cJSON_IsObject(last)) ||
 	    (pending != NULL && !cJSON_IsObject(pending)) ||
-	    (drift != NULL && !cJSON_IsObject(drift))) {
-		xasprintf(cause, "\"last\", \"pending\" and \"drift\" must be "
-		    "objects");
+	    (drift != NULL && !cJSON_IsObject(drift)) ||
+	    (meta != NULL && !cJSON_IsObject(meta))) {
+		xasprintf(cause, "\"last\", \"pending\", \"drift\" and "
+		    "\"metadata\" must be objects");
 		goto fail;
 	}
 	if (state_get_str(o, "pair", &s->pair, cause) == -1 ||
@@ -312,6 +323,9 @@ state_route_from_json(struct state_route *s, const cJSON *o, char **cause)
 	    state_get_str(drift, "subject", &s->drift_subject, cause) == -1 ||
 	    state_get_time(drift, "time", &s->drift_time, cause) == -1 ||
 	    state_get_str(o, "accepted_dest_commit", &s->accepted_dest_commit,
+	    cause) == -1 ||
+	    state_get_str(meta, "fields", &s->last_metadata, cause) == -1 ||
+	    state_get_time(meta, "time", &s->last_metadata_time,
 	    cause) == -1 ||
 	    state_get_time(o, "updated", &s->updated, cause) == -1)
 		goto fail;

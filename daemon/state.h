@@ -17,6 +17,7 @@ enum state_phase {
 	STATE_APPROVAL,		/* waiting for `algopromotectl approve` */
 	STATE_HELD,		/* drift: the destination changed outside
 				 * algopromoted; waits for `resume` */
+	STATE_DATA,		/* copying hosted data before the push */
 };
 
 struct state_route {
@@ -49,6 +50,10 @@ struct state_route {
 	char		*drift_subject;
 	int64_t		 drift_time;
 	char		*accepted_dest_commit;
+	/* The last change of the destination's metadata (metadata: sync):
+	 * the fields, "details.summary, settings.license". */
+	char		*last_metadata;
+	int64_t		 last_metadata_time;
 	int64_t		 updated;
 };
 

@@ -200,6 +200,8 @@ stats_route_phase(const struct route *r)
 {
 	if (r->job != NULL)
 		return atomic_load(&r->job->phase);
+	if (r->drift_held)
+		return STATE_HELD;
 	if (r->failed_commit != NULL)
 		return STATE_FAILED;
 	if (r->approval_commit != NULL)
@@ -222,7 +224,7 @@ stats_write_phases(struct server *s, struct metrics_buf *b)
 			continue;
 		cur = stats_route_phase(r);
 		stats_route_labels(r, pre);
-		for (p = STATE_IDLE; p <= STATE_APPROVAL; p++) {
+		for (p = STATE_IDLE; p <= STATE_DATA; p++) {
 			l = metrics_labels(pre[0], pre[1], pre[2], pre[3],
 			    "phase", state_phase_name((enum state_phase)p),
 			    NULL);
@@ -348,6 +350,14 @@ stats_write_server(struct stats *st, struct metrics_buf *b)
 		metrics_family(b, f->name, f->type, f->help);
 		stats_write_samples(b, f, st, none);
 	}
+	metrics_family(b, "algopromoted_data_copied_bytes_total", "counter",
+	    "Bytes of hosted data copied to destinations, as they stream.");
+	metrics_sample(b, "algopromoted_data_copied_bytes_total", NULL,
+	    (double)atomic_load(&st->data_bytes));
+	metrics_family(b, "algopromoted_data_copied_files_total", "counter",
+	    "Hosted data files copied to destinations.");
+	metrics_sample(b, "algopromoted_data_copied_files_total", NULL,
+	    (double)atomic_load(&st->data_files));
 }
 
 void

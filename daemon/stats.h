@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "metrics.h"
@@ -93,6 +94,9 @@ struct stats {
 	pthread_mutex_t		 lock;
 	struct stats_clusters	 clusters;
 	STATS_SERVER_COUNTERS(STATS_COUNTER_FIELD)
+	/* Hosted data copied, as it streams (workers add, any reads). */
+	_Atomic uint64_t	 data_bytes;
+	_Atomic uint64_t	 data_files;
 };
 
 void	 stats_init(struct stats *);

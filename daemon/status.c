@@ -27,7 +27,7 @@ status_route_json(struct route *r)
 	struct state_route	 st;
 	char			 why[160];
 	char			*dir, *cause = NULL, *t;
-	cJSON			*o, *live;
+	cJSON			*o, *live, *data;
 	uint64_t		 now = monotime_ms();
 
 	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
@@ -46,6 +46,17 @@ status_route_json(struct route *r)
 	free(dir);
 	live = cJSON_AddObjectToObject(o, "live");
 	cJSON_AddBoolToObject(live, "job", r->job != NULL);
+	if (r->job != NULL && atomic_load(&r->job->phase) == STATE_DATA) {
+		data = cJSON_AddObjectToObject(live, "data");
+		cJSON_AddNumberToObject(data, "files_done",
+		    (double)atomic_load(&r->job->data_files_done));
+		cJSON_AddNumberToObject(data, "files_total",
+		    (double)atomic_load(&r->job->data_files_total));
+		cJSON_AddNumberToObject(data, "bytes_done",
+		    (double)atomic_load(&r->job->data_bytes_done));
+		cJSON_AddNumberToObject(data, "bytes_total",
+		    (double)atomic_load(&r->job->data_bytes_total));
+	}
 	cJSON_AddBoolToObject(live, "waiting_for_slot", r->sr->queued);
 	if (scheduler_failing(&r->srv->sched, r->sr, now, why, sizeof why))
 		cJSON_AddStringToObject(live, "cluster_failing", why);

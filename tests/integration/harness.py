@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -125,12 +126,13 @@ def await_request(cluster, fragment, timeout=60):
 class Env:
     """A dev and a prod cluster, a work tree of the source, a config."""
 
-    def __init__(self, build_seconds=0.2, keep=False):
+    def __init__(self, build_seconds=0.2, keep=False, data_page_size=None):
         self.dir = tempfile.mkdtemp(prefix="aptest.")
         self.keep = keep or bool(os.environ.get("APTEST_KEEP"))
-        self.dev = start_cluster(os.path.join(self.dir, "dev"), build_seconds=build_seconds)
+        self.dev = start_cluster(os.path.join(self.dir, "dev"), build_seconds=build_seconds,
+                                 data_page_size=data_page_size)
         self.prod = start_cluster(os.path.join(self.dir, "prod"), users=PROD_USERS,
-                                  build_seconds=build_seconds)
+                                  build_seconds=build_seconds, data_page_size=data_page_size)
         self.state = os.path.join(self.dir, "state")
         self.keys = os.path.join(self.dir, "keys")
         os.makedirs(self.keys)
@@ -471,6 +473,26 @@ class Daemon:
             self.log.close()
             self.sock.close()
             self.env.logs[self.log_index] = self.log_text()
+
+
+class EnvCase(unittest.TestCase):
+    """A test with its own Env (made with env_args) holding the source
+    algorithm; the daemons it lists in self.daemons are stopped after it,
+    and no key may appear in any file the run left."""
+
+    env_args = {}
+
+    def setUp(self):
+        self.env = Env(**self.env_args)
+        self.env.create_source()
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.stop()
+        leaks = self.env.scan_for_secrets()
+        self.env.close()
+        self.assertEqual(leaks, [])
 
 
 def wait_for(predicate, timeout=60, what="condition"):

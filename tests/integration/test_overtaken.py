@@ -9,25 +9,15 @@ import json
 import os
 import subprocess
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Env, git, knob  # noqa: E402
+from harness import git, knob  # noqa: E402
 
 PAIR = {"name": "hello", "source": "dev/alice/Hello", "destination": "prod/acme/Hello"}
 
 
-class Overtaken(unittest.TestCase):
-    def setUp(self):
-        self.env = Env()
-        self.env.create_source()
-
-    def tearDown(self):
-        leaks = self.env.scan_for_secrets()
-        self.env.close()
-        self.assertEqual(leaks, [])
-
+class Overtaken(harness.EnvCase):
     def second_instance(self):
         """A configuration that differs from env.config only in its
         state_dir and control socket: instance B."""

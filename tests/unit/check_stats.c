@@ -239,7 +239,9 @@ static const char want_head[] =
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"building\"} 1\n"
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"publishing\"} 0\n"
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"failed\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"approval\"} 0\n";
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"approval\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"held\"} 0\n"
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"data\"} 0\n";
 
 static const char want_tail[] =
 "# HELP algopromoted_cluster_requests_total Requests to a cluster, by kind (api, git) and HTTP status (0: no answer).\n"
@@ -262,7 +264,13 @@ static const char want_tail[] =
 "# HELP algopromoted_reloads_total Configuration reloads, by result.\n"
 "# TYPE algopromoted_reloads_total counter\n"
 "algopromoted_reloads_total{result=\"ok\"} 2\n"
-"algopromoted_reloads_total{result=\"failed\"} 1\n";
+"algopromoted_reloads_total{result=\"failed\"} 1\n"
+"# HELP algopromoted_data_copied_bytes_total Bytes of hosted data copied to destinations, as they stream.\n"
+"# TYPE algopromoted_data_copied_bytes_total counter\n"
+"algopromoted_data_copied_bytes_total 123456789012\n"
+"# HELP algopromoted_data_copied_files_total Hosted data files copied to destinations.\n"
+"# TYPE algopromoted_data_copied_files_total counter\n"
+"algopromoted_data_copied_files_total 12\n";
 
 /* The families, their help, label order and sample order, as /metrics
  * has always written them; a removed route is left out. */
@@ -298,6 +306,8 @@ START_TEST(test_metrics_exact)
 	stats_count(&s.stats, "dev", "git", 200);
 	s.stats.reloads[0] = 2;
 	s.stats.reloads[1] = 1;
+	atomic_store(&s.stats.data_bytes, 123456789012ULL);
+	atomic_store(&s.stats.data_files, 12);
 	scheduler_init(&s.sched, 1);
 	scheduler_cluster(&s.sched, "dev", 4);
 	scheduler_cluster(&s.sched, "prod", 4);
