@@ -27,6 +27,15 @@ datamanifest_file_clear(struct datamanifest_file *f)
 }
 
 static void
+datamanifest_start_clear(struct datamanifest_start *s)
+{
+	free(s->name);
+	free(s->src_modified);
+	free(s->dst_modified);
+	memset(s, 0, sizeof *s);
+}
+
+static void
 datamanifest_coll_clear(struct datamanifest_coll *c)
 {
 	size_t	 i;
@@ -34,6 +43,9 @@ datamanifest_coll_clear(struct datamanifest_coll *c)
 	for (i = 0; i < c->nfiles; i++)
 		datamanifest_file_clear(&c->files[i]);
 	free(c->files);
+	for (i = 0; i < c->nstarts; i++)
+		datamanifest_start_clear(&c->starts[i]);
+	free(c->starts);
 	free(c->source);
 	free(c->destination);
 	memset(c, 0, sizeof *c);
@@ -101,6 +113,52 @@ datamanifest_find(const struct datamanifest_coll *c, const char *name)
 	return found ? &c->files[i] : NULL;
 }
 
+const struct datamanifest_start *
+datamanifest_started(const struct datamanifest_coll *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nstarts; i++)
+		if (strcmp(c->starts[i].name, name) == 0)
+			return &c->starts[i];
+	return NULL;
+}
+
+/* The copy of name, if one was begun, is over. */
+static void
+datamanifest_start_end(struct datamanifest_coll *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nstarts; i++) {
+		if (strcmp(c->starts[i].name, name) != 0)
+			continue;
+		datamanifest_start_clear(&c->starts[i]);
+		memmove(&c->starts[i], &c->starts[i + 1],
+		    (c->nstarts - i - 1) * sizeof *c->starts);
+		c->nstarts--;
+		return;
+	}
+}
+
+static void
+datamanifest_start_put(struct datamanifest_coll *c,
+    const struct datamanifest_start *s)
+{
+	struct datamanifest_start	*slot;
+
+	datamanifest_start_end(c, s->name);
+	c->starts = xreallocarray(c->starts, c->nstarts + 1,
+	    sizeof *c->starts);
+	slot = &c->starts[c->nstarts++];
+	slot->name = xstrdup(s->name);
+	slot->src_modified = xstrdup(s->src_modified);
+	slot->src_size = s->src_size;
+	slot->dst_size = s->dst_size;
+	slot->dst_modified = s->dst_size >= 0 && s->dst_modified != NULL ?
+	    xstrdup(s->dst_modified) : NULL;
+}
+
 static void
 datamanifest_put(struct datamanifest_coll *c,
     const struct datamanifest_file *f, const char *name)
@@ -109,6 +167,7 @@ datamanifest_put(struct datamanifest_coll *c,
 	size_t				 i;
 	int				 found;
 
+	datamanifest_start_end(c, name);
 	i = datamanifest_index(c, name, &found);
 	if (found)
 		datamanifest_file_clear(&c->files[i]);
@@ -135,6 +194,7 @@ datamanifest_drop(struct datamanifest_coll *c, const char *name)
 	size_t	 i;
 	int	 found;
 
+	datamanifest_start_end(c, name);
 	i = datamanifest_index(c, name, &found);
 	if (!found)
 		return;
@@ -350,6 +410,26 @@ datamanifest_file_json(const struct datamanifest_file *f)
 	return o;
 }
 
+static cJSON *
+datamanifest_start_json(const struct datamanifest_start *st)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", st->name);
+	cJSON_AddStringToObject(o, "source_last_modified", st->src_modified);
+	cJSON_AddNumberToObject(o, "source_size", (double)st->src_size);
+	if (st->dst_size >= 0) {
+		cJSON_AddNumberToObject(o, "destination_size",
+		    (double)st->dst_size);
+		cJSON_AddStringToObject(o, "destination_last_modified",
+		    st->dst_modified != NULL ? st->dst_modified : "");
+	} else {
+		cJSON_AddNullToObject(o, "destination_size");
+		cJSON_AddNullToObject(o, "destination_last_modified");
+	}
+	return o;
+}
+
 static int
 datamanifest_size(const cJSON *o, const char *name, int64_t *out)
 {
@@ -360,6 +440,34 @@ datamanifest_size(const cJSON *o, const char *name, int64_t *out)
 	    v->valuedouble != (double)(int64_t)v->valuedouble)
 		return -1;
 	*out = (int64_t)v->valuedouble;
+	return 0;
+}
+
+/* st from o; its strings point into o (copied by datamanifest_start_put). */
+static int
+datamanifest_start_parse(const cJSON *o, struct datamanifest_start *st)
+{
+	const cJSON	*n, *mod, *dmod, *dsize;
+
+	memset(st, 0, sizeof *st);
+	n = cJSON_GetObjectItemCaseSensitive(o, "name");
+	mod = cJSON_GetObjectItemCaseSensitive(o, "source_last_modified");
+	dsize = cJSON_GetObjectItemCaseSensitive(o, "destination_size");
+	dmod = cJSON_GetObjectItemCaseSensitive(o,
+	    "destination_last_modified");
+	if (!cJSON_IsString(n) || *n->valuestring == '\0' ||
+	    !cJSON_IsString(mod) ||
+	    datamanifest_size(o, "source_size", &st->src_size) == -1)
+		return -1;
+	if (cJSON_IsNull(dsize) && cJSON_IsNull(dmod))
+		st->dst_size = -1;
+	else if (!cJSON_IsString(dmod) ||
+	    datamanifest_size(o, "destination_size", &st->dst_size) == -1)
+		return -1;
+	else
+		st->dst_modified = dmod->valuestring;
+	st->name = n->valuestring;
+	st->src_modified = mod->valuestring;
 	return 0;
 }
 
@@ -461,8 +569,10 @@ datamanifest_from_json(struct datamanifest *m, const cJSON *root,
     const char **why)
 {
 	const cJSON			*colls, *c, *src, *dst, *files, *fo;
+	const cJSON			*starts;
 	struct datamanifest_coll	*coll;
 	struct datamanifest_file	 f;
+	struct datamanifest_start	 st;
 	const char			*name;
 	const cJSON			*fmt, *gen;
 
@@ -504,6 +614,18 @@ datamanifest_from_json(struct datamanifest *m, const cJSON *root,
 			}
 			datamanifest_put(coll, &f, name);
 		}
+		starts = cJSON_GetObjectItemCaseSensitive(c, "started");
+		if (starts != NULL && !cJSON_IsArray(starts)) {
+			*why = "\"started\" is not a list";
+			return -1;
+		}
+		cJSON_ArrayForEach(fo, starts) {
+			if (datamanifest_start_parse(fo, &st) == -1) {
+				*why = "a bad started entry";
+				return -1;
+			}
+			datamanifest_start_put(coll, &st);
+		}
 	}
 	return 0;
 }
@@ -535,14 +657,16 @@ datamanifest_replay_version(struct datamanifest *m, const cJSON *o)
 	return 0;
 }
 
-/* One journal line: {"op": "put"|"forget", "source", "destination",
- * "file": {...}} or "name" for forget. */
+/* One journal line: {"op": "put"|"start"|"forget", "source",
+ * "destination", "file": {...}} or "name" for forget; or a version's
+ * "pin"|"published". */
 static int
 datamanifest_replay(struct datamanifest *m, const cJSON *o)
 {
 	const cJSON			*op, *src, *dst, *fo, *n;
 	struct datamanifest_coll	*coll;
 	struct datamanifest_file	 f;
+	struct datamanifest_start	 st;
 	const char			*name;
 
 	op = cJSON_GetObjectItemCaseSensitive(o, "op");
@@ -561,6 +685,15 @@ datamanifest_replay(struct datamanifest *m, const cJSON *o)
 		coll = datamanifest_coll(m, src->valuestring,
 		    dst->valuestring);
 		datamanifest_put(coll, &f, name);
+		return 0;
+	}
+	if (strcmp(op->valuestring, "start") == 0) {
+		if (datamanifest_start_parse(cJSON_GetObjectItemCaseSensitive(o,
+		    "file"), &st) == -1)
+			return -1;
+		coll = datamanifest_coll(m, src->valuestring,
+		    dst->valuestring);
+		datamanifest_start_put(coll, &st);
 		return 0;
 	}
 	if (strcmp(op->valuestring, "forget") == 0) {
@@ -749,6 +882,12 @@ datamanifest_save(struct datamanifest *m, char **cause)
 		for (k = 0; k < c->nfiles; k++)
 			cJSON_AddItemToArray(files,
 			    datamanifest_file_json(&c->files[k]));
+		if (c->nstarts > 0) {
+			files = cJSON_AddArrayToObject(co, "started");
+			for (k = 0; k < c->nstarts; k++)
+				cJSON_AddItemToArray(files,
+				    datamanifest_start_json(&c->starts[k]));
+		}
 		cJSON_AddItemToArray(colls, co);
 	}
 	vs = cJSON_AddArrayToObject(root, "versions");
@@ -825,6 +964,22 @@ datamanifest_record(struct datamanifest *m, struct datamanifest_coll *c,
 	if (datamanifest_journal(m, line, cause) == -1)
 		return -1;
 	datamanifest_put(c, f, f->name);
+	return 0;
+}
+
+int
+datamanifest_start(struct datamanifest *m, struct datamanifest_coll *c,
+    const struct datamanifest_start *st, char **cause)
+{
+	cJSON	*line = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(line, "op", "start");
+	cJSON_AddStringToObject(line, "source", c->source);
+	cJSON_AddStringToObject(line, "destination", c->destination);
+	cJSON_AddItemToObject(line, "file", datamanifest_start_json(st));
+	if (datamanifest_journal(m, line, cause) == -1)
+		return -1;
+	datamanifest_start_put(c, st);
 	return 0;
 }
 

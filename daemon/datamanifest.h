@@ -18,6 +18,17 @@ struct datamanifest_file {
 	char	 md5[33];
 };
 
+/* A copy begun and not yet recorded: what the source held and what the
+ * destination held (dst_size -1: nothing) when it began. A crash in the
+ * copy leaves it; the file it names is recorded or forgotten after. */
+struct datamanifest_start {
+	char	*name;
+	char	*src_modified;
+	int64_t	 src_size;
+	char	*dst_modified;	/* NULL when dst_size is -1 */
+	int64_t	 dst_size;
+};
+
 /* One mapping's collection pair: files sorted by name. */
 struct datamanifest_coll {
 	char			*source;	/* "data://OWNER/COLL" */
@@ -25,6 +36,8 @@ struct datamanifest_coll {
 	struct datamanifest_file *files;
 	size_t			 nfiles;
 	size_t			 cap;
+	struct datamanifest_start *starts;	/* few: unsorted */
+	size_t			 nstarts;
 };
 
 /* The pinned files one promotion's model manifest names, by the source
@@ -67,6 +80,13 @@ int	 datamanifest_save(struct datamanifest *, char **cause);
  * before it returns, so a crash right after loses nothing. */
 int	 datamanifest_record(struct datamanifest *, struct datamanifest_coll *,
 	    const struct datamanifest_file *, char **cause);
+/* A copy of s->name begins; journaled likewise (replacing an earlier
+ * start of the same name). Recording or forgetting the name ends it. */
+int	 datamanifest_start(struct datamanifest *, struct datamanifest_coll *,
+	    const struct datamanifest_start *, char **cause);
+/* The copy of name begun and not recorded, or NULL. */
+const struct datamanifest_start *datamanifest_started(
+	    const struct datamanifest_coll *, const char *name);
 /* Forgets a file (deleted at the destination); journaled likewise. */
 int	 datamanifest_forget(struct datamanifest *, struct datamanifest_coll *,
 	    const char *name, char **cause);

@@ -9,6 +9,7 @@
 
 #include "api_data.h"
 #include "datamanifest.h"
+#include "failpoint.h"
 #include "modelmanifest.h"
 #include "monotime.h"
 #include "promote_int.h"
@@ -18,7 +19,9 @@
 struct promote_data_copy {
 	size_t			 map;		/* index into pair->data */
 	const struct api_data_file *src;
+	const struct api_data_file *dst;	/* listed there; NULL: none */
 	int			 drift;		/* over a changed file */
+	int			 landed;	/* copied before a crash? */
 };
 
 /* One mapping, listed. */
@@ -197,6 +200,27 @@ promote_data_drift(struct promote_data_run *r, struct promote_data_map *m,
 	return rv;
 }
 
+/*
+ * Whether a copy of f begun before (st) may have finished without being
+ * recorded (a crash between the PUT's answer and the journal): the
+ * source is still what it copied, and the destination now holds a file
+ * of the source's size that differs, by size or last_modified, from what
+ * it held when the copy began. Only then is the file hashed in place
+ * rather than copied again; the hash is what gets recorded.
+ */
+static int
+promote_data_landed(const struct datamanifest_start *st,
+    const struct api_data_file *f, const struct api_data_file *d)
+{
+	if (st == NULL || d == NULL || d->size != f->size ||
+	    st->src_size != f->size ||
+	    strcmp(st->src_modified, f->last_modified) != 0)
+		return 0;
+	return st->dst_size < 0 || st->dst_size != d->size ||
+	    st->dst_modified == NULL ||
+	    strcmp(st->dst_modified, d->last_modified) != 0;
+}
+
 /* Which files of a listed mapping need copying. 0, 1 held, -1. */
 static int
 promote_data_compare(struct promote_data_run *r, size_t mi)
@@ -226,7 +250,9 @@ promote_data_compare(struct promote_data_run *r, size_t mi)
 		r->copies = xreallocarray(r->copies, r->ncopies + 1,
 		    sizeof *r->copies);
 		r->copies[r->ncopies++] = (struct promote_data_copy){
-			.map = mi, .src = f, .drift = drift,
+			.map = mi, .src = f, .dst = d, .drift = drift,
+			.landed = !drift && promote_data_landed(
+			    datamanifest_started(coll, f->name), f, d),
 		};
 		r->bytes_total += f->size;
 	}
@@ -242,16 +268,41 @@ promote_data_copy_one(struct promote_data_run *r,
 	struct datamanifest_coll	*coll;
 	struct api_data_copy		 out;
 	struct datamanifest_file	 rec;
+	struct datamanifest_start	 st;
 	struct api_error		 e;
 	char				*cause = NULL;
 
 	r->bytes_file = 0;
-	if (api_data_copy(j->sapi, m->sowner, m->cfg->src_coll, c->src->name,
-	    j->dapi, m->downer, m->cfg->dst_coll, c->src->name, c->src->size,
-	    NULL, promote_data_bytes, r, &out, &e) == -1) {
-		promote_job_fail(j, 0, "copying %s/%s: %s", m->suri,
-		    c->src->name, e.message);
-		return -1;
+	if (c->landed && api_data_hash(j->dapi, m->downer, m->cfg->dst_coll,
+	    c->src->name, c->src->size, &out, &e) == 0)
+		promote_job_log(j, LOG_LEVEL_INFO, "data: %s/%s was in place "
+		    "already (copied before an interruption): hashed, not "
+		    "copied again", m->duri, c->src->name);
+	else {
+		/* The destination as it is now: after a crash in the copy
+		 * a change of it tells the copy landed. */
+		memset(&st, 0, sizeof st);
+		st.name = c->src->name;
+		st.src_modified = c->src->last_modified;
+		st.src_size = c->src->size;
+		st.dst_size = c->dst != NULL ? c->dst->size : -1;
+		st.dst_modified = c->dst != NULL ? c->dst->last_modified : NULL;
+		coll = datamanifest_coll(&r->man, m->suri, m->duri);
+		if (datamanifest_start(&r->man, coll, &st, &cause) == -1) {
+			promote_job_fail(j, 0, "recording a data copy: %s",
+			    cause);
+			free(cause);
+			return -1;
+		}
+		if (api_data_copy(j->sapi, m->sowner, m->cfg->src_coll,
+		    c->src->name, j->dapi, m->downer, m->cfg->dst_coll,
+		    c->src->name, c->src->size, NULL, promote_data_bytes, r,
+		    &out, &e) == -1) {
+			promote_job_fail(j, 0, "copying %s/%s: %s", m->suri,
+			    c->src->name, e.message);
+			return -1;
+		}
+		FAILPOINT(j->name, "after-data-copy");
 	}
 	memset(&rec, 0, sizeof rec);
 	rec.name = c->src->name;
@@ -372,11 +423,13 @@ promote_data_report(struct promote_data_run *r)
 	size_t			 i;
 
 	for (i = 0; i < r->ncopies; i++)
-		fprintf(j->opts->report, "%s: would copy %s/%s (%lld bytes)%s\n",
-		    j->name, r->maps[r->copies[i].map].suri,
+		fprintf(j->opts->report, "%s: would %s %s/%s (%lld bytes)%s\n",
+		    j->name, r->copies[i].landed ? "hash in place" : "copy",
+		    r->maps[r->copies[i].map].suri,
 		    r->copies[i].src->name, (long long)r->copies[i].src->size,
 		    r->copies[i].drift ? " over a file changed outside "
-		    "algopromoted" : "");
+		    "algopromoted" : r->copies[i].landed ? ", copied before "
+		    "an interruption" : "");
 }
 
 /*

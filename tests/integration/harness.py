@@ -30,7 +30,7 @@ BINDIR = os.path.join(TOP, os.environ.get("AP_BINDIR", "."))
 # The crash points of common/failpoint.h (ALGOPROMOTED_FAILPOINT=NAME).
 FAILPOINTS = ("after-fetch", "after-create", "after-commit", "before-push", "after-push",
               "during-build", "after-build", "after-publish", "after-record",
-              "mid-state-write", "mid-map-append")
+              "mid-state-write", "mid-map-append", "after-data-copy")
 DAEMON = os.path.join(BINDIR, "algopromoted")
 CTL = os.path.join(BINDIR, "algopromotectl")
 

@@ -303,6 +303,65 @@ class DataTest(harness.EnvCase):
         self.assertEqual(puts, ["f3.bin", "f4.bin", "f5.bin"])
         self.assertEqual(len(self.env.prod_versions()), 1)
 
+    def test_crash_after_data_copy(self):
+        """Dies after a file's PUT was answered and before the journal
+        holds it: the next run sees the file landed (the source unchanged,
+        the destination changed to the source's size since the copy began),
+        hashes it in place instead of copying it again, and finishes with
+        one publish."""
+        self.src.create()
+        self.src.put("a.bin", os.urandom(64 * 1024))
+        self.src.put("b.bin", os.urandom(64 * 1024))
+        self.dst.create()
+        self.dst.put("a.bin", b"an older a")
+        before = len(data_requests(self.env.prod, "PUT"))
+        self.config()
+        self.env.commit(files={"src/Hello.py": "v1\n"})
+        proc = self.env.once(env={"ALGOPROMOTED_FAILPOINT": "after-data-copy"})
+        self.env.logs.append(proc.stderr)
+        self.assertEqual(proc.returncode, 99, proc.stderr)
+        self.assertIn("failpoint after-data-copy", proc.stderr)
+        self.assertEqual(data_requests(self.env.prod, "PUT")[before:],
+                         [("PUT", "/v1/connector/data/acme/models/a.bin")])
+        self.assertEqual(self.env.prod_versions(), [])
+        rdir = self.env.route_dir("hello", "prod/acme/Hello")
+        plan = self.once_ok("--dry-run")
+        self.assertIn("would hash in place data://alice/models/a.bin (65536 bytes), "
+                      "copied before an interruption", plan.stdout)
+        proc = self.once_ok()
+        self.assertIn("data://acme/models/a.bin was in place already", proc.stderr)
+        self.assert_same()
+        puts = [p for _, p in data_requests(self.env.prod, "PUT")[before:]]
+        self.assertEqual(puts, ["/v1/connector/data/acme/models/a.bin",
+                                "/v1/connector/data/acme/models/b.bin"])
+        self.assertEqual(len(self.env.prod_versions()), 1)
+        man = json.load(open(os.path.join(rdir, "data.json")))
+        files = {f["name"]: f for f in man["collections"][0]["files"]}
+        self.assertEqual(files["a.bin"]["sha256"],
+                         hashlib.sha256(self.src.get("a.bin")).hexdigest())
+        self.assertNotIn("started", man["collections"][0])
+        # And a third run has nothing to do.
+        self.once_ok()
+        self.assertEqual(len(data_requests(self.env.prod, "PUT")[before:]), 2)
+        self.assertEqual(len(self.env.prod_versions()), 1)
+
+    def test_an_unfinished_copy_is_copied_again(self):
+        """A copy begun and never answered leaves the destination as it
+        was: the next run copies it (nothing says the bytes landed)."""
+        self.src.create()
+        self.src.put("a.bin", os.urandom(64 * 1024))
+        self.config()
+        knob(self.env.prod, "POST", "/_fault",
+             {"method": "PUT", "path": r"/models/a\.bin", "status": 503, "count": 100})
+        self.env.commit(files={"src/Hello.py": "v1\n"})
+        proc = self.env.once()
+        self.assertNotEqual(proc.returncode, 0)
+        knob(self.env.prod, "POST", "/_reset")
+        proc = self.once_ok()
+        self.assertNotIn("in place already", proc.stderr)
+        self.assert_same()
+        self.assertEqual(len(self.env.prod_versions()), 1)
+
     def test_big_file_streams_in_bounded_memory(self):
         """200 MiB through the daemon; its peak RSS grows by < 16 MiB over
         a run that copies nothing (measured by wait4 of each run)."""

@@ -1263,6 +1263,138 @@ START_TEST(test_save_crash_replay)
 }
 END_TEST
 
+/* A copy begun is journaled with what both sides held; recording or
+ * forgetting its file ends it; a save keeps the ones still open. */
+START_TEST(test_starts)
+{
+	struct datamanifest		 m, r;
+	struct datamanifest_coll	*c;
+	char				 an[] = "a.bin", bn[] = "b.bin";
+	char				 am[] = "2026-01-02T03:04:05Z";
+	char				 bm[] = "2026-01-02T03:04:06Z";
+	char				 bd[] = "2025-12-31T00:00:00Z";
+	struct datamanifest_start	 a = {
+		.name = an, .src_modified = am, .src_size = 10, .dst_size = -1,
+	}, b = {
+		.name = bn, .src_modified = bm, .src_size = 20, .dst_size = 5,
+		.dst_modified = bd,
+	};
+	const struct datamanifest_start	*st;
+	const cJSON			*starts;
+	cJSON				*root;
+	char				*cause = NULL, *path, *text;
+
+	dm_load(&m, dir);
+	c = datamanifest_coll(&m, S1, D1);
+	ck_assert_msg(datamanifest_start(&m, c, &a, &cause) == 0, "%s", cause);
+	ck_assert_msg(datamanifest_start(&m, c, &b, &cause) == 0, "%s", cause);
+	/* A second start of a name replaces the first. */
+	b.src_size = 21;
+	ck_assert_msg(datamanifest_start(&m, c, &b, &cause) == 0, "%s", cause);
+	ck_assert_uint_eq(c->nstarts, 2);
+	dm_load(&r, dir);
+	c = datamanifest_coll(&r, S1, D1);
+	ck_assert_ptr_nonnull(st = datamanifest_started(c, "a.bin"));
+	ck_assert_int_eq(st->dst_size, -1);
+	ck_assert_ptr_null(st->dst_modified);
+	ck_assert_str_eq(st->src_modified, "2026-01-02T03:04:05Z");
+	ck_assert_ptr_nonnull(st = datamanifest_started(c, "b.bin"));
+	ck_assert_int_eq(st->src_size, 21);
+	ck_assert_int_eq(st->dst_size, 5);
+	ck_assert_str_eq(st->dst_modified, "2025-12-31T00:00:00Z");
+	ck_assert_ptr_null(datamanifest_started(c, "c.bin"));
+	datamanifest_clear(&r);
+
+	/* The copy of a.bin is recorded: its start is over. */
+	dm_record(&m, S1, D1, "a.bin", 10);
+	c = datamanifest_coll(&m, S1, D1);
+	ck_assert_ptr_null(datamanifest_started(c, "a.bin"));
+	dm_load(&r, dir);
+	ck_assert_ptr_null(datamanifest_started(datamanifest_coll(&r, S1, D1),
+	    "a.bin"));
+	ck_assert_ptr_nonnull(datamanifest_started(datamanifest_coll(&r, S1,
+	    D1), "b.bin"));
+	/* A save holds the start still open, and only it. */
+	ck_assert_msg(datamanifest_save(&r, &cause) == 0, "%s", cause);
+	datamanifest_clear(&r);
+	path = dm_path(dir, "data.json");
+	text = testutil_read(path);
+	ck_assert_ptr_nonnull(root = cJSON_Parse(text));
+	starts = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
+	    cJSON_GetObjectItemCaseSensitive(root, "collections"), 0),
+	    "started");
+	ck_assert_int_eq(cJSON_GetArraySize(starts), 1);
+	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
+	    starts, 0), "name")->valuestring, "b.bin");
+	cJSON_Delete(root);
+	free(text);
+	dm_load(&r, dir);
+	c = datamanifest_coll(&r, S1, D1);
+	ck_assert_uint_eq(c->nstarts, 1);
+	ck_assert_ptr_nonnull(st = datamanifest_started(c, "b.bin"));
+	ck_assert_str_eq(st->dst_modified, "2025-12-31T00:00:00Z");
+	/* Forgetting b.bin ends its start too; the next save has none. */
+	ck_assert_msg(datamanifest_forget(&r, c, "b.bin", &cause) == 0, "%s",
+	    cause);
+	ck_assert_uint_eq(c->nstarts, 0);
+	ck_assert_msg(datamanifest_save(&r, &cause) == 0, "%s", cause);
+	datamanifest_clear(&r);
+	text = testutil_read(path);
+	ck_assert_ptr_null(strstr(text, "\"started\""));
+	free(text);
+	free(path);
+	datamanifest_clear(&m);
+}
+END_TEST
+
+/* A bad "started" list or entry in data.json is damage, moved aside. */
+START_TEST(test_bad_starts)
+{
+	static const char *const bad[] = {
+		"\"started\": {}",
+		"\"started\": [{\"name\": \"a\", \"source_last_modified\": "
+		    "\"t\"}]",
+		"\"started\": [{\"name\": \"a\", \"source_last_modified\": "
+		    "\"t\", \"source_size\": 1, \"destination_size\": 2, "
+		    "\"destination_last_modified\": null}]",
+		"\"started\": [{\"name\": \"\", \"source_last_modified\": "
+		    "\"t\", \"source_size\": 1, \"destination_size\": null, "
+		    "\"destination_last_modified\": null}]",
+	};
+	struct datamanifest	 m;
+	char			*d, *path, *text;
+	size_t			 i;
+
+	for (i = 0; i < nitems(bad); i++) {
+		d = dm_subdir(200 + (int)i);
+		path = dm_path(d, "data.json");
+		text = xprintf("{\"format\": 1, \"collections\": [{\"source\": "
+		    "\"" S1 "\", \"destination\": \"" D1 "\", \"files\": [], "
+		    "%s}]}", bad[i]);
+		testutil_write(path, text, 0600);
+		free(text);
+		free(path);
+		dm_load_corrupt(d, "data.json", bad[i]);
+		testutil_rmtree(d);
+		free(d);
+	}
+	/* The well-formed one loads. */
+	d = dm_subdir(299);
+	path = dm_path(d, "data.json");
+	testutil_write(path, "{\"format\": 1, \"collections\": [{\"source\": "
+	    "\"" S1 "\", \"destination\": \"" D1 "\", \"files\": [], "
+	    "\"started\": [{\"name\": \"a\", \"source_last_modified\": \"t\", "
+	    "\"source_size\": 1, \"destination_size\": null, "
+	    "\"destination_last_modified\": null}]}]}", 0600);
+	free(path);
+	dm_load(&m, d);
+	ck_assert_uint_eq(m.colls[0].nstarts, 1);
+	ck_assert_int_eq(m.colls[0].starts[0].dst_size, -1);
+	datamanifest_clear(&m);
+	free(d);
+}
+END_TEST
+
 START_TEST(test_coll_to)
 {
 	struct datamanifest		 m, r;
@@ -1321,6 +1453,8 @@ datamanifest_suite(void)
 	tcase_add_test(tc, test_pin_replaces_try);
 	tcase_add_test(tc, test_save_crash_replay);
 	tcase_add_test(tc, test_coll_to);
+	tcase_add_test(tc, test_starts);
+	tcase_add_test(tc, test_bad_starts);
 	suite_add_tcase(s, tc);
 	return s;
 }
