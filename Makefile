@@ -1,12 +1,30 @@
 # algopromoted: promotes Algorithmia algorithms between clusters.
 # GNU make + pkg-config.  `make help` lists the targets.
 
+# Install paths; `make install` and `make uninstall` honour each, and
+# DESTDIR.  Both programs are administrator tools (section 8, sbin): the
+# state and the control socket belong to the service.  UNITDIR: systemd
+# reads units from its own directories only.  Installing to /usr (as a
+# package does) it is the one systemd's pkg-config file names
+# (/lib/systemd/system on Debian 12, /usr/lib/systemd/system where /usr
+# is merged); for any other PREFIX it is $(PREFIX)/lib/systemd/system,
+# which systemd reads for the default /usr/local and which keeps an
+# install to a private PREFIX inside it.  SYSCONFDIR stays /etc, where
+# logrotate and the unit look, whatever PREFIX says.
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
-BINDIR	?= $(PREFIX)/bin
-MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share
+MANDIR	?= $(DATADIR)/man
+DOCDIR	?= $(DATADIR)/doc/algopromoted
+MONDIR	?= $(DATADIR)/algopromoted/monitoring
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 SYSCONFDIR ?= /etc
-UNITDIR	?= /lib/systemd/system
+ifeq ($(PREFIX),/usr)
+UNITDIR	?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd \
+	   2>/dev/null || echo /lib/systemd/system)
+else
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+endif
 DESTDIR	?=
 
 VERSION	:= 0.1.0
@@ -37,7 +55,7 @@ CFLAGS	?= $(OPT)
 TESTHOOKS =
 ALL_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -D_GNU_SOURCE \
 	     -DAP_VERSION='"$(VERSION)"' -Icommon -Idaemon \
-	     $(DEPCFLAGS) $(CFLAGS) $(SANFLAGS) $(TESTHOOKS)
+	     $(DEPCFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(TESTHOOKS)
 ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS) $(SANFLAGS)
 
 BUILD	?= build
@@ -52,7 +70,7 @@ TESTOBJ	:= $(TESTSRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/runner.o \
 BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 
 .PHONY: all deps check unit integration asan tsan lint format clean install \
-	demo bench help testbins soak
+	uninstall deb demo bench help testbins soak
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -174,21 +192,81 @@ bench: deps
 	@python3 tests/bench/cycle.py
 	@python3 tests/bench/data.py
 
+# What `make install` writes, and so what `make uninstall` removes.
+# (For now only those that exist: packaging/monitoring/ is being written.)
+MONITORING := $(wildcard packaging/monitoring/algopromoted-alerts.yml \
+	      packaging/monitoring/algopromoted-grafana.json)
+COMPLETIONS := algopromoted algopromotectl
+INSTALLED = $(SBINDIR)/algopromoted $(SBINDIR)/algopromotectl \
+	    $(MANDIR)/man8/algopromoted.8 $(MANDIR)/man8/algopromotectl.8 \
+	    $(MANDIR)/man5/algopromoted.yaml.5 \
+	    $(UNITDIR)/algopromoted.service \
+	    $(DOCDIR)/README.md $(DOCDIR)/examples/algopromoted.yaml \
+	    $(addprefix $(MONDIR)/,$(notdir $(MONITORING))) \
+	    $(addprefix $(BASHCOMPDIR)/,$(COMPLETIONS)) \
+	    $(SYSCONFDIR)/logrotate.d/algopromoted
+# Directories that are ours alone, innermost first: uninstall removes
+# them when empty (the keys directory keeps any key an operator put in).
+INSTALLED_DIRS = $(DOCDIR)/examples $(DOCDIR) $(MONDIR) \
+		 $(DATADIR)/algopromoted $(SYSCONFDIR)/algopromoted/keys \
+		 $(SYSCONFDIR)/algopromoted
+
+# The unit names $(SBINDIR)'s binaries.  The keys directory the unit's
+# LoadCredential= reads must exist (0700); an existing one is left as it
+# is.  The example configuration goes with the documentation, never to
+# /etc: the service starts once the operator wrote its configuration.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
-	install -m 0755 $(OUT)/algopromoted $(DESTDIR)$(SBINDIR)/algopromoted
-	install -m 0755 $(OUT)/algopromotectl $(DESTDIR)$(BINDIR)/algopromotectl
-	install -d $(DESTDIR)$(SYSCONFDIR)/algopromoted
-	install -m 0644 config/example.yaml \
-	    $(DESTDIR)$(SYSCONFDIR)/algopromoted/algopromoted.yaml.example
-	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/sbin/algopromoted|$(SBINDIR)/algopromoted|' \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MONDIR) \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 0755 $(OUT)/algopromoted $(OUT)/algopromotectl \
+	    $(DESTDIR)$(SBINDIR)/
+	install -m 0644 daemon/algopromoted.8 daemon/algopromotectl.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 config/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	sed 's|/usr/sbin/algopromoted|$(SBINDIR)/algopromoted|g' \
 	    systemd/algopromoted.service > $(DESTDIR)$(UNITDIR)/algopromoted.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/algopromoted.service
-	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
-	install -m 0644 daemon/algopromoted.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 daemon/algopromotectl.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 config/algopromoted.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 config/example.yaml \
+	    $(DESTDIR)$(DOCDIR)/examples/algopromoted.yaml
+	$(if $(MONITORING),install -m 0644 $(MONITORING) $(DESTDIR)$(MONDIR)/)
+	install -m 0644 $(addprefix packaging/completion/,$(COMPLETIONS)) \
+	    $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 0644 packaging/logrotate \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/algopromoted
+	[ -d $(DESTDIR)$(SYSCONFDIR)/algopromoted/keys ] || \
+	    install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/algopromoted/keys
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	for d in $(addprefix $(DESTDIR),$(INSTALLED_DIRS)); do \
+		[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; \
+	done
+
+# The Debian package (packaging/debian/), in build-deb/: dpkg-buildpackage
+# builds where debian/ is, so it runs on a copy of the tree (the files
+# git shows, tracked or new, not ignored) with packaging/debian as
+# debian/, and builds into that copy's debian/build; nothing is written
+# outside build-deb/.  Then lintian: any error or warning fails.
+DEBDIR	:= build-deb
+deb:
+	@sh packaging/deps.sh deb
+	rm -rf $(DEBDIR)
+	mkdir -p $(DEBDIR)/src
+	if git rev-parse --show-toplevel >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard; \
+	else \
+		find . -path './build*' -prune -o -path './.git' -prune -o \
+		    ! -type d -print0; \
+	fi | tar --null --ignore-failed-read -T - -cf - | \
+	    tar -xf - -C $(DEBDIR)/src
+	cp -R packaging/debian $(DEBDIR)/src/debian
+	cd $(DEBDIR)/src && dpkg-buildpackage -us -uc -b
+	lintian --display-info --fail-on error,warning \
+	    $(DEBDIR)/algopromoted_$(VERSION)_*.deb
+	@ls $(DEBDIR)/*.deb
 
 clean:
 	rm -rf build build-asan build-tsan algopromoted algopromotectl

@@ -5,10 +5,13 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev libevent-dev libcurl4-openssl-dev
 libgit2-dev libyaml-dev libcjson-dev check git python3 curl openssl
-ca-certificates btrfs-progs"
+ca-certificates btrfs-progs systemd"
 LIBS="libevent libcurl libgit2 yaml-0.1 libcjson libcrypto check"
 # mkfs.btrfs: the full-disk test's EDQUOT case (a btrfs quota).
-TOOLS="cc make pkg-config git python3 curl openssl mkfs.btrfs"
+# systemd-analyze (package systemd): test_unit's verify and security
+# gates; systemd's pkg-config file also names the unit directory.
+TOOLS="cc make pkg-config git python3 curl openssl mkfs.btrfs
+systemd-analyze"
 
 need=0
 for t in $TOOLS; do
@@ -36,6 +39,12 @@ for arg in "$@"; do
 	tsan)	[ -e "$(cc -print-file-name=libtsan.so 2>/dev/null)" ] ||
 			need=1
 		PKGS="$PKGS libtsan2";;
+	# make deb: dpkg-buildpackage, dh (debhelper-compat 13) and lintian.
+	# No fakeroot: the package says Rules-Requires-Root: no.
+	deb)	for t in dpkg-buildpackage dh lintian; do
+			command -v "$t" >/dev/null 2>&1 || need=1
+		done
+		PKGS="$PKGS dpkg-dev debhelper lintian";;
 	esac
 done
 [ $need -eq 0 ] && exit 0
