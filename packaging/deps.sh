@@ -5,11 +5,12 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev libevent-dev libcurl4-openssl-dev
 libgit2-dev libyaml-dev libcjson-dev check git python3 curl openssl
-ca-certificates btrfs-progs systemd"
+ca-certificates btrfs-progs systemd procps"
 LIBS="libevent libcurl libgit2 yaml-0.1 libcjson libcrypto check"
 # mkfs.btrfs: the full-disk test's EDQUOT case (a btrfs quota).
 # systemd-analyze (package systemd): test_unit's verify and security
 # gates; systemd's pkg-config file also names the unit directory.
+# /bin/kill (procps), which the unit's ExecReload= runs: verify checks it.
 TOOLS="cc make pkg-config git python3 curl openssl mkfs.btrfs
 systemd-analyze"
 
@@ -17,6 +18,7 @@ need=0
 for t in $TOOLS; do
 	command -v "$t" >/dev/null 2>&1 || need=1
 done
+[ -x /bin/kill ] || need=1
 if [ $need -eq 0 ]; then
 	for l in $LIBS; do
 		pkg-config --exists "$l" 2>/dev/null || need=1
