@@ -12,12 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "monotime.h"
 #include "notifier.h"
+#include "procstat.h"
 #include "server_int.h"
 #include "state.h"
 #include "stats.h"
 #include "xmalloc.h"
+
+#ifndef AP_VERSION
+#define AP_VERSION	"unknown"
+#endif
 
 /* Each family as the X-macro lists declare it. */
 struct stats_family {
@@ -235,6 +241,119 @@ stats_write_phases(struct server *s, struct metrics_buf *b)
 	}
 }
 
+/* The hold kinds of algopromoted_route_hold_since_timestamp_seconds. */
+enum stats_hold {
+	STATS_HOLD_PAUSED,
+	STATS_HOLD_PINNED,
+	STATS_HOLD_DRIFT,
+};
+
+/* When the route was held that way (wall-clock seconds), 0 if it is not.
+ * A drift's time is in the state file, read (small, rare: drift holds
+ * only) as /status reads it. */
+static double
+stats_hold_since(const struct route *r, size_t kind, uint64_t now_ms)
+{
+	struct state_route	 st;
+	char			*dir, *cause = NULL;
+	double			 since = 0;
+
+	switch (kind) {
+	case STATS_HOLD_PAUSED:
+		return r->hold.kind == HOLD_PAUSED ? (double)r->hold.since : 0;
+	case STATS_HOLD_PINNED:
+		return r->hold.kind == HOLD_PINNED ? (double)r->hold.since : 0;
+	default:
+		break;
+	}
+	if (!r->drift_held)
+		return 0;
+	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
+	    r->dest_full);
+	if (state_route_peek(&st, dir, &cause) == 0) {
+		if (st.phase == STATE_HELD && st.drift_time > 0)
+			since = (double)st.drift_time;
+	} else
+		free(cause);
+	state_route_clear(&st);
+	free(dir);
+	return since;
+}
+
+/* How long the running job has waited for its destination build. */
+static double
+stats_build_waiting(const struct route *r, size_t k, uint64_t now_ms)
+{
+	uint64_t	 start;
+
+	if (r->job == NULL || atomic_load(&r->job->build_ms) != 0 ||
+	    (start = atomic_load(&r->job->build_start_ms)) == 0 ||
+	    now_ms < start)
+		return 0;
+	return (double)(now_ms - start) / 1000.0;
+}
+
+static double
+stats_build_timeout(const struct route *r, size_t k, uint64_t now_ms)
+{
+	return r->pair != NULL ?
+	    (double)r->pair->policy.build_timeout_ms / 1000.0 : 0;
+}
+
+/* Route gauges worked out from the route as /metrics is written, after
+ * algopromoted_route_phase; same columns as STATS_ROUTE_COUNTERS, with
+ * the function that gives a sample (the index of its label value). */
+static const struct stats_gauge {
+	const char		*name;
+	const char		*help;
+	const char		*label;
+	const char *const	*values;
+	double		       (*value)(const struct route *, size_t,
+				    uint64_t);
+} stats_route_gauges[] = {
+	{ "algopromoted_route_hold_since_timestamp_seconds",
+	    "When the route was paused or pinned by an operator, or held "
+	    "on drift (0: not held so).", "kind",
+	    STATS_VALUES("paused", "pinned", "drift"), stats_hold_since },
+	{ "algopromoted_route_build_waiting_seconds",
+	    "How long the running job has waited for its destination build "
+	    "so far (0: not waiting).", NULL, NULL, stats_build_waiting },
+	{ "algopromoted_route_build_timeout_seconds",
+	    "The route's build_timeout: a build wait fails past it.", NULL,
+	    NULL, stats_build_timeout },
+};
+
+static void
+stats_write_gauges(struct server *s, struct metrics_buf *b)
+{
+	const struct stats_gauge	*g;
+	const char			*pre[4];
+	struct route			*r;
+	uint64_t			 now = monotime_ms();
+	size_t				 i, k, n;
+	char				*l;
+
+	for (i = 0; i < STATS_NITEMS(stats_route_gauges); i++) {
+		g = &stats_route_gauges[i];
+		metrics_family(b, g->name, "gauge", g->help);
+		for (n = 1; g->values != NULL && g->values[n] != NULL; n++)
+			/* count */;
+		TAILQ_FOREACH(r, &s->routes, entry) {
+			if (r->removed)
+				continue;
+			stats_route_labels(r, pre);
+			for (k = 0; k < n; k++) {
+				l = metrics_labels(pre[0], pre[1], pre[2],
+				    pre[3], g->label, g->label != NULL ?
+				    g->values[k] : NULL, NULL);
+				metrics_sample(b, g->name, l,
+				    g->value(r, k, now));
+				free(l);
+			}
+		}
+	}
+}
+
 /* Every route family, in the order the lists give (removed routes,
  * whose job still runs, are left out). */
 static void
@@ -262,6 +381,7 @@ stats_write_routes(struct server *s, struct metrics_buf *b)
 		}
 	}
 	stats_write_phases(s, b);
+	stats_write_gauges(s, b);
 	for (i = 0; i < STATS_NITEMS(stats_route_histos); i++) {
 		const struct stats_histo *h = &stats_route_histos[i];
 
@@ -361,6 +481,33 @@ stats_write_server(struct stats *st, struct metrics_buf *b)
 }
 
 void
+stats_write_build(struct metrics_buf *b)
+{
+	char	*l;
+
+	metrics_family(b, "algopromoted_build_info", "gauge",
+	    "Always 1, labelled with the version of algopromoted running.");
+	l = metrics_labels("version", AP_VERSION, NULL);
+	metrics_sample(b, "algopromoted_build_info", l, 1);
+	free(l);
+}
+
+/* The process_* families from a fresh reading; what cannot be read is
+ * left out and said at debug level. */
+static void
+stats_write_process(struct metrics_buf *b)
+{
+	struct procstat	 ps;
+	char		*cause = NULL;
+
+	if (procstat_read(&ps, &cause) == -1) {
+		log_debug("metrics: %s", cause);
+		free(cause);
+	}
+	procstat_write(b, &ps);
+}
+
+void
 stats_metrics(void *arg, struct metrics_buf *b)
 {
 	struct server	*s = arg;
@@ -371,4 +518,6 @@ stats_metrics(void *arg, struct metrics_buf *b)
 	stats_write_server(&s->stats, b);
 	if (s->notifier != NULL)
 		notifier_metrics(s->notifier, b);
+	stats_write_build(b);
+	stats_write_process(b);
 }

@@ -112,7 +112,10 @@ int	 stats_healthy(struct stats *, char **why);
 /* Loop only: the per-cluster and service families. */
 void	 stats_write_clusters(struct stats *, struct metrics_buf *);
 void	 stats_write_server(struct stats *, struct metrics_buf *);
-/* Loop only: all of /metrics; arg is the struct server. */
+/* algopromoted_build_info{version}: always 1. */
+void	 stats_write_build(struct metrics_buf *);
+/* Loop only: all of /metrics (the process_* families last, procstat.h);
+ * arg is the struct server. */
 void	 stats_metrics(void *server, struct metrics_buf *);
 
 #endif

@@ -241,7 +241,18 @@ static const char want_head[] =
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"failed\"} 0\n"
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"approval\"} 0\n"
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"held\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"data\"} 0\n";
+"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"data\"} 0\n"
+"# HELP algopromoted_route_hold_since_timestamp_seconds When the route was paused or pinned by an operator, or held on drift (0: not held so).\n"
+"# TYPE algopromoted_route_hold_since_timestamp_seconds gauge\n"
+"algopromoted_route_hold_since_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"paused\"} 1700000100\n"
+"algopromoted_route_hold_since_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"pinned\"} 0\n"
+"algopromoted_route_hold_since_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"drift\"} 0\n"
+"# HELP algopromoted_route_build_waiting_seconds How long the running job has waited for its destination build so far (0: not waiting).\n"
+"# TYPE algopromoted_route_build_waiting_seconds gauge\n"
+"algopromoted_route_build_waiting_seconds{pair=\"hello\",destination=\"prod/acme/Hello\"} 0\n"
+"# HELP algopromoted_route_build_timeout_seconds The route's build_timeout: a build wait fails past it.\n"
+"# TYPE algopromoted_route_build_timeout_seconds gauge\n"
+"algopromoted_route_build_timeout_seconds{pair=\"hello\",destination=\"prod/acme/Hello\"} 1800\n";
 
 static const char want_tail[] =
 "# HELP algopromoted_cluster_requests_total Requests to a cluster, by kind (api, git) and HTTP status (0: no answer).\n"
@@ -270,7 +281,20 @@ static const char want_tail[] =
 "algopromoted_data_copied_bytes_total 123456789012\n"
 "# HELP algopromoted_data_copied_files_total Hosted data files copied to destinations.\n"
 "# TYPE algopromoted_data_copied_files_total counter\n"
-"algopromoted_data_copied_files_total 12\n";
+"algopromoted_data_copied_files_total 12\n"
+"# HELP algopromoted_build_info Always 1, labelled with the version of algopromoted running.\n"
+"# TYPE algopromoted_build_info gauge\n"
+"algopromoted_build_info{version=\"" AP_VERSION "\"} 1\n";
+
+/* The process families after the tail, each with its HELP and TYPE. */
+static const char *const want_process[] = {
+	"process_cpu_seconds_total counter",
+	"process_open_fds gauge",
+	"process_max_fds gauge",
+	"process_virtual_memory_bytes gauge",
+	"process_resident_memory_bytes gauge",
+	"process_start_time_seconds gauge",
+};
 
 /* The families, their help, label order and sample order, as /metrics
  * has always written them; a removed route is left out. */
@@ -279,10 +303,15 @@ START_TEST(test_metrics_exact)
 	struct server		 s;
 	struct route		*r, *gone;
 	struct route_job	 job;
+	struct config_pair	 pair;
 	struct metrics_buf	 b = { 0 }, want = { 0 };
+	const char		*rest, *p;
+	char			 line[128];
+	size_t			 k;
 
 	memset(&s, 0, sizeof s);
 	memset(&job, 0, sizeof job);
+	memset(&pair, 0, sizeof pair);
 	TAILQ_INIT(&s.routes);
 	stats_init(&s.stats);
 	r = route_add(&s, "hello", "prod/acme/Hello");
@@ -297,7 +326,14 @@ START_TEST(test_metrics_exact)
 	r->stats.last_success[0] = 1700000000;
 	r->failed_commit = xstrdup("abc");	/* the job's phase wins */
 	atomic_store(&job.phase, STATE_BUILDING);
+	/* A build waited for and done: not waiting any more. */
+	atomic_store(&job.build_start_ms, 1000);
+	atomic_store(&job.build_ms, 2000);
 	r->job = &job;
+	pair.policy.build_timeout_ms = 30 * 60 * 1000;
+	r->pair = &pair;
+	r->hold.kind = HOLD_PAUSED;
+	r->hold.since = 1700000100;
 	stats_cluster(&s.stats, "dev");
 	stats_cluster(&s.stats, "prod")->poll_failures = STATS_UNREACHABLE;
 	stats_count(&s.stats, "dev", "git", 200);
@@ -329,7 +365,20 @@ START_TEST(test_metrics_exact)
 	ck_assert_ptr_nonnull(b.data);
 	ck_assert_uint_gt(b.len, want.len);
 	ck_assert_int_eq(strncmp(b.data, want.data, want.len), 0);
-	ck_assert_str_eq(b.data + want.len, want_tail);
+	rest = b.data + want.len;
+	ck_assert_msg(strncmp(rest, want_tail, strlen(want_tail)) == 0,
+	    "tail:\n%s", rest);
+	rest += strlen(want_tail);
+	/* Then the process families, in order, and nothing else. */
+	for (k = 0; k < sizeof want_process / sizeof want_process[0]; k++) {
+		snprintf(line, sizeof line, "# TYPE %s\n", want_process[k]);
+		ck_assert_msg((p = strstr(rest, line)) != NULL, "no %s", line);
+		ck_assert_msg(strncmp(rest, "# HELP ", 7) == 0, "%s", rest);
+		rest = strchr(p + strlen(line), '\n');
+		ck_assert_ptr_nonnull(rest);
+		rest++;
+	}
+	ck_assert_str_eq(rest, "");
 
 	metrics_buf_free(&b);
 	metrics_buf_free(&want);
@@ -345,6 +394,145 @@ START_TEST(test_metrics_exact)
 }
 END_TEST
 
+/* The gauge a metric line gives, or -1 without that line. */
+static double
+sample_of(const char *text, const char *series)
+{
+	const char	*p = text;
+	size_t		 n = strlen(series);
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+#define HELLO	"{pair=\"hello\",destination=\"prod/acme/Hello\""
+
+/* A job waiting for its build: the wait so far, against the timeout. */
+START_TEST(test_build_waiting)
+{
+	struct server		 s;
+	struct route		*r;
+	struct route_job	 job;
+	struct config_pair	 pair;
+	struct metrics_buf	 b = { 0 };
+	uint64_t		 before;
+	double			 v;
+
+	memset(&s, 0, sizeof s);
+	memset(&job, 0, sizeof job);
+	memset(&pair, 0, sizeof pair);
+	TAILQ_INIT(&s.routes);
+	stats_init(&s.stats);
+	scheduler_init(&s.sched, 1);
+	r = route_add(&s, "hello", "prod/acme/Hello");
+	pair.policy.build_timeout_ms = 90 * 1000;
+	r->pair = &pair;
+	atomic_store(&job.phase, STATE_BUILDING);
+	before = monotime_ms();
+	atomic_store(&job.build_start_ms, before - 2500);
+	r->job = &job;
+	stats_metrics(&s, &b);
+	v = sample_of(b.data, "algopromoted_route_build_waiting_seconds"
+	    HELLO "}");
+	ck_assert_msg(v >= 2.5 && v <= 2.5 + (double)(monotime_ms() - before)
+	    / 1000.0, "waiting %f", v);
+	ck_assert(sample_of(b.data, "algopromoted_route_build_timeout_seconds"
+	    HELLO "}") == 90);
+	metrics_buf_free(&b);
+
+	/* The build is over: the job goes on, the wait does not. */
+	atomic_store(&job.build_ms, 2600);
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, "algopromoted_route_build_waiting_seconds"
+	    HELLO "}") == 0);
+	metrics_buf_free(&b);
+
+	/* No job: nothing waits. */
+	r->job = NULL;
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, "algopromoted_route_build_waiting_seconds"
+	    HELLO "}") == 0);
+	metrics_buf_free(&b);
+
+	TAILQ_REMOVE(&s.routes, r, entry);
+	free(r->pair_name);
+	free(r->dest_full);
+	free(r);
+	stats_clear(&s.stats);
+	scheduler_clear(&s.sched);
+}
+END_TEST
+
+/* Held on drift: since when, from the route's state file. */
+START_TEST(test_hold_drift)
+{
+	struct server		 s;
+	struct confref		 cref;
+	struct config		 conf;
+	struct route		*r;
+	struct state_route	 st;
+	struct metrics_buf	 b = { 0 };
+	char			*tmp, *dir, *cause = NULL;
+
+	memset(&s, 0, sizeof s);
+	memset(&conf, 0, sizeof conf);
+	memset(&st, 0, sizeof st);
+	tmp = testutil_tmpdir();
+	conf.state_dir = tmp;
+	cref.conf = &conf;
+	cref.refs = 1;
+	s.cref = &cref;
+	TAILQ_INIT(&s.routes);
+	stats_init(&s.stats);
+	scheduler_init(&s.sched, 1);
+	r = route_add(&s, "hello", "prod/acme/Hello");
+
+	/* Drift-held, but the state file is missing: unknown, 0. */
+	r->drift_held = 1;
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
+	    "_seconds" HELLO ",kind=\"drift\"}") == 0);
+	metrics_buf_free(&b);
+
+	dir = state_route_dir(tmp, "hello", "prod/acme/Hello");
+	st.phase = STATE_HELD;
+	st.drift_time = 1700000200;
+	state_set(&st.drift_dest_commit, "0123456789abcdef0123456789abcdef"
+	    "01234567");
+	ck_assert_msg(state_route_save(&st, dir, &cause) == 0, "%s", cause);
+	state_route_clear(&st);
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
+	    "_seconds" HELLO ",kind=\"drift\"}") == 1700000200);
+	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
+	    "_seconds" HELLO ",kind=\"paused\"}") == 0);
+	ck_assert(sample_of(b.data, "algopromoted_route_phase" HELLO
+	    ",phase=\"held\"}") == 1);
+	metrics_buf_free(&b);
+
+	/* Resumed: the route is not held, whatever the file says. */
+	r->drift_held = 0;
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
+	    "_seconds" HELLO ",kind=\"drift\"}") == 0);
+	metrics_buf_free(&b);
+
+	TAILQ_REMOVE(&s.routes, r, entry);
+	free(r->pair_name);
+	free(r->dest_full);
+	free(r);
+	stats_clear(&s.stats);
+	scheduler_clear(&s.sched);
+	testutil_rmtree(tmp);
+	free(dir);
+	free(tmp);
+}
+END_TEST
+
 Suite *
 stats_suite(void)
 {
@@ -356,6 +544,8 @@ stats_suite(void)
 	tcase_add_test(tc, test_add_while_counting);
 	tcase_add_test(tc, test_healthy);
 	tcase_add_test(tc, test_metrics_exact);
+	tcase_add_test(tc, test_build_waiting);
+	tcase_add_test(tc, test_hold_drift);
 	suite_add_tcase(s, tc);
 	return s;
 }
