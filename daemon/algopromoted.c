@@ -184,10 +184,12 @@ static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: algopromoted [-f FILE] [-n] [-v]... [--once] [--dry-run] "
-	    "[-V] [-h]\n"
+	    "usage: algopromoted [-f FILE] [-n [--skip-keys]] [-v]... [--once] "
+	    "[--dry-run] [-V] [-h]\n"
 	    "  -f FILE     configuration (default %s)\n"
-	    "  -n          check the configuration and exit\n"
+	    "  -n          check the configuration as the start would, and "
+	    "exit\n"
+	    "  --skip-keys with -n: do not read keys, tokens or CA files\n"
 	    "  -v          more verbose logging (repeatable)\n"
 	    "  --once      promote every pair once, then exit\n"
 	    "  --dry-run   show what would be promoted; change nothing\n"
@@ -202,6 +204,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "once", no_argument, NULL, 'O' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "skip-keys", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -210,6 +213,7 @@ main(int argc, char **argv)
 	struct config	*conf;
 	char		*errors = NULL;
 	int		 ch, checkonly = 0, verbose = 0, once = 0, dryrun = 0;
+	int		 skipkeys = 0;
 
 	log_init(LOG_LEVEL_INFO);
 	while ((ch = getopt_long(argc, argv, "f:nvVh", longopts, NULL)) != -1) {
@@ -229,6 +233,9 @@ main(int argc, char **argv)
 		case 'D':
 			dryrun = 1;
 			break;
+		case 'K':
+			skipkeys = 1;
+			break;
 		case 'V':
 			printf("algopromoted %s\n", AP_VERSION);
 			return 0;
@@ -243,19 +250,23 @@ main(int argc, char **argv)
 		    argv[optind]);
 		usage(2);
 	}
-	if (config_load(&conf, path, checkonly ? CONFIG_LOAD_CHECK : 0,
+	if (skipkeys && !checkonly) {
+		fprintf(stderr, "algopromoted: --skip-keys is only for -n "
+		    "(the service cannot start without its keys)\n");
+		usage(2);
+	}
+	/* -n loads as the start does, so that it fails where the start
+	 * would, with the same messages. */
+	if (config_load(&conf, path, skipkeys ? CONFIG_LOAD_SKIP_KEYS : 0,
 	    &errors) == -1) {
 		fputs(errors, stderr);
 		free(errors);
 		return 2;
 	}
-	if (errors != NULL) {
-		fputs(errors, stderr);
-		free(errors);
-	}
 	if (checkonly) {
-		printf("configuration OK: %zu pairs, %zu destinations\n",
-		    conf->npairs, config_ndests(conf));
+		printf("configuration OK%s: %zu pairs, %zu destinations, %zu "
+		    "files\n", skipkeys ? " (keys not checked)" : "",
+		    conf->npairs, config_ndests(conf), conf->nfiles);
 		config_free(conf);
 		return 0;
 	}

@@ -1,7 +1,10 @@
-/* config.c: loads the YAML configuration into an immutable struct config
- * and answers lookups in it. Every problem is reported at once. */
+/* config.c: loads the YAML configuration, its files, into an immutable
+ * struct config and answers lookups in it. Every problem is reported. */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +14,13 @@
 #include "log.h"
 #include "xmalloc.h"
 
-/* The directory relative names in the file are resolved against. */
+/* $CREDENTIALS_DIRECTORY, without trailing '/'. */
 static void
-config_dirs(struct cf *cf)
+config_creds(struct cf *cf)
 {
-	const char	*slash = strrchr(cf->path, '/'), *creds;
-	char		*cwd;
+	const char	*creds;
 	size_t		 n;
 
-	if (slash != NULL)
-		cf->dir_show = xstrndup(cf->path, slash == cf->path ? 1 :
-		    (size_t)(slash - cf->path));
-	if (cf->path[0] == '/')
-		cf->dir_abs = xstrdup(cf->dir_show);
-	else if ((cwd = getcwd(NULL, 0)) == NULL)
-		cf->dir_abs = xstrdup(cf->dir_show != NULL ? cf->dir_show :
-		    ".");
-	else {
-		cf->dir_abs = cf->dir_show != NULL ?
-		    config_yaml_path_join(cwd, cf->dir_show) : xstrdup(cwd);
-		free(cwd);
-	}
 	if ((creds = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
 	    *creds != '\0') {
 		n = strlen(creds);
@@ -41,20 +30,83 @@ config_dirs(struct cf *cf)
 	}
 }
 
-/* The whole file, at most max bytes; -1 with *what ("open", "read"). The
- * buffer grows with what comes, up to max + 1 bytes (a file of a few
- * KB does not take the limit's megabyte). */
-static int
-config_read(const char *path, size_t max, char **out, size_t *outlen,
-    const char **what)
+/* The directory of path: NULL when it names none. */
+static char *
+config_dirname(const char *path)
 {
-	char	*buf = NULL;
-	size_t	 n = 0, cap = 0;
-	ssize_t	 r;
-	int	 fd, saved;
+	const char	*slash = strrchr(path, '/');
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		*what = "cannot open";
+	if (slash == NULL)
+		return NULL;
+	return xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+/*
+ * A file of the load, the one being read from now on (its index is
+ * returned): show names it in messages, and relative names in it are
+ * resolved against the directory of abs (shown as that of show).
+ */
+size_t
+config_file_add(struct cf *cf, const char *show, const char *abs,
+    size_t parent, const yaml_node_t *at)
+{
+	struct cf_file	*f;
+
+	f = xcalloc(1, sizeof *f);
+	f->path = xstrdup(show);
+	f->dir_show = config_dirname(show);
+	if ((f->dir_abs = config_dirname(abs)) == NULL)
+		f->dir_abs = xstrdup(".");
+	f->parent = parent;
+	f->at = at;
+	cf->files = xreallocarray(cf->files, cf->nfiles + 1,
+	    sizeof *cf->files);
+	cf->files[cf->nfiles] = f;
+	config_file_enter(cf, cf->nfiles);
+	return cf->nfiles++;
+}
+
+/* Reading file i from now on. */
+void
+config_file_enter(struct cf *cf, size_t i)
+{
+	struct cf_file	*f = cf->files[i];
+
+	cf->cur = i;
+	cf->doc = &f->doc;
+	cf->dir_abs = f->dir_abs;
+	cf->dir_show = f->dir_show;
+	cf->toodeep = 0;
+}
+
+static void
+config_file_free(struct cf_file *f)
+{
+	if (f->loaded)
+		yaml_document_delete(&f->doc);
+	free(f->path);
+	free(f->dir_abs);
+	free(f->dir_show);
+	free(f);
+}
+
+/*
+ * The whole of fd, at most max bytes; -1 with errno (EFBIG past max). A
+ * regular file's size is looked at first, so that a runaway file is not
+ * read at all; the buffer grows with what comes, up to max + 1 bytes (a
+ * file of a few KB does not take the limit's megabytes).
+ */
+static int
+config_read(int fd, size_t max, char **out, size_t *outlen)
+{
+	struct stat	 sb;
+	char		*buf = NULL;
+	size_t		 n = 0, cap = 0;
+	ssize_t		 r;
+
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uintmax_t)sb.st_size > max) {
+		errno = EFBIG;
 		return -1;
 	}
 	while (n <= max) {
@@ -67,24 +119,20 @@ config_read(const char *path, size_t max, char **out, size_t *outlen,
 		if ((r = read(fd, buf + n, cap - n)) == -1) {
 			if (errno == EINTR)
 				continue;
-			saved = errno;
 			free(buf);
-			close(fd);
-			errno = saved;
-			*what = "cannot read";
 			return -1;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
 	if (n > max) {
 		free(buf);
 		errno = EFBIG;
-		*what = NULL;
 		return -1;
 	}
+	if (buf == NULL)
+		buf = xmalloc(1);
 	buf[n] = '\0';
 	*out = buf;
 	*outlen = n;
@@ -112,52 +160,108 @@ config_syntax(struct cf *cf, yaml_parser_t *parser, const char *buf, size_t len)
 	    parser->problem : "unknown problem");
 }
 
+/*
+ * Reads the current file from fd (closed here) into its document, within
+ * what is left of the caps: 0, or -1 reported (at the file as a whole
+ * for its size).
+ */
+int
+config_file_load(struct cf *cf, int fd)
+{
+	struct cf_file	*f = cf->files[cf->cur];
+	struct stat	 sb;
+	yaml_parser_t	 parser;
+	char		*buf = NULL;
+	size_t		 len = 0, max;
+	int		 rv = -1;
+
+	if (fstat(fd, &sb) == 0) {
+		f->dev = sb.st_dev;
+		f->ino = sb.st_ino;
+	}
+	max = cf->bytes_left < CF_MAX_FILE ? cf->bytes_left : CF_MAX_FILE;
+	if (config_read(fd, max, &buf, &len) == -1) {
+		if (errno != EFBIG)
+			config_diag_err(cf, NULL, NULL, "cannot read: %s",
+			    strerror(errno));
+		else if (max == CF_MAX_FILE)
+			config_diag_err(cf, NULL, NULL, "larger than %d bytes",
+			    CF_MAX_FILE);
+		else
+			config_diag_err(cf, NULL, NULL, "the configuration's "
+			    "files are larger than %d bytes together",
+			    CF_MAX_TOTAL);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	cf->bytes_left -= len;
+	if (config_yaml_prescan(cf, buf, len) != 0)
+		goto out;
+	if (!yaml_parser_initialize(&parser))
+		fatalx("yaml_parser_initialize: out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf,
+	    len);
+	if (!yaml_parser_load(&parser, &f->doc))
+		config_syntax(cf, &parser, buf, len);
+	else {
+		f->loaded = 1;
+		rv = 0;
+	}
+	yaml_parser_delete(&parser);
+out:
+	free(buf);
+	return rv;
+}
+
+/* The pre-pass over the current file's nodes (config_yaml_scan()). */
+void
+config_file_scan(struct cf *cf, yaml_node_t *root)
+{
+	unsigned char	*seen;
+
+	seen = xcalloc((size_t)(cf->doc->nodes.top - cf->doc->nodes.start),
+	    1);
+	config_yaml_scan(cf, root, seen, 0);
+	free(seen);
+}
+
 int
 config_load(struct config **out, const char *path, int flags, char **errors)
 {
 	static const yaml_mark_t top = { 0, 0, 0 };
 	struct cf	 cf;
-	yaml_parser_t	 parser;
 	yaml_node_t	*root;
-	unsigned char	*seen;
-	const char	*what;
-	char		*buf = NULL;
-	size_t		 len = 0, i;
-	int		 loaded = 0;
+	char		*cwd, *abs;
+	size_t		 i;
+	int		 fd;
 
 	*out = NULL;
 	*errors = NULL;
 	memset(&cf, 0, sizeof cf);
-	cf.path = path;
 	cf.flags = flags;
+	cf.bytes_left = CF_MAX_TOTAL;
+	cf.nodes_left = CF_MAX_NODES;
 	cf.c = xcalloc(1, sizeof *cf.c);
 	cf.c->path = xstrdup(path);
 	config_schema_builtin(cf.c, &cf.defaults);
-	config_dirs(&cf);
+	config_creds(&cf);
+	if (path[0] != '/' && (cwd = getcwd(NULL, 0)) != NULL) {
+		abs = config_yaml_path_join(cwd, path);
+		free(cwd);
+	} else
+		abs = xstrdup(path);
+	config_file_add(&cf, path, abs, SIZE_MAX, NULL);
+	free(abs);
 
-	if (config_read(path, CF_MAX_FILE, &buf, &len, &what) == -1) {
-		if (what != NULL)
-			config_diag_err(&cf, NULL, NULL, "%s: %s", what,
-			    strerror(errno));
-		else
-			config_diag_err(&cf, NULL, NULL, "larger than %d bytes",
-			    CF_MAX_FILE);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		config_diag_err(&cf, NULL, NULL, "cannot open: %s",
+		    strerror(errno));
 		goto done;
 	}
-	if (config_yaml_prescan(&cf, buf, len) != 0)
+	if (config_file_load(&cf, fd) == -1)
 		goto done;
-	if (!yaml_parser_initialize(&parser))
-		fatalx("yaml_parser_initialize: out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf,
-	    len);
-	if (!yaml_parser_load(&parser, &cf.doc)) {
-		config_syntax(&cf, &parser, buf, len);
-		yaml_parser_delete(&parser);
-		goto done;
-	}
-	yaml_parser_delete(&parser);
-	loaded = 1;
-	if ((root = yaml_document_get_root_node(&cf.doc)) == NULL ||
+	if ((root = yaml_document_get_root_node(cf.doc)) == NULL ||
 	    config_yaml_null(root)) {
 		config_diag_mark(&cf, &top, "empty configuration");
 		goto done;
@@ -167,17 +271,13 @@ config_load(struct config **out, const char *path, int flags, char **errors)
 		    "mapping");
 		goto done;
 	}
-	seen = xcalloc((size_t)(cf.doc.nodes.top - cf.doc.nodes.start), 1);
-	config_yaml_scan(&cf, root, seen, 0);
-	free(seen);
+	config_file_scan(&cf, root);
 	config_schema_top(&cf, root);
+	config_include_all(&cf, root);
 	config_cluster_all(&cf, root);
 	config_schema_defaults(&cf, root);
 	config_pair_all(&cf, root);
 done:
-	if (loaded)
-		yaml_document_delete(&cf.doc);
-	free(buf);
 	*errors = config_diag_format(&cf);
 	config_diag_clear(&cf);
 	if (cf.pos != NULL) {
@@ -185,9 +285,11 @@ done:
 			free(cf.pos[i].dests);
 		free(cf.pos);
 	}
+	cf.c->nfiles = cf.nfiles;
+	for (i = 0; i < cf.nfiles; i++)
+		config_file_free(cf.files[i]);
+	free(cf.files);
 	config_schema_policy_clear(&cf.defaults);
-	free(cf.dir_abs);
-	free(cf.dir_show);
 	free(cf.creds);
 	if (cf.nfatal != 0) {
 		config_free(cf.c);

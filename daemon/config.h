@@ -12,9 +12,15 @@
 #define CONFIG_MIN_RETRY_MS	1000	/* retry_min, retry_budget */
 #define CONFIG_MAX_RETRIES	100
 
-/* config_load() flags. */
-#define CONFIG_LOAD_CHECK	0x1	/* -n: missing key material (and a
-					 * missing ca_file) is a warning */
+/* config_load() flags. Without them the file is loaded as the service
+ * starts with it: -n uses no flag, so that it fails where the start
+ * would, with the same messages. */
+#define CONFIG_LOAD_SKIP_KEYS	0x1	/* --skip-keys: API keys, token files
+					 * and CA files are named, not read */
+#define CONFIG_LOAD_CHECK	CONFIG_LOAD_SKIP_KEYS	/* its older name */
+#define CONFIG_LOAD_INCLUDE_BESIDE 0x2	/* include: follows only names
+					 * without '/' (the fuzzer's: an input
+					 * reads no file of the machine) */
 
 enum config_track {
 	CONFIG_TRACK_COMMITS,
@@ -76,8 +82,8 @@ struct config_sink {
 						 * NULL (url only) */
 	char			*token;		/* loaded secret, sent as
 						 * Bearer; never logged; NULL
-						 * when unset (or unread
-						 * under CONFIG_LOAD_CHECK) */
+						 * when unset (or under
+						 * CONFIG_LOAD_SKIP_KEYS) */
 	enum config_notify_format format;	/* url only */
 	unsigned int		 events;	/* 1 << CONFIG_NOTIFY_* */
 	int			 line;
@@ -91,8 +97,8 @@ struct config_cluster {
 	char		*api_key_file;	/* resolved absolute path, or NULL */
 	char		*api_key_env;	/* or NULL */
 	char		*api_key;	/* loaded secret; never logged; NULL
-					 * only after a CONFIG_LOAD_CHECK load
-					 * that could not read it */
+					 * only after a CONFIG_LOAD_SKIP_KEYS
+					 * load */
 	char		*ca_file;	/* absolute path, or NULL */
 	uint64_t	 timeout_ms;
 	int		 max_parallel;
@@ -168,6 +174,7 @@ struct config_pair {
 
 struct config {
 	char			*path;		/* as given to config_load() */
+	size_t			 nfiles;	/* read: path and its includes */
 	char			*state_dir;
 	int			 log_level;	/* LOG_LEVEL_* */
 	char			*log_file;	/* or NULL: stderr */
@@ -193,12 +200,12 @@ struct config {
  * environment from getenv(). Every key and token loaded is registered
  * with redact_add().
  *
- * With CONFIG_LOAD_CHECK a key file or CA file that does not exist or
- * cannot be opened, and an unset api_key_env variable, are reported as
- * "FILE:LINE:COL: warning: message" instead (the check may run where the
- * credentials are not installed); the load then succeeds with api_key
- * NULL and *errors holding the warnings. Otherwise *errors is NULL on
- * success.
+ * FILE is the file the problem is in: path, or a file its include:
+ * names. *errors is NULL on success.
+ *
+ * With CONFIG_LOAD_SKIP_KEYS no key, token or CA file is opened and no
+ * key variable read (a check where the credentials are not installed):
+ * their names are checked, api_key and the tokens stay NULL.
  */
 int	 config_load(struct config **out, const char *path, int flags,
 	    char **errors);

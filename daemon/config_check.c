@@ -58,12 +58,6 @@ config_check_namecmp(const void *a, const void *b)
 	return x->pair < y->pair ? -1 : x->pair > y->pair;
 }
 
-static size_t
-config_check_line(const yaml_node_t *n)
-{
-	return n->start_mark.line + 1;
-}
-
 static const char *
 config_check_label(struct cf *cf, size_t i, char *buf, size_t len)
 {
@@ -163,6 +157,7 @@ config_check_cross(struct cf *cf)
 	yaml_node_t		*at, *was;
 	size_t			 i, j, nn = 0, nd = 0, first;
 	char			 q[CF_QLEN], o[CF_QLEN], f[CF_QLEN], l[32];
+	char			*where;
 
 	names = xcalloc(c->npairs + 1, sizeof *names);
 	for (i = 0; i < c->npairs; i++) {
@@ -178,11 +173,12 @@ config_check_cross(struct cf *cf)
 			first = i;
 			continue;
 		}
-		config_diag_err(cf, cf->pos[names[i].pair].name, NULL,
-		    "duplicate "
-		    "pair name %s (first at line %zu)",
-		    config_diag_quote(q, names[i].name),
-		    config_check_line(cf->pos[names[first].pair].name));
+		at = cf->pos[names[i].pair].name;
+		where = config_diag_where(cf, at,
+		    cf->pos[names[first].pair].name);
+		config_diag_err(cf, at, NULL, "duplicate pair name %s (first "
+		    "at %s)", config_diag_quote(q, names[i].name), where);
+		free(where);
 	}
 	free(names);
 
@@ -221,15 +217,16 @@ config_check_cross(struct cf *cf)
 			config_diag_err(cf, at, NULL,
 			    "pair %s: destination %s is "
 			    "listed twice (first at line %zu)", o, q,
-			    config_check_line(was));
+			    was->start_mark.line + 1);
 			continue;
 		}
 		config_diag_quote(f, config_check_label(cf, d[first].pair, l,
 		    sizeof l));
+		where = config_diag_where(cf, at, was);
 		config_diag_err(cf, at, NULL,
 		    "pair %s: destination %s is already "
-		    "fed by pair %s (line %zu)", o, q, f, config_check_line(
-		    was));
+		    "fed by pair %s (%s)", o, q, f, where);
+		free(where);
 	}
 	config_check_loops(cf, d, nd);
 	free(d);

@@ -1,5 +1,5 @@
 /* config_diag.c: the configuration's problems, collected as FILE:LINE:COL
- * and printed all at once in document order; quoting and suggestions. */
+ * and printed all at once in file and document order; quoting, words. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,8 +10,28 @@
 #include "config_int.h"
 #include "xmalloc.h"
 
+/* The file node n is in: the one being read, or another of the load
+ * (a check across pairs). */
+static size_t
+config_diag_file(const struct cf *cf, const yaml_node_t *n)
+{
+	const yaml_document_t	*d;
+	uintptr_t		 p = (uintptr_t)n;
+	size_t			 i;
+
+	if (n == NULL)
+		return cf->cur;
+	for (i = 0; i < cf->nfiles; i++) {
+		d = &cf->files[i]->doc;
+		if (cf->files[i]->loaded && p >= (uintptr_t)d->nodes.start &&
+		    p < (uintptr_t)d->nodes.top)
+			return i;
+	}
+	return cf->cur;
+}
+
 static void
-config_diag_vadd(struct cf *cf, const yaml_mark_t *m, int warning,
+config_diag_vadd(struct cf *cf, size_t file, const yaml_mark_t *m,
     const char *obj, const char *fmt, va_list ap)
 {
 	struct config_diag_entry	*e;
@@ -24,17 +44,16 @@ config_diag_vadd(struct cf *cf, const yaml_mark_t *m, int warning,
 		    sizeof *cf->errs);
 	}
 	e = &cf->errs[cf->nerrs];
+	e->file = file;
 	e->line = m != NULL ? m->line + 1 : 0;
 	e->col = m != NULL ? m->column + 1 : 0;
 	e->seq = cf->nerrs++;
-	e->warning = warning;
 	if (obj != NULL) {
 		xasprintf(&e->text, "%s: %s", obj, msg);
 		free(msg);
 	} else
 		e->text = msg;
-	if (!warning)
-		cf->nfatal++;
+	cf->nfatal++;
 }
 
 void
@@ -44,8 +63,8 @@ config_diag_err(struct cf *cf, const yaml_node_t *at, const char *obj,
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	config_diag_vadd(cf, at != NULL ? &at->start_mark : NULL, 0, obj, fmt,
-	    ap);
+	config_diag_vadd(cf, config_diag_file(cf, at), at != NULL ?
+	    &at->start_mark : NULL, obj, fmt, ap);
 	va_end(ap);
 }
 
@@ -55,21 +74,20 @@ config_diag_mark(struct cf *cf, const yaml_mark_t *m, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	config_diag_vadd(cf, m, 0, NULL, fmt, ap);
+	config_diag_vadd(cf, cf->cur, m, NULL, fmt, ap);
 	va_end(ap);
 }
 
-/* Key material that is not there: a warning when only checking. */
-void
-config_diag_absent(struct cf *cf, const yaml_node_t *at, const char *obj,
-    const char *fmt, ...)
+char *
+config_diag_where(struct cf *cf, const yaml_node_t *here,
+    const yaml_node_t *there)
 {
-	va_list	 ap;
+	size_t	 f = config_diag_file(cf, there);
 
-	va_start(ap, fmt);
-	config_diag_vadd(cf, &at->start_mark,
-	    (cf->flags & CONFIG_LOAD_CHECK) != 0, obj, fmt, ap);
-	va_end(ap);
+	if (f == config_diag_file(cf, here))
+		return xprintf("line %zu", there->start_mark.line + 1);
+	return xprintf("%s:%zu", cf->files[f]->path,
+	    there->start_mark.line + 1);
 }
 
 /* s as "s" for a message: escaped, and cut short when long. */
@@ -115,6 +133,8 @@ config_diag_cmp(const void *a, const void *b)
 {
 	const struct config_diag_entry *x = a, *y = b;
 
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
 	if (x->col != y->col)
@@ -131,9 +151,10 @@ config_diag_said(const struct cf *cf, size_t i)
 
 	while (i-- > 0) {
 		p = &cf->errs[i];
-		if (p->line != e->line || p->col != e->col)
+		if (p->file != e->file || p->line != e->line ||
+		    p->col != e->col)
 			return 0;
-		if (p->warning == e->warning && strcmp(p->text, e->text) == 0)
+		if (strcmp(p->text, e->text) == 0)
 			return 1;
 	}
 	return 0;
@@ -158,7 +179,7 @@ config_diag_format(struct cf *cf)
 {
 	struct config_diag_buf	 b = { NULL, 0, 0 };
 	struct config_diag_entry	*e;
-	const char		*p;
+	const char		*p, *path;
 	char			 tmp[64];
 	size_t			 i;
 	int			 n;
@@ -170,15 +191,14 @@ config_diag_format(struct cf *cf)
 		e = &cf->errs[i];
 		if (config_diag_said(cf, i))
 			continue;
-		config_diag_put(&b, cf->path, strlen(cf->path));
+		path = cf->files[e->file]->path;
+		config_diag_put(&b, path, strlen(path));
 		if (e->line != 0) {
 			n = snprintf(tmp, sizeof tmp, ":%zu:%zu", e->line,
 			    e->col);
 			config_diag_put(&b, tmp, (size_t)n);
 		}
 		config_diag_put(&b, ": ", 2);
-		if (e->warning)
-			config_diag_put(&b, "warning: ", 9);
 		/* One line per problem, whatever text a value brought. */
 		for (p = e->text; *p != '\0'; p++) {
 			if ((unsigned char)*p < 0x20 || *p == 0x7f) {

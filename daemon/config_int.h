@@ -3,6 +3,8 @@
 #ifndef CONFIG_INT_H
 #define CONFIG_INT_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,8 +14,22 @@
 
 #include "config.h"
 
-/* Limits: what a sane file never reaches, so a broken one cannot hurt. */
-#define CF_MAX_FILE		(1024 * 1024)	/* bytes of YAML */
+/*
+ * Limits: what a sane configuration never reaches, so a broken one cannot
+ * hurt. 10,000 pairs take 1.3 MB and 90,000 YAML values written plainly
+ * (name, source, destination, poll_interval), 6.3 MB and 510,000 values
+ * when every pair uses most keys (two destinations, globs, data:,
+ * notify:, metadata_override:); loaded, a value costs about 200 bytes.
+ */
+#define CF_MAX_FILE		(16 * 1024 * 1024)	/* bytes of one file */
+#define CF_MAX_TOTAL		(32 * 1024 * 1024)	/* of all the files */
+#define CF_MAX_FILES		20000		/* the file and its includes */
+#define CF_MAX_INCLUDE_DEPTH	8		/* include: within include: */
+#define CF_MAX_NODES		1000000		/* YAML values of all the files,
+						 * each alias counting what it
+						 * stands for */
+#define CF_MAX_ANCHORS		1000		/* &anchors in one file */
+#define CF_MAX_ALIASES		100000		/* *aliases in one file */
 #define CF_MAX_KEY		4096		/* bytes of an API key */
 #define CF_MAX_DEPTH		64		/* nesting of the YAML */
 #define CF_SCAN_DEPTH		256		/* nesting read at all */
@@ -25,10 +41,10 @@
 
 /* One problem found, kept until they are all sorted and printed. */
 struct config_diag_entry {
+	size_t		 file;		/* index in cf.files */
 	size_t		 line;		/* 1-based; 0: the file as a whole */
 	size_t		 col;
 	size_t		 seq;		/* ties keep the order of discovery */
-	int		 warning;
 	char		*text;
 };
 
@@ -45,17 +61,40 @@ struct cf_pos {
 	yaml_node_t	**dests;	/* parallel to config_pair.dests */
 };
 
+/* One file of the configuration: the one given to config_load(), or one
+ * an include: names (config_include.c). */
+struct cf_file {
+	char			*path;		/* for messages */
+	char			*dir_abs;	/* its directory */
+	char			*dir_show;	/* as shown; NULL: "." */
+	yaml_document_t		 doc;
+	int			 loaded;	/* doc holds the file */
+	dev_t			 dev;		/* which file it is */
+	ino_t			 ino;
+	size_t			 parent;	/* the file including it, or
+						 * SIZE_MAX */
+	const yaml_node_t	*at;		/* the include: item (in the
+						 * parent) that named it */
+	const yaml_node_t	*pairs;		/* its pairs: list, or NULL */
+};
+
 /* One config_load() under way. */
 struct cf {
-	const char		*path;
 	int			 flags;
-	yaml_document_t		 doc;
+	struct cf_file		**files;	/* [0] is the file given */
+	size_t			 nfiles;
+	size_t			 cur;		/* the file being read: */
+	yaml_document_t		*doc;		/* its document, */
+	const char		*dir_abs;	/* its directories */
+	const char		*dir_show;
+	size_t			 bytes_left;	/* of CF_MAX_TOTAL */
+	size_t			 nodes_left;	/* of CF_MAX_NODES */
+	int			 include_failed;	/* an include: went
+							 * wrong (reported) */
 	struct config_diag_entry	*errs;
 	size_t			 nerrs;
 	size_t			 errcap;
 	size_t			 nfatal;
-	char			*dir_abs;	/* the file's directory */
-	char			*dir_show;	/* as given; NULL: "." */
 	char			*creds;		/* $CREDENTIALS_DIRECTORY */
 	int			 toodeep;
 	struct config		*c;
@@ -63,14 +102,22 @@ struct cf {
 	struct cf_pos		*pos;		/* one per config_pair */
 };
 
+/* config.c: the files of one load. */
+size_t	 config_file_add(struct cf *, const char *show, const char *abs,
+	    size_t parent, const yaml_node_t *at);
+void	 config_file_enter(struct cf *, size_t);
+int	 config_file_load(struct cf *, int fd);
+void	 config_file_scan(struct cf *, yaml_node_t *root);
+
 /* config_diag.c: problems as FILE:LINE:COL, quoting, suggestions. */
 void	 config_diag_err(struct cf *, const yaml_node_t *at, const char *obj,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	 config_diag_mark(struct cf *, const yaml_mark_t *, const char *fmt,
     ...)
 	    __attribute__((format(printf, 3, 4)));
-void	 config_diag_absent(struct cf *, const yaml_node_t *at, const char *obj,
-	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "line N" when here and there are in one file, else "FILE:N". */
+char	*config_diag_where(struct cf *, const yaml_node_t *here,
+	    const yaml_node_t *there);
 const char *config_diag_quote(char *buf, const char *s);
 char	*config_diag_format(struct cf *);
 void	 config_diag_clear(struct cf *);
@@ -182,6 +229,9 @@ void	 config_data_map_clear(struct config_data_map *);
 size_t	 config_pair_algo_parse(const struct config *, const char *spec,
 	    const char *what, struct config_algo *out, char **causes);
 void	 config_pair_all(struct cf *, const yaml_node_t *root);
+
+/* config_include.c: the files include: names, read into cf->files. */
+void	 config_include_all(struct cf *, const yaml_node_t *root);
 
 /* config_check.c: the checks across pairs. */
 void	 config_check_cross(struct cf *);

@@ -177,45 +177,78 @@ config_pair_parse(struct cf *cf, struct config_pair *pr, struct cf_pos *pos,
 		config_data_list(cf, v, obj, pr);
 }
 
-void
-config_pair_all(struct cf *cf, const yaml_node_t *root)
+/* The pairs of file i's list, from c->pairs[c->npairs] on. */
+static void
+config_pair_file(struct cf *cf, size_t i)
 {
 	struct config		*c = cf->c;
+	const yaml_node_t	*v = cf->files[i]->pairs;
 	yaml_node_item_t	*it;
-	yaml_node_t		*v, *m;
-	size_t			 i;
+	yaml_node_t		*m;
+	size_t			 n;
 
-	if ((v = config_yaml_get(cf, root, "pairs", NULL)) == NULL) {
-		config_diag_err(cf, root, NULL,
-		    "missing required key \"pairs\"");
-		return;
-	}
-	if (!config_yaml_null(v) && v->type != YAML_SEQUENCE_NODE) {
-		config_diag_err(cf, v, NULL, "pairs must be a list");
-		return;
-	}
-	if (config_yaml_size(v) == 0) {
-		config_diag_err(cf, v, NULL,
-		    "pairs must list at least one pair");
-		return;
-	}
-	c->pairs = xcalloc(config_yaml_size(v), sizeof *c->pairs);
-	cf->pos = xcalloc(config_yaml_size(v), sizeof *cf->pos);
-	for (i = 0, it = v->data.sequence.items.start;
-	    it < v->data.sequence.items.top; it++, i++) {
+	config_file_enter(cf, i);
+	for (n = 1, it = v->data.sequence.items.start;
+	    it < v->data.sequence.items.top; it++, n++) {
 		if ((m = config_yaml_node(cf, *it)) == NULL)
 			continue;
 		if (m->type != YAML_MAPPING_NODE) {
 			config_diag_err(cf, m, NULL,
-			    "pair #%zu must be a mapping",
-			    i + 1);
+			    "pair #%zu must be a mapping", n);
 			continue;
 		}
-		config_pair_parse(cf, &c->pairs[c->npairs], &cf->pos[c->npairs],
-		    m,
-		    i + 1);
+		config_pair_parse(cf, &c->pairs[c->npairs],
+		    &cf->pos[c->npairs], m, n);
 		c->npairs++;
 	}
+}
+
+/*
+ * The pairs of the file, then those of the files it includes, in the
+ * order they were read (config_include.c set each file's list). Without
+ * include:, pairs: must list one; with it, all the files together must.
+ */
+void
+config_pair_all(struct cf *cf, const yaml_node_t *root)
+{
+	struct config		*c = cf->c;
+	yaml_node_t		*v, *inc;
+	size_t			 i, total = 0;
+
+	v = config_yaml_get(cf, root, "pairs", NULL);
+	inc = config_yaml_get(cf, root, "include", NULL);
+	if (v == NULL && inc == NULL) {
+		config_diag_err(cf, root, NULL,
+		    "missing required key \"pairs\"");
+		return;
+	}
+	if (v != NULL && !config_yaml_null(v) &&
+	    v->type != YAML_SEQUENCE_NODE) {
+		config_diag_err(cf, v, NULL, "pairs must be a list");
+		return;
+	}
+	if (v != NULL && config_yaml_size(v) == 0 && inc == NULL) {
+		config_diag_err(cf, v, NULL,
+		    "pairs must list at least one pair");
+		return;
+	}
+	if (v != NULL && config_yaml_size(v) != 0)
+		cf->files[0]->pairs = v;
+	for (i = 0; i < cf->nfiles; i++)
+		if (cf->files[i]->pairs != NULL)
+			total += config_yaml_size(cf->files[i]->pairs);
+	if (total == 0) {
+		if (!cf->include_failed)
+			config_diag_err(cf, inc, NULL, "no pairs: neither "
+			    "pairs nor the files included list one");
+		return;
+	}
+	c->pairs = xcalloc(total, sizeof *c->pairs);
+	cf->pos = xcalloc(total, sizeof *cf->pos);
+	for (i = 0; i < cf->nfiles; i++)
+		if (cf->files[i]->pairs != NULL)
+			config_pair_file(cf, i);
+	config_file_enter(cf, 0);
 	if (c->npairs != 0)
 		config_check_cross(cf);
 }

@@ -47,7 +47,7 @@
 static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
 	"retry_min", "listen", "control_socket", "clusters", "defaults", "pairs",
-	"notify", "trigger_token_file", NULL
+	"notify", "trigger_token_file", "include", NULL
 };
 const char *const config_schema_cluster_keys[] = {
 	"api", "git", "key_owner", "api_key_file", "api_key_env", "ca_file",

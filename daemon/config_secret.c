@@ -85,8 +85,7 @@ config_secret_take(struct cf *cf, const yaml_node_t *v, const char *obj,
 	return NULL;
 }
 
-/* path opened for reading, or -1 reported: a file that is not there (or
- * not ours to read) is only a warning when checking. */
+/* path opened for reading, or -1 reported. */
 static int
 config_secret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
     const char *what, const char *path, const char *quoted)
@@ -94,17 +93,10 @@ config_secret_open(struct cf *cf, const yaml_node_t *v, const char *obj,
 	int	 fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd != -1)
-		return fd;
-	if (errno == ENOENT || errno == ENOTDIR || errno == EACCES)
-		config_diag_absent(cf, v, obj, "cannot read %s %s: %s", what,
-		    quoted,
-		    strerror(errno));
-	else
+	if (fd == -1)
 		config_diag_err(cf, v, obj, "cannot read %s %s: %s", what,
-		    quoted,
-		    strerror(errno));
-	return -1;
+		    quoted, strerror(errno));
+	return fd;
 }
 
 /* "key file", "token file": what reads the secret of key. */
@@ -118,7 +110,7 @@ config_secret_read(struct cf *cf, const yaml_node_t *v, const char *obj,
 	char		 file[32];
 	size_t		 n = 0, len;
 	ssize_t		 r;
-	int		 fd, increds = 0;
+	int		 fd = -1, increds = 0;
 
 	if (config_yaml_string(cf, v, obj, key, 0, &s) != 1)
 		return;
@@ -130,6 +122,8 @@ config_secret_read(struct cf *cf, const yaml_node_t *v, const char *obj,
 		increds = strncmp(*path, cf->creds, len) == 0 &&
 		    (*path)[len] == '/';
 	}
+	if (cf->flags & CONFIG_LOAD_SKIP_KEYS)
+		goto out;
 	if ((fd = config_secret_open(cf, v, obj, file, *path, q)) == -1)
 		goto out;
 	if (fstat(fd, &sb) == -1) {
@@ -246,8 +240,10 @@ config_secret_key_env(struct cf *cf, struct config_cluster *cl,
 		return;
 	}
 	cl->api_key_env = xstrdup(s);
+	if (cf->flags & CONFIG_LOAD_SKIP_KEYS)
+		return;
 	if ((val = config_secret_getenv(s)) == NULL)
-		config_diag_absent(cf, v, obj, "environment variable %s is not "
+		config_diag_err(cf, v, obj, "environment variable %s is not "
 		    "set", s);
 	else if (strlen(val) > CF_MAX_KEY)
 		config_diag_err(cf, v, obj, "environment variable %s is longer "
@@ -273,8 +269,8 @@ config_secret_ca_file(struct cf *cf, struct config_cluster *cl,
 		return;
 	config_secret_resolve(cf, s, 0, &cl->ca_file, &show);
 	config_diag_quote(q, show);
-	if ((fd = config_secret_open(cf, v, obj, "ca_file", cl->ca_file, q)) !=
-	    -1) {
+	if (!(cf->flags & CONFIG_LOAD_SKIP_KEYS) && (fd = config_secret_open(cf,
+	    v, obj, "ca_file", cl->ca_file, q)) != -1) {
 		if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
 			config_diag_err(cf, v, obj,
 			    "ca_file %s is not a regular "

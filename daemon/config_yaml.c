@@ -25,7 +25,7 @@ config_yaml_path_join(const char *dir, const char *name)
 yaml_node_t *
 config_yaml_node(struct cf *cf, int id)
 {
-	return yaml_document_get_node(&cf->doc, id);
+	return yaml_document_get_node(cf->doc, id);
 }
 
 const char *
@@ -355,7 +355,7 @@ config_yaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
 	yaml_node_item_t	*it;
 	yaml_node_pair_t	*p;
 	yaml_node_t		*child;
-	size_t			 idx = (size_t)(n - cf->doc.nodes.start);
+	size_t			 idx = (size_t)(n - cf->doc->nodes.start);
 
 	if (seen[idx])
 		return;		/* an alias: already looked at */
@@ -382,43 +382,114 @@ config_yaml_scan(struct cf *cf, yaml_node_t *n, unsigned char *seen, int depth)
 	}
 }
 
+/* An anchor seen by the pre-pass, and how many values it stands for. */
+struct config_yaml_anchor {
+	char	*name;
+	size_t	 size;
+};
+
+/* The values an alias of name stands for; 0 for an unknown anchor (the
+ * loader reports it). Few anchors (CF_MAX_ANCHORS): a list will do. */
+static size_t
+config_yaml_anchor_size(const struct config_yaml_anchor *a, size_t n,
+    const char *name)
+{
+	while (n-- > 0)
+		if (strcmp(a[n].name, name) == 0)
+			return a[n].size;
+	return 0;
+}
+
 /*
- * libyaml's scanner looks at every open flow collection for each token it
- * reads, so its time grows with the square of the nesting: a megabyte of
- * '[' took minutes. One pass over the events before the loader stops at
- * CF_SCAN_DEPTH levels, reporting where CF_MAX_DEPTH was passed; files
- * less deep go on to the loader and config_yaml_scan(), so that all their
- * problems are reported. 0 go on (a syntax error is the loader's to
- * report), -1 reported.
+ * One pass over the events before the loader, which would otherwise be
+ * given what it takes minutes or gigabytes to load:
+ *
+ * - libyaml's scanner looks at every open flow collection for each token
+ *   it reads, so its time grows with the square of the nesting: a
+ *   megabyte of '[' took minutes. The pass stops at CF_SCAN_DEPTH
+ *   levels, reporting where CF_MAX_DEPTH was passed; files less deep go
+ *   on to the loader and config_yaml_scan(), so that all their problems
+ *   are reported.
+ * - Aliases make a document a graph, and whoever walks it as a tree
+ *   (nine levels of ten aliases: a billion values) reads it
+ *   exponentially often. The pass counts the values of the file as
+ *   they would be with every alias replaced by what it stands for, and
+ *   refuses the file past what is left of CF_MAX_NODES for the whole
+ *   configuration; that also caps the loader's memory.
+ * - libyaml's loader looks each alias up in a list of the anchors: the
+ *   pass caps both (CF_MAX_ANCHORS, CF_MAX_ALIASES).
+ *
+ * 0 go on (a syntax error is the loader's to report), -1 reported.
  */
 int
 config_yaml_prescan(struct cf *cf, const char *buf, size_t len)
 {
-	yaml_parser_t	 parser;
-	yaml_event_t	 ev;
-	yaml_mark_t	 deep;
-	int		 depth = 0, rv = 0, done = 0;
+	struct config_yaml_anchor	*anchors;
+	struct {
+		size_t		 start;		/* values before it */
+		char		*anchor;
+	}			 stack[CF_SCAN_DEPTH + 1];
+	yaml_parser_t		 parser;
+	yaml_event_t		 ev;
+	yaml_mark_t		 deep;
+	const char		*anchor;
+	char			*closed;
+	size_t			 nodes = 0, nanchors = 0, naliases = 0, i;
+	size_t			 size;
+	int			 depth = 0, rv = 0, done = 0;
 
 	memset(&deep, 0, sizeof deep);
+	anchors = xcalloc(CF_MAX_ANCHORS, sizeof *anchors);
 	if (!yaml_parser_initialize(&parser))
 		fatalx("yaml_parser_initialize: out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	while (!done && yaml_parser_parse(&parser, &ev)) {
+		anchor = closed = NULL;
+		size = 0;
 		switch (ev.type) {
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
 			if (depth == CF_MAX_DEPTH + 1)
 				deep = ev.start_mark;
-			if (++depth > CF_SCAN_DEPTH) {
+			if (depth == CF_SCAN_DEPTH) {
 				config_diag_mark(cf, &deep, "nested more than "
 				    "%d levels deep", CF_MAX_DEPTH);
 				rv = -1;
 				done = 1;
+				break;
 			}
+			stack[depth].start = nodes;
+			anchor = (const char *)(ev.type ==
+			    YAML_SEQUENCE_START_EVENT ?
+			    ev.data.sequence_start.anchor :
+			    ev.data.mapping_start.anchor);
+			stack[depth].anchor = anchor != NULL ?
+			    xstrdup(anchor) : NULL;
+			anchor = NULL;	/* named when it ends */
+			depth++;
+			size = 1;
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
+			if (depth == 0)
+				break;
 			depth--;
+			anchor = closed = stack[depth].anchor;
+			break;
+		case YAML_SCALAR_EVENT:
+			anchor = (const char *)ev.data.scalar.anchor;
+			size = 1;
+			break;
+		case YAML_ALIAS_EVENT:
+			if (++naliases > CF_MAX_ALIASES) {
+				config_diag_mark(cf, &ev.start_mark, "more "
+				    "than %d aliases", CF_MAX_ALIASES);
+				rv = -1;
+				done = 1;
+				break;
+			}
+			size = config_yaml_anchor_size(anchors, nanchors,
+			    (const char *)ev.data.alias.anchor);
 			break;
 		case YAML_STREAM_END_EVENT:
 			done = 1;
@@ -426,9 +497,43 @@ config_yaml_prescan(struct cf *cf, const char *buf, size_t len)
 		default:
 			break;
 		}
+		if (!done && size > cf->nodes_left - nodes) {
+			if (ev.type == YAML_ALIAS_EVENT)
+				config_diag_mark(cf, &ev.start_mark, "aliases "
+				    "expand the configuration past %d values",
+				    CF_MAX_NODES);
+			else
+				config_diag_mark(cf, &ev.start_mark, "the "
+				    "configuration holds more than %d values",
+				    CF_MAX_NODES);
+			rv = -1;
+			done = 1;
+		}
+		nodes += size;
+		if (!done && anchor != NULL) {
+			size = ev.type == YAML_SCALAR_EVENT ? 1 :
+			    nodes - stack[depth].start;
+			if (nanchors == CF_MAX_ANCHORS) {
+				config_diag_mark(cf, &ev.start_mark, "more "
+				    "than %d anchors", CF_MAX_ANCHORS);
+				rv = -1;
+				done = 1;
+			} else {
+				anchors[nanchors].name = xstrdup(anchor);
+				anchors[nanchors++].size = size;
+			}
+		}
+		free(closed);
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	while (depth-- > 0)
+		free(stack[depth].anchor);
+	for (i = 0; i < nanchors; i++)
+		free(anchors[i].name);
+	free(anchors);
+	if (rv == 0)
+		cf->nodes_left -= nodes;
 	return rv;
 }
 
