@@ -1,5 +1,8 @@
 /* fuzz_config.c: the configuration loader (config_load) on any YAML: a
- * configuration, or one line per problem naming the file, never a crash. */
+ * configuration, or one line per problem naming the file, never a crash.
+ * What follows a line "#--- inc.yaml" is written to inc.yaml beside the
+ * file, for include:; the load follows only names without '/'
+ * (CONFIG_LOAD_INCLUDE_BESIDE), so an input reads no file of the machine. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +11,11 @@
 #include "redact.h"
 
 #define FUZZ_KEY	"simEXAMPLEfuzzKEY0123456789abcd"
+#define FUZZ_SPLIT	"#--- inc.yaml\n"
 
 static char	*config_path;
+static char	*config_inc;
+static size_t	 config_dirlen;	/* of the directory, with its '/' */
 
 /* A directory like a real one: the file, and key files beside it that
  * the seeds name (dev.key, keys/dev.key, keys/prod.key, 0600) and the
@@ -36,20 +42,25 @@ fuzz_config_init(void)
 	setenv("PROD_API_KEY", FUZZ_KEY "f", 1);
 	unsetenv("CREDENTIALS_DIRECTORY");
 	config_path = fuzz_path("algopromoted.yaml");
+	config_inc = fuzz_path("inc.yaml");
+	config_dirlen = strlen(config_path) - strlen("algopromoted.yaml");
 }
 
-/* Every line of errors is "PATH[:LINE:COL]: text", printable. */
+/* Every line of errors is "PATH[:LINE:COL]: text", printable, PATH the
+ * file or one beside it (what it includes). */
 static void
 fuzz_config_errors(const char *errors)
 {
-	const char	*line, *end;
-	size_t		 plen = strlen(config_path);
+	const char	*line, *end, *colon;
 
 	for (line = errors; *line != '\0'; line = end + 1) {
 		end = strchr(line, '\n');
 		FUZZ_ASSERT(end != NULL, "last line without newline: %s", line);
-		FUZZ_ASSERT(strncmp(line, config_path, plen) == 0 &&
-		    line[plen] == ':', "line does not name the file: %.*s",
+		colon = memchr(line, ':', (size_t)(end - line));
+		FUZZ_ASSERT(colon != NULL && strncmp(line, config_path,
+		    config_dirlen) == 0 && memchr(line + config_dirlen, '/',
+		    (size_t)(colon - line) - config_dirlen) == NULL,
+		    "line does not name a file of the directory: %.*s",
 		    (int)(end - line), line);
 		for (; line < end; line++)
 			FUZZ_ASSERT((unsigned char)*line >= 0x20 &&
@@ -67,9 +78,10 @@ fuzz_config_load(int flags)
 
 	if (config_load(&c, config_path, flags, &errors) == 0) {
 		FUZZ_ASSERT(c != NULL, "success without a config");
-		if (flags == 0)
-			FUZZ_ASSERT(errors == NULL, "success with errors: %s",
-			    errors);
+		FUZZ_ASSERT(errors == NULL, "success with errors: %s",
+		    errors);
+		FUZZ_ASSERT(c->nfiles >= 1 && c->nfiles <= 2, "%zu files",
+		    c->nfiles);
 		for (i = 0; i < c->npairs; i++)
 			if (c->pairs[i].name != NULL)
 				FUZZ_ASSERT(config_pair_find(c,
@@ -92,11 +104,21 @@ fuzz_config_load(int flags)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const uint8_t	*inc;
+	size_t		 n = size;
+
 	if (config_path == NULL)
 		fuzz_config_init();
-	fuzz_write(config_path, data, size, 0600);
-	fuzz_config_load(0);
-	fuzz_config_load(CONFIG_LOAD_CHECK);
+	inc = memmem(data, size, FUZZ_SPLIT, strlen(FUZZ_SPLIT));
+	if (inc != NULL) {
+		n = (size_t)(inc - data);
+		inc += strlen(FUZZ_SPLIT);
+		fuzz_write(config_inc, inc, size - (size_t)(inc - data), 0600);
+	} else
+		unlink(config_inc);
+	fuzz_write(config_path, data, n, 0600);
+	fuzz_config_load(CONFIG_LOAD_INCLUDE_BESIDE);
+	fuzz_config_load(CONFIG_LOAD_INCLUDE_BESIDE | CONFIG_LOAD_SKIP_KEYS);
 	/* Keys loaded are registered for redaction: forget them, as the
 	 * next input would only add more. */
 	redact_clear();
