@@ -344,8 +344,9 @@ stats_write_gauges(struct server *s, struct metrics_buf *b)
 			stats_route_labels(r, pre);
 			for (k = 0; k < n; k++) {
 				l = metrics_labels(pre[0], pre[1], pre[2],
-				    pre[3], g->label, g->label != NULL ?
-				    g->values[k] : NULL, NULL);
+				    pre[3], g->values != NULL ? g->label : NULL,
+				    g->values != NULL ? g->values[k] : NULL,
+				    NULL);
 				metrics_sample(b, g->name, l,
 				    g->value(r, k, now));
 				free(l);
