@@ -11,6 +11,7 @@
 
 #include "atomicfile.h"
 #include "datamanifest.h"
+#include "fileformat.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -727,7 +728,7 @@ datamanifest_generation_line(const cJSON *o, int64_t *g)
 
 static int
 datamanifest_replay_all(struct datamanifest *m, char *text, size_t len,
-    const char **why, int *torn, int *stale)
+    const char **why, int *torn, int *stale, const char *path, char **newer)
 {
 	char	*line = text, *nl, *end = text + len;
 	cJSON	*o;
@@ -746,6 +747,13 @@ datamanifest_replay_all(struct datamanifest *m, char *text, size_t len,
 		*nl = '\0';
 		o = cJSON_ParseWithOpts(line, NULL, 1);
 		if (first && o != NULL && datamanifest_generation_line(o, &g)) {
+			if (fileformat_check(o, DATAMANIFEST_FORMAT, path,
+			    newer) == 1) {
+				cJSON_Delete(o);
+				return -1;	/* left for that release */
+			}
+			free(*newer);
+			*newer = NULL;
 			cJSON_Delete(o);
 			if (g != m->generation) {
 				/* Written before the manifest that holds it:
@@ -814,7 +822,7 @@ int
 datamanifest_load(struct datamanifest *m, const char *dir, char **warning,
     char **cause)
 {
-	char		*path, *jpath, *text = NULL, *jtext = NULL;
+	char		*path, *jpath, *text = NULL, *jtext = NULL, *fc = NULL;
 	const char	*why = NULL;
 	size_t		 len = 0, jlen = 0;
 	cJSON		*root = NULL;
@@ -831,11 +839,23 @@ datamanifest_load(struct datamanifest *m, const char *dir, char **warning,
 	if (text != NULL) {
 		if ((root = cJSON_ParseWithLength(text, len)) == NULL)
 			why = "not JSON";
-		else
+		else if (fileformat_check(root, DATAMANIFEST_FORMAT, path,
+		    &fc) == 1) {
+			*cause = fc;	/* a newer release's: left as it is */
+			goto out;
+		} else {
+			free(fc);
+			fc = NULL;
 			datamanifest_from_json(m, root, &why);
+		}
 	}
-	if (why == NULL && jtext != NULL)
-		datamanifest_replay_all(m, jtext, jlen, &why, &torn, &stale);
+	if (why == NULL && jtext != NULL &&
+	    datamanifest_replay_all(m, jtext, jlen, &why, &torn, &stale, jpath,
+	    &fc) == -1 && why == NULL) {
+		*cause = fc;
+		goto out;
+	}
+	free(fc);
 	if (why != NULL) {
 		datamanifest_clear(m);
 		m->dir = xstrdup(dir);
@@ -937,8 +957,9 @@ datamanifest_journal(struct datamanifest *m, cJSON *line, char **cause)
 		fatalx("cJSON: out of memory");
 	cJSON_Delete(line);
 	if (m->journaled == 0)
-		rec = xprintf("{\"op\":\"generation\",\"generation\":%lld}\n"
-		    "%s\n", (long long)m->generation, text);
+		rec = xprintf("{\"op\":\"generation\",\"format\":%d,"
+		    "\"generation\":%lld}\n%s\n", DATAMANIFEST_FORMAT,
+		    (long long)m->generation, text);
 	else
 		rec = xprintf("%s\n", text);
 	cJSON_free(text);

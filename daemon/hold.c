@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "fileformat.h"
 #include "hold.h"
 #include "httpmsg.h"
 #include "state.h"
@@ -186,7 +187,7 @@ hold_load(struct hold *h, const char *dir, char **cause)
 {
 	char	*path, *data = NULL, *why = NULL;
 	cJSON	*o;
-	int	 rv = 0;
+	int	 rv = 0, fmt = 0;
 
 	memset(h, 0, sizeof *h);
 	path = xprintf("%s/operator.json", dir);
@@ -201,7 +202,12 @@ hold_load(struct hold *h, const char *dir, char **cause)
 	} else {
 		if ((o = cJSON_Parse(data)) == NULL)
 			why = xstrdup("not valid JSON");
-		else if (hold_parse(h, o, &why) == -1)
+		else if ((fmt = fileformat_check(o, HOLD_FORMAT, path,
+		    &why)) == 1) {
+			*cause = why;	/* newer: says the path itself */
+			why = NULL;
+			rv = -1;
+		} else if (fmt == 0 && hold_parse(h, o, &why) == -1)
 			hold_clear(h);
 		cJSON_Delete(o);
 		free(data);
@@ -244,6 +250,7 @@ hold_save(const struct hold *h, const char *dir, char **cause)
 		return -1;
 	}
 	o = cJSON_CreateObject();
+	fileformat_add(o, HOLD_FORMAT);
 	cJSON_AddStringToObject(o, "hold", hold_kind_name(h->kind));
 	state_add_str(o, "reason", h->reason);
 	state_add_time(o, "since", h->since);

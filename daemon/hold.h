@@ -30,6 +30,8 @@ struct hold {
 	char		*source_version;
 };
 
+/* The format operator.json is written in (fileformat.h). */
+#define HOLD_FORMAT		1
 #define HOLD_MIN_PREFIX		7
 #define HOLD_MAX_REASON		512
 

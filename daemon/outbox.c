@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "atomicfile.h"
+#include "fileformat.h"
 #include "log.h"
 #include "outbox.h"
 #include "xmalloc.h"
@@ -128,17 +129,28 @@ outbox_str(const cJSON *o, const char *name)
 	    j->valuestring : NULL;
 }
 
-/* The item in text, or NULL and *why. */
+/* The item in text, or NULL and *why; *newer when it is of a newer
+ * release's format (left alone, not damage). */
 static struct outbox_item *
-outbox_parse(const char *text, const char **why)
+outbox_parse(const char *text, const char **why, int *newer)
 {
 	struct outbox_item	*it = NULL;
 	cJSON			*top, *ev;
 	const char		*sink, *name, *id, *type;
-	char			*evtext;
+	char			*evtext, *fc = NULL;
+	int			 fmt;
 
+	*newer = 0;
 	if ((top = cJSON_Parse(text)) == NULL || !cJSON_IsObject(top)) {
 		*why = "not a JSON object";
+		goto out;
+	}
+	fmt = fileformat_check(top, OUTBOX_FORMAT, "", &fc);
+	free(fc);
+	if (fmt != 0) {
+		*newer = fmt == 1;
+		*why = fmt == 1 ? "of a newer release's format" :
+		    "a bad \"format\"";
 		goto out;
 	}
 	sink = outbox_str(top, "sink");
@@ -226,6 +238,7 @@ outbox_load(struct outbox *ob, DIR *d)
 	size_t			 n = 0, cap = 0, i;
 	const char		*why;
 	char			*path, *text, *cause;
+	int			 newer;
 
 	while ((de = readdir(d)) != NULL) {
 		if (outbox_name_temp(de->d_name)) {
@@ -250,8 +263,13 @@ outbox_load(struct outbox *ob, DIR *d)
 		    &cause) == -1) {
 			outbox_aside(ob, path, cause);
 			free(cause);
-		} else if ((it = outbox_parse(text, &why)) == NULL)
-			outbox_aside(ob, path, why);
+		} else if ((it = outbox_parse(text, &why, &newer)) == NULL) {
+			if (newer)
+				log_warnx("notify: outbox file %s is %s; left "
+				    "for that release", path, why);
+			else
+				outbox_aside(ob, path, why);
+		}
 		else {
 			it->seq = seqs[i];
 			TAILQ_INSERT_TAIL(&ob->items, it, entry);
@@ -320,7 +338,7 @@ outbox_add(struct outbox *ob, const char *sink, const char *sink_name,
 	const char		*why = NULL;
 	cJSON			*name;
 	char			*qname, *text, *path;
-	int			 rv;
+	int			 rv, newer;
 
 	if (out != NULL)
 		*out = NULL;
@@ -328,11 +346,11 @@ outbox_add(struct outbox *ob, const char *sink, const char *sink_name,
 	    (qname = cJSON_PrintUnformatted(name)) == NULL)
 		fatalx("cJSON: out of memory");
 	cJSON_Delete(name);
-	text = xprintf("{\"sink\":\"%s\",\"sink_name\":%s,\"event\":%s}\n",
-	    sink, qname, event);
+	text = xprintf("{\"format\":%d,\"sink\":\"%s\",\"sink_name\":%s,"
+	    "\"event\":%s}\n", OUTBOX_FORMAT, sink, qname, event);
 	cJSON_free(qname);
 	/* What is written is what a restart reads back. */
-	if ((it = outbox_parse(text, &why)) == NULL) {
+	if ((it = outbox_parse(text, &why, &newer)) == NULL) {
 		xasprintf(cause, "cannot queue an event for %s: %s", sink_name,
 		    why);
 		free(text);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define OUTBOX_FORMAT		1		/* of each file (fileformat.h) */
 #define OUTBOX_MAX		1000		/* pending deliveries kept */
 #define OUTBOX_MAX_FILE		(256 * 1024)	/* bytes of one file */
 #define OUTBOX_SINK_LEN		32		/* hex digits of a sink id */

@@ -280,6 +280,10 @@ promote_job_setup(struct promote_job *j, const struct config *conf,
 	    state_route_load(&j->st, j->dir, &cause, &warning)) == -1) {
 		promote_job_fail(j, 0, "reading state: %s", cause);
 		free(cause);
+		/* No save over a file that could not be read (one of a
+		 * newer release's format, one unreadable). */
+		free(j->dir);
+		j->dir = NULL;
 		return -1;
 	}
 	if (warning != NULL) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "fileformat.h"
 #include "redact.h"
 #include "state.h"
 #include "vmap.h"
@@ -189,6 +190,7 @@ state_route_to_json(const struct state_route *s)
 	cJSON	*o, *sub;
 
 	o = cJSON_CreateObject();
+	fileformat_add(o, STATE_FORMAT);
 	state_add_str(o, "pair", s->pair);
 	state_add_str(o, "source", s->source);
 	state_add_str(o, "destination", s->destination);
@@ -343,15 +345,16 @@ fail:
 
 /*
  * Reads path into s. A missing file is an empty state (0). -1 is an
- * unreadable file (*cause) or, with *why set, a corrupt one.
+ * unreadable file or one of a newer format (*cause), or, with *why set,
+ * a corrupt one.
  */
 static int
 state_route_read(struct state_route *s, const char *path, char **cause,
     char **why)
 {
-	char	*data = NULL;
+	char	*data = NULL, *fc = NULL;
 	cJSON	*o;
-	int	 rv = 0;
+	int	 rv = 0, fmt;
 
 	memset(s, 0, sizeof *s);
 	*why = NULL;
@@ -364,6 +367,14 @@ state_route_read(struct state_route *s, const char *path, char **cause,
 	}
 	if ((o = cJSON_Parse(data)) == NULL) {
 		*why = xstrdup("not valid JSON");
+		rv = -1;
+	} else if ((fmt = fileformat_check(o, STATE_FORMAT, path,
+	    &fc)) != 0) {
+		/* Newer: left alone (*cause); damaged: *why. */
+		if (fmt == 1)
+			*cause = fc;
+		else
+			*why = fc;
 		rv = -1;
 	} else if (state_route_from_json(s, o, why) == -1)
 		rv = -1;

@@ -79,6 +79,9 @@ void	 state_add_time(cJSON *, const char *name, int64_t t);
 void	 state_set_error(struct state_route *, const char *error,
 	    int permanent);
 
+/* The format state.json is written in (fileformat.h). */
+#define STATE_FORMAT		1
+
 #define STATE_LOCK_CREATE	0x1	/* make state_dir and its lock file */
 #define STATE_LOCK_HELD		1	/* another process holds the lock */
 #define STATE_LOCK_MISSING	2	/* no lock file: nothing ever ran */

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "atomicfile.h"
+#include "fileformat.h"
 #include "vmap.h"
 #include "xmalloc.h"
 
@@ -59,6 +60,7 @@ vmap_entry_json(const struct vmap_entry *e)
 	char	*t, *out;
 
 	o = cJSON_CreateObject();
+	fileformat_add(o, VMAP_FORMAT);
 	t = vmap_time_format(e->time);
 	cJSON_AddStringToObject(o, "time", t);
 	free(t);
@@ -110,6 +112,10 @@ vmap_entry_parse(struct vmap_entry *e, const char *line, char **cause)
 		xasprintf(cause, "not a JSON object");
 		goto out;
 	}
+	/* A newer release's line is skipped like a foreign one (and kept
+	 * in the file for that release). */
+	if (fileformat_check(o, VMAP_FORMAT, "the line", cause) != 0)
+		goto out;
 	if (vmap_get_str(o, "time", &t, 1, cause) == -1)
 		goto out;
 	if (vmap_time_parse(t, &e->time) == -1) {

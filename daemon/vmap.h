@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The format each line is written in (fileformat.h). */
+#define VMAP_FORMAT	1
+
 struct vmap_entry {
 	int64_t	 time;		/* unix seconds, UTC */
 	char	*pair;

@@ -868,7 +868,6 @@ START_TEST(test_bad_manifest)
 		char		*text;
 	} bad[] = {
 		{ "not JSON", xstrdup("{\"format\": 1, \"collections\": [") },
-		{ "format 2", dm_json(2, SHA64, "10") },
 		{ "format 0", dm_json(0, SHA64, "10") },
 		{ "63-char sha256", dm_json(1, SHA64 + 1, "10") },
 		{ "65-char sha256", dm_json(1, SHA64 "0", "10") },
@@ -917,6 +916,43 @@ START_TEST(test_bad_manifest)
 		testutil_rmtree(d);
 		free(d);
 	}
+}
+END_TEST
+
+/* A data.json or journal of a newer release's format is left as it is:
+ * the load fails with the reason, nothing is moved aside. */
+START_TEST(test_newer_format)
+{
+	struct datamanifest	 m;
+	char			*d, *path, *text, *cause = NULL, *warning = NULL;
+
+	d = dm_subdir(300);
+	path = dm_path(d, "data.json");
+	text = dm_json(2, SHA64, "10");
+	testutil_write(path, text, 0600);
+	free(text);
+	ck_assert_int_eq(datamanifest_load(&m, d, &warning, &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_ptr_nonnull(strstr(cause, "is of format 2, newer than"));
+	ck_assert_ptr_null(warning);
+	free(cause);
+	cause = NULL;
+	datamanifest_clear(&m);
+	ck_assert(dm_exists(d, "data.json"));
+	ck_assert_int_eq(dm_count(d, "data.json.corrupt-"), 0);
+	unlink(path);
+	free(path);
+	path = dm_path(d, "data.journal");
+	testutil_write(path, "{\"op\":\"generation\",\"format\":3,"
+	    "\"generation\":0}\n", 0600);
+	ck_assert_int_eq(datamanifest_load(&m, d, &warning, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "is of format 3, newer than"));
+	free(cause);
+	datamanifest_clear(&m);
+	ck_assert(dm_exists(d, "data.journal"));
+	ck_assert_int_eq(dm_count(d, "data.journal.corrupt-"), 0);
+	free(path);
+	free(d);
 }
 END_TEST
 
@@ -1454,6 +1490,7 @@ datamanifest_suite(void)
 	tcase_add_test(tc, test_save_crash_replay);
 	tcase_add_test(tc, test_coll_to);
 	tcase_add_test(tc, test_starts);
+	tcase_add_test(tc, test_newer_format);
 	tcase_add_test(tc, test_bad_starts);
 	suite_add_tcase(s, tc);
 	return s;

@@ -113,6 +113,34 @@ START_TEST(test_route_corrupt_moved_aside)
 }
 END_TEST
 
+/* A state.json of a newer release's format is left as it is: the load
+ * fails naming it; nothing is moved aside. An older one (no format)
+ * loads. */
+START_TEST(test_route_newer_format)
+{
+	struct state_route	 r;
+	char			*cause = NULL, *warning = NULL, *path;
+
+	path = xprintf("%s/state.json", dir);
+	testutil_write(path, "{\"format\": 2, \"phase\": \"idle\"}", 0600);
+	ck_assert_int_eq(state_route_load(&r, dir, &cause, &warning), -1);
+	ck_assert_ptr_null(warning);
+	ck_assert_ptr_nonnull(strstr(cause, "is of format 2, newer than"));
+	free(cause);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	testutil_write(path, "{\"format\": \"x\", \"phase\": \"idle\"}",
+	    0600);
+	ck_assert_int_eq(state_route_load(&r, dir, &cause, &warning), 0);
+	ck_assert_ptr_nonnull(strstr(warning, "a bad \"format\""));
+	free(warning);
+	testutil_write(path, "{\"phase\": \"idle\"}", 0600);
+	ck_assert_int_eq(state_route_load(&r, dir, &cause, &warning), 0);
+	ck_assert_ptr_null(warning);
+	state_route_clear(&r);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_error_is_redacted)
 {
 	struct state_route	 s = { 0 };
@@ -150,7 +178,7 @@ START_TEST(test_vmap_codec)
 	char			*json, *cause = NULL;
 
 	json = vmap_entry_json(&e);
-	ck_assert_str_eq(json, "{\"time\":\"2025-11-24T16:00:00Z\","
+	ck_assert_str_eq(json, "{\"format\":1,\"time\":\"2025-11-24T16:00:00Z\","
 	    "\"pair\":\"hello\",\"source\":\"dev/alice/Hello\","
 	    "\"source_commit\":\"" C1 "\",\"source_version\":null,"
 	    "\"destination\":\"prod/acme/Hello\",\"dest_commit\":\"" C2 "\","
@@ -322,6 +350,7 @@ state_suite(void)
 	tcase_add_test(tc, test_route_dir);
 	tcase_add_test(tc, test_route_roundtrip);
 	tcase_add_test(tc, test_route_missing_is_empty);
+	tcase_add_test(tc, test_route_newer_format);
 	tcase_add_test(tc, test_route_corrupt_moved_aside);
 	tcase_add_test(tc, test_error_is_redacted);
 	tcase_add_test(tc, test_vmap_codec);
