@@ -193,9 +193,8 @@ bench: deps
 	@python3 tests/bench/data.py
 
 # What `make install` writes, and so what `make uninstall` removes.
-# (For now only those that exist: packaging/monitoring/ is being written.)
-MONITORING := $(wildcard packaging/monitoring/algopromoted-alerts.yml \
-	      packaging/monitoring/algopromoted-grafana.json)
+MONITORING := packaging/monitoring/algopromoted-alerts.yml \
+	      packaging/monitoring/algopromoted-grafana.json
 COMPLETIONS := algopromoted algopromotectl
 INSTALLED = $(SBINDIR)/algopromoted $(SBINDIR)/algopromotectl \
 	    $(MANDIR)/man8/algopromoted.8 $(MANDIR)/man8/algopromotectl.8 \
