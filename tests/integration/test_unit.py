@@ -131,7 +131,7 @@ pairs:
             "keys_dev.key": "simEXAMPLEdevKEY0000\n",
             "keys_prod.key": "simEXAMPLEprodKEY000\n"})
         self.assertEqual((rc, err), (0, ""), out + err)
-        self.assertEqual(out, "configuration OK: 1 pairs, 1 destinations\n")
+        self.assertEqual(out, "configuration OK: 1 pairs, 1 destinations, 1 files\n")
 
     def test_check_refuses_bad_file(self):
         bad = self.CONFIG_TEXT.replace("key_owner: acme", "key_ownr: acme")
