@@ -76,7 +76,8 @@ BINS	:= $(OUT)/algopromoted $(OUT)/algopromotectl
 all: $(BINS)
 
 help:
-	@echo "targets: all testbins check asan tsan soak fuzz lint format install demo bench clean"
+	@echo "targets: all testbins check asan tsan soak fuzz lint format" \
+	    "install uninstall deb demo bench clean"
 
 deps:
 	@sh packaging/deps.sh
@@ -125,9 +126,11 @@ testbins:
 # the test variant (the release binaries are checked to have no crash
 # point), and ends with one `N passed, N failed` line over all of them.
 check: deps
+	@sh packaging/deps.sh gitserver promtool=$(BUILD)/tools
 	@$(MAKE) --no-print-directory all $(BUILD)/check_algopromote testbins \
 	    fuzz-replay
 	@AP_BINDIR=$(BUILD)/test AP_RELEASE_BINDIR=$(OUT) AP_BUILD=$(BUILD) \
+	    AP_PROMTOOL=$(BUILD)/tools/promtool \
 	    python3 tests/run.py --unit $(BUILD)/check_algopromote
 
 # Both random-kill soaks at length, one instance then two: 100 SIGKILLs
@@ -184,7 +187,7 @@ format:
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@python3 tests/demo.py
+	@AP_BINDIR=$(OUT) python3 tests/demo.py
 
 bench: deps
 	@$(MAKE) --no-print-directory all
