@@ -23,17 +23,29 @@
  * $CREDENTIALS_DIRECTORY (for key files, when set), else beside the
  * configuration. *show is the name for messages, relative when the
  * configuration's path was.
+ *
+ * In $CREDENTIALS_DIRECTORY a '/' of the name is '_': systemd names a
+ * credential loaded from a directory (LoadCredential=keys:DIR) "keys_"
+ * followed by the file's path below DIR, '/' written '_'. So the name
+ * keys/dev.key finds /etc/algopromoted/keys/dev.key from a shell (beside
+ * the configuration) and its credential keys_dev.key in the service.
  */
 static void
 config_secret_resolve(struct cf *cf, const char *name, int creds, char **abs,
     char **show)
 {
+	char	*cred, *p;
+
 	if (name[0] == '/') {
 		*abs = xstrdup(name);
 		*show = xstrdup(name);
 	} else if (creds && cf->creds != NULL) {
-		*abs = config_yaml_path_join(cf->creds, name);
+		cred = xstrdup(name);
+		for (p = cred; (p = strchr(p, '/')) != NULL; p++)
+			*p = '_';
+		*abs = config_yaml_path_join(cf->creds, cred);
 		*show = xstrdup(*abs);
+		free(cred);
 	} else {
 		*abs = config_yaml_path_join(cf->dir_abs, name);
 		*show = cf->dir_show != NULL ?

@@ -83,22 +83,29 @@ class Unit(unittest.TestCase):
         self.assertEqual(k["LoadCredential"], ["keys:/etc/algopromoted/keys"])
         with open(UNIT) as f:
             header = f.read().split("[Unit]", 1)[0]
-        self.assertIn("api_key_file: keys_dev.key", header)
+        self.assertIn("api_key_file: keys/dev.key", header)
 
-    def run_check(self, config_text, credentials):
-        """The unit's ExecReload= check, on the built binary."""
+    def run_check(self, config_text, credentials, service=True):
+        """The unit's ExecReload= check, on the built binary: as the
+        service runs it (credentials, named as systemd names them, in
+        $CREDENTIALS_DIRECTORY), or from a shell (service=False: the
+        files below the configuration's directory, by their paths)."""
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "algopromoted.yaml")
             with open(path, "w") as f:
                 f.write(config_text)
-            creds = os.path.join(tmp, "credentials")
-            os.mkdir(creds, 0o700)
+            creds = os.path.join(tmp, "credentials" if service else "")
+            os.makedirs(creds, 0o700, exist_ok=True)
             for name, value in credentials.items():
-                fd = os.open(os.path.join(creds, name),
-                             os.O_WRONLY | os.O_CREAT, 0o600)
+                name = os.path.join(creds, name)
+                os.makedirs(os.path.dirname(name), 0o700, exist_ok=True)
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o600)
                 os.write(fd, value.encode())
                 os.close(fd)
-            env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+            env = dict(os.environ)
+            env.pop("CREDENTIALS_DIRECTORY", None)
+            if service:
+                env["CREDENTIALS_DIRECTORY"] = creds
             for name in ("STATE_DIRECTORY", "RUNTIME_DIRECTORY"):
                 env.pop(name, None)
             argv = CHECK.split()
@@ -114,11 +121,11 @@ clusters:
   dev:
     api: https://api.dev.example.com
     key_owner: alice
-    api_key_file: keys_dev.key
+    api_key_file: keys/dev.key
   prod:
     api: https://api.prod.example.com
     key_owner: acme
-    api_key_file: keys_prod.key
+    api_key_file: keys/prod.key
 pairs:
   - name: hello
     source: dev/alice/Hello
@@ -126,12 +133,27 @@ pairs:
 """
 
     def test_check_finds_credentials(self):
-        # /etc/algopromoted/keys/dev.key arrives as keys_dev.key.
+        # /etc/algopromoted/keys/dev.key arrives as keys_dev.key; the
+        # configuration names it keys/dev.key.
         rc, out, err = self.run_check(self.CONFIG_TEXT, {
             "keys_dev.key": "simEXAMPLEdevKEY0000\n",
             "keys_prod.key": "simEXAMPLEprodKEY000\n"})
         self.assertEqual((rc, err), (0, ""), out + err)
         self.assertEqual(out, "configuration OK: 1 pairs, 1 destinations, 1 files\n")
+
+    def test_check_from_a_shell(self):
+        # The same configuration, checked by hand (or read by
+        # algopromotectl) outside the service: keys/dev.key beside it.
+        rc, out, err = self.run_check(self.CONFIG_TEXT, {
+            "keys/dev.key": "simEXAMPLEdevKEY0000\n",
+            "keys/prod.key": "simEXAMPLEprodKEY000\n"}, service=False)
+        self.assertEqual((rc, err), (0, ""), out + err)
+        # And the credential's name is not found there.
+        rc, out, err = self.run_check(self.CONFIG_TEXT, {
+            "keys_dev.key": "simEXAMPLEdevKEY0000\n",
+            "keys_prod.key": "simEXAMPLEprodKEY000\n"}, service=False)
+        self.assertEqual(rc, 2, out + err)
+        self.assertRegex(err, r"algopromoted\.yaml:5:\d+: .*keys/dev\.key")
 
     def test_check_refuses_bad_file(self):
         bad = self.CONFIG_TEXT.replace("key_owner: acme", "key_ownr: acme")

@@ -799,7 +799,7 @@ START_TEST(test_credentials_directory)
 {
 	struct config	*c = NULL;
 	char		*dir = testutil_tmpdir(), *creds, *key, *path;
-	char		*errors = NULL, *want, *outside, *body;
+	char		*errors = NULL, *want, *outside, *body, *sub;
 
 	creds = xprintf("%s/creds", dir);
 	ck_assert_int_eq(mkdir(creds, 0700), 0);
@@ -812,6 +812,18 @@ START_TEST(test_credentials_directory)
 	ck_assert_str_eq(c->clusters[0].api_key, DEV_KEY);
 	config_free(c);
 	free(path);
+
+	/* A path below a directory loaded whole (LoadCredential=keys:DIR)
+	 * is the credential named with '_' for '/'. */
+	sub = xprintf("%s/keys_sub_dev.key", creds);
+	testutil_write(sub, DEV_KEY "\n", 0600);
+	path = write_conf(dir, "    api_key_file: keys/sub/dev.key\n", "");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	ck_assert_str_eq(c->clusters[0].api_key_file, sub);
+	ck_assert_str_eq(c->clusters[0].api_key, DEV_KEY);
+	config_free(c);
+	free(path);
+	free(sub);
 
 	/* Named absolutely, inside: still trusted. Beside it: not. */
 	outside = xprintf("%s/dev.key", dir);
