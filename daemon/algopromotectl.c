@@ -1273,7 +1273,7 @@ main(int argc, char **argv)
 	    run_daemon(c, &a, a.sock, &rv))
 		return finish(rv);
 	/* The control tool needs the layout, not the keys. */
-	if (config_load(&conf, a.path, CONFIG_LOAD_CHECK, &errors) == -1) {
+	if (config_load(&conf, a.path, CONFIG_LOAD_SKIP_KEYS, &errors) == -1) {
 		ctl_errors(errors);
 		free(errors);
 		return finish(2);
