@@ -570,8 +570,12 @@ ROUTES = [Route(m, re.compile(p), h, lk) for m, p, h, lk in (
 class Api:
     """Algorithmia's management API semantics over a Store."""
 
-    def __init__(self, store, users, build_seconds, page_size, exists_status, notfound_style):
+    def __init__(self, store, users, build_seconds, page_size, exists_status, notfound_style,
+                 notice_pushes=False):
         self.store = store
+        # Another git server (e.g. tests/tools/gitserver.py) shares DIR/repos: a master
+        # head it moved is built when an API call next looks at the algorithm.
+        self.notice_pushes = notice_pushes
         self.users = users
         self.build_seconds = build_seconds
         self.page_size = page_size
@@ -642,7 +646,17 @@ class Api:
         rec = self.store.get(owner, name)
         if rec is None:
             raise ApiError(404, 1001, "No such algorithm: %s/%s" % (owner, name))
+        if self.notice_pushes:
+            self.notice_push(rec, req.now)
         return rec
+
+    def notice_push(self, rec, now):
+        """--notice-pushes: a build of master's head when it moved since the last
+        build (or since create) without passing through this server's /git (caller
+        holds the store lock)."""
+        head = self.store.head(rec["owner"], rec["name"])
+        if head is not None and head != rec.get("seen_head"):
+            self.record_build(rec, head, now)
 
     def record_build(self, rec, commit, now):
         """A new build of commit (caller holds the store lock)."""
@@ -656,6 +670,8 @@ class Api:
             "published": None,
         }
         rec["builds"].append(build)
+        if self.notice_pushes:
+            rec["seen_head"] = commit
         self.store.save()
         return build
 
@@ -719,6 +735,8 @@ class Api:
             self.store.init_repo(owner, name)
             rec = {"id": str(uuid.uuid4()), "owner": owner, "name": name, "details": details,
                    "settings": settings, "created_at": req.now, "builds": []}
+            if self.notice_pushes:  # the template commit makes no build
+                rec["seen_head"] = self.store.head(owner, name)
             self.store.put(rec)
             return 200, algorithm_json(rec, req.base_url, req.now)
 
@@ -1497,6 +1515,9 @@ def parse_args(argv):
                    help="largest page of a data listing (default 1000)")
     p.add_argument("--exists-status", type=int, default=400, metavar="N",
                    help="HTTP status of create for an existing name (code 1002; default 400)")
+    p.add_argument("--notice-pushes", action="store_true",
+                   help="DIR/repos is shared with another git server: a master head that "
+                        "moved there is built at the next API call about the algorithm")
     p.add_argument("--notfound-style", choices=("object", "string"), default="object",
                    help='404 body for unknown algorithms; "string" gives '
                         '{"error":"No such algorithm"}')
@@ -1524,7 +1545,7 @@ def main(argv=None):
         sys.stderr.write("fakecluster: %s\n" % e)
         return 2
     api = Api(store, users, args.build_seconds, args.page_size, args.exists_status,
-              args.notfound_style)
+              args.notfound_style, args.notice_pushes)
     data = DataApi(data_store, api.key_user, args.data_page_size)
     server = FakeCluster(args.port, api, data)
     print(server.server_port, flush=True)

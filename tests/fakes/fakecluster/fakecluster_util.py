@@ -40,6 +40,12 @@ class Cluster:
         return "http://%s:%s@127.0.0.1:%d/git/%s/%s.git" % (
             quote(user, safe=""), quote(key, safe=""), self.port, owner, path)
 
+    @property
+    def repos_path(self):
+        """STATE/repos: the GIT_PROJECT_ROOT of its repositories ({owner}/{algo}.git),
+        for another git server to share (with --notice-pushes)."""
+        return os.path.join(self.state_dir, "repos")
+
     def data_path(self, owner, collection=None, filename=None):
         """Where hosted data lives on disk: STATE/data/OWNER[/COLLECTION[/FILE]]. A test
         may seed a collection by making the directory and writing files into it."""

@@ -1067,6 +1067,50 @@ class VariantsTest(FakeClusterCase):
         self.assertNotEqual(proc.returncode, 0)
 
 
+class NoticePushesTest(FakeClusterCase):
+    """--notice-pushes: a push that another git server (one sharing DIR/repos) made is
+    built at the next API call about the algorithm, once; without the option it is not."""
+
+    cluster_options = {"build_seconds": 0, "extra_args": ("--notice-pushes",)}
+
+    def push_beside(self, cluster, name, files):
+        """Push to the bare repo on disk, not through the cluster's /git."""
+        repo = self.clone(ALICE, name, cluster=cluster)
+        sha = self.commit(repo, files)
+        git("push", "--quiet", os.path.join(cluster.repos_path, ALICE, name + ".git"),
+            "HEAD:master", cwd=repo)
+        return sha
+
+    def test_push_beside_is_built_once(self):
+        name = self.create()
+        self.assertEqual(self.builds(ALICE, name), [])   # the template makes no build
+        sha = self.push_beside(self.cluster, name, {"a.txt": "beside"})
+        builds = self.builds(ALICE, name)
+        self.assertEqual([b["commit_sha"] for b in builds], [sha])
+        self.assertEqual(self.wait_build(ALICE, name, sha)["status"], "succeeded")
+        self.assertEqual(len(self.builds(ALICE, name)), 1)
+        self.assertEqual(self.published_version(ALICE, name), "0.1.0")
+        # A push through /git is recorded as before, and not built twice.
+        repo = self.clone(ALICE, name)
+        sha2 = self.commit(repo, {"b.txt": "through /git"})
+        git("push", "--quiet", "origin", "master", cwd=repo)
+        self.assertEqual([b["commit_sha"] for b in self.builds(ALICE, name)], [sha2, sha])
+
+    def test_publish_sees_the_push(self):
+        name = self.create()
+        sha = self.push_beside(self.cluster, name, {"a.txt": "x"})
+        resp = self.api("POST", "/v1/algorithms/%s/%s/versions" % (ALICE, name),
+                        body={"version_info": {"git_hash": sha}})
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(resp.json()["version_info"]["git_hash"], sha)
+
+    def test_without_the_option_nothing_is_noticed(self):
+        dev = CLUSTERS["dev"]
+        name = self.create(cluster=dev)
+        self.push_beside(dev, name, {"a.txt": "beside"})
+        self.assertEqual(self.builds(ALICE, name, cluster=dev), [])
+
+
 class HttpTest(FakeClusterCase):
     """HTTP/1.1 details the C client relies on, and bad input that must not hurt."""
 
