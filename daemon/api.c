@@ -426,39 +426,6 @@ out:
 	return rv;
 }
 
-/* The last failure's message, saying how many tries it took and, when the
- * budget ended them, that. */
-static void
-api_gave_up(struct api_client *c, struct api_error *err, int tries,
-    int budget)
-{
-	char	 last[sizeof err->message];
-
-	if (tries < 2 && !budget)
-		return;
-	memcpy(last, err->message, sizeof last);
-	if (budget)
-		api_fail(err, "%s (%d %s; the next would pass the %.1f s retry "
-		    "budget)", last, tries, tries == 1 ? "try" : "tries",
-		    (double)c->retry_budget_ms / 1000);
-	else
-		api_fail(err, "%s (%d tries)", last, tries);
-}
-
-/* Does the halt hook stop the tries? Then the error says why. */
-static int
-api_halted(struct api_client *c, struct api_error *err)
-{
-	char	 last[sizeof err->message], why[160];
-
-	if (c->halt == NULL || c->halt(c->halt_arg, why, sizeof why) == 0)
-		return 0;
-	memcpy(last, err->message, sizeof last);
-	api_fail(err, "%s (not tried again: %s)", last, why);
-	err->halted = 1;
-	return 1;
-}
-
 /*
  * One request, tried again as api_client_set_retry() allows. path starts
  * with "/v1/", already escaped; query (or NULL) too. Returns 0 with *out
@@ -466,49 +433,58 @@ api_halted(struct api_client *c, struct api_error *err)
  * the last try: no answer, a non-2xx status, a 2xx answer that is no JSON
  * or a JSON object with an "error" member.
  */
+/* One try of api_call, for api_retry_run(). */
+struct api_try {
+	struct api_client	*c;
+	const char		*method, *path, *url, *text;
+	cJSON			**out;
+};
+
+static int
+api_try_once(void *arg, struct api_error *err, int *again)
+{
+	struct api_try	*t = arg;
+	int		 rv, sent;
+
+	rv = api_once(t->c, t->method, t->path, t->url, t->text, t->out, err,
+	    &sent);
+	*again = rv != 0 && api_retry_may(t->method, err, sent);
+	return rv;
+}
+
 int
 api_call(struct api_client *c, const char *method, const char *path,
     const char *query, const cJSON *body, cJSON **out, struct api_error *err)
 {
-	char		*url, *text = NULL;
-	uint64_t	 start = monotime_ms(), wait;
-	int		 n, rv = -1, sent, budget = 0;
+	struct api_retry_req	 r;
+	struct api_try		 t;
+	char			*url, *text = NULL, *what;
+	int			 rv = -1;
 
 	*out = NULL;
 	xasprintf(&url, "%s%s%s%s", c->base, path, query != NULL ? "?" : "",
 	    query != NULL ? query : "");
+	xasprintf(&what, "%s %s", method, path);
 	if (body != NULL && (text = cJSON_PrintUnformatted(body)) == NULL) {
 		api_error_reset(err);
-		api_fail(err, "%s %s: cannot encode the request", method, path);
+		api_fail(err, "%s: cannot encode the request", what);
 		goto out;
 	}
-	for (n = 1;; n++) {
-		rv = api_once(c, method, path, url, text, out, err, &sent);
-		if (rv == 0 || n >= c->tries ||
-		    !api_retry_may(method, err, sent))
-			break;
-		if (api_halted(c, err))
-			break;
-		wait = api_retry_wait(n, err->retry_after_ms,
-		    backoff_random());
-		if (monotime_ms() - start + wait > c->retry_budget_ms) {
-			budget = 1;
-			break;
-		}
-		log_info("%s%sapi: %s; try %d of %d in %.1f s",
-		    c->who ? "route " : "", c->who ? c->who : "",
-		    err->message, n + 1, c->tries, (double)wait / 1000);
-		if (backoff_sleep(c->cancel, wait) != 0) {
-			api_error_reset(err);
-			err->cancelled = 1;
-			api_fail(err, "%s %s: cancelled", method, path);
-			goto out;
-		}
-	}
-	if (rv != 0 && !err->halted)
-		api_gave_up(c, err, n, budget);
+	t.c = c;
+	t.method = method;
+	t.path = path;
+	t.url = url;
+	t.text = text;
+	t.out = out;
+	memset(&r, 0, sizeof r);
+	r.cl[0] = c;
+	r.what = what;
+	r.once = api_try_once;
+	r.arg = &t;
+	rv = api_retry_run(&r, err);
 out:
 	cJSON_free(text);
+	free(what);
 	free(url);
 	return rv;
 }

@@ -78,6 +78,21 @@ int	 api_retry_may(const char *method, const struct api_error *,
 	    int sent);
 uint64_t api_retry_wait(int done, long retry_after_ms, uint64_t rnd);
 
+/* One request for api_retry_run(): once() makes a try and says with
+ * *again whether its failure may be repeated. A copy between clusters
+ * has two clients: the tries and budget are the smaller of theirs, and
+ * either's cancel flag or halt hook stops it. */
+struct api_retry_req {
+	struct api_client	*cl[2];		/* [1]: NULL, or a copy's dst */
+	const char		*what;		/* "GET /v1/...", for messages */
+	int			(*once)(void *, struct api_error *, int *);
+	void			*arg;
+};
+
+int	 api_retry_run(const struct api_retry_req *, struct api_error *);
+int	 api_retry_cancelled(struct api_client *const cl[2]);
+void	 api_retry_cancel_fail(struct api_error *, const char *what);
+
 /* api_algo.c */
 void	 api_build_parse(const cJSON *, struct api_build *);
 void	 api_version_parse(const cJSON *, struct api_version *);

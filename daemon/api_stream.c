@@ -73,15 +73,6 @@ struct stream_copy {
 	uint64_t		 progress_ms;
 };
 
-/* One request for stream_retry: once() makes a try and says with
- * *again whether its failure may be repeated. */
-struct stream_req {
-	struct api_client	*cl[2];		/* [1]: NULL, or a copy's dst */
-	const char		*what;		/* "GET /v1/...", for cancel */
-	int			(*once)(void *, struct api_error *, int *);
-	void			*arg;
-};
-
 /* A HEAD or PATCH. */
 struct stream_simple {
 	struct api_client	*c;
@@ -91,114 +82,6 @@ struct stream_simple {
 	const char		*body;		/* JSON text, or NULL */
 	int64_t			 clen;
 };
-
-static int
-stream_cancelled(struct api_client *const cl[2])
-{
-	int	 i;
-
-	for (i = 0; i < 2; i++)
-		if (cl[i] != NULL && cl[i]->cancel != NULL &&
-		    atomic_load(cl[i]->cancel) != 0)
-			return 1;
-	return 0;
-}
-
-static void
-stream_cancel_fail(struct api_error *err, const char *what)
-{
-	api_error_reset(err);
-	err->cancelled = 1;
-	api_fail(err, "%s: cancelled", what);
-}
-
-/* Sleeps ms looking at both cancel flags: 0, or -1 cancelled. */
-static int
-stream_sleep(struct api_client *const cl[2], uint64_t ms)
-{
-	uint64_t	 end = monotime_ms() + ms, now, slice;
-
-	while (!stream_cancelled(cl) && (now = monotime_ms()) < end) {
-		slice = end - now < BACKOFF_SLICE_MS ? end - now :
-		    BACKOFF_SLICE_MS;
-		if (backoff_sleep(cl[0]->cancel, slice) != 0)
-			return -1;
-	}
-	return stream_cancelled(cl) ? -1 : 0;
-}
-
-/* Does a halt hook of either client stop the tries? */
-static int
-stream_halted(struct api_client *const cl[2], struct api_error *err)
-{
-	char	 last[sizeof err->message], why[160];
-	int	 i;
-
-	for (i = 0; i < 2; i++) {
-		if (cl[i] == NULL || cl[i]->halt == NULL ||
-		    cl[i]->halt(cl[i]->halt_arg, why, sizeof why) == 0)
-			continue;
-		memcpy(last, err->message, sizeof last);
-		api_fail(err, "%s (not tried again: %s)", last, why);
-		err->halted = 1;
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * The retry loop of api_call (api.c) for requests it cannot make: tries
- * and budget are the client's (the smaller of two), the waits
- * api_retry_wait's, the messages the same.
- */
-static int
-stream_retry(const struct stream_req *r, struct api_error *err)
-{
-	struct api_client	*log_c = r->cl[1] != NULL ? r->cl[1] : r->cl[0];
-	char			 last[sizeof err->message];
-	uint64_t		 start = monotime_ms(), wait, budget_ms;
-	int			 n, rv, again, tries, budget = 0;
-
-	tries = r->cl[0]->tries;
-	budget_ms = r->cl[0]->retry_budget_ms;
-	if (r->cl[1] != NULL) {
-		if (r->cl[1]->tries < tries)
-			tries = r->cl[1]->tries;
-		if (r->cl[1]->retry_budget_ms < budget_ms)
-			budget_ms = r->cl[1]->retry_budget_ms;
-	}
-	for (n = 1;; n++) {
-		again = 0;
-		rv = r->once(r->arg, err, &again);
-		if (rv == 0 || n >= tries || !again)
-			break;
-		if (stream_halted(r->cl, err))
-			return -1;
-		wait = api_retry_wait(n, err->retry_after_ms,
-		    backoff_random());
-		if (monotime_ms() - start + wait > budget_ms) {
-			budget = 1;
-			break;
-		}
-		log_info("%s%sapi: %s; try %d of %d in %.1f s",
-		    log_c->who ? "route " : "", log_c->who ? log_c->who : "",
-		    err->message, n + 1, tries, (double)wait / 1000);
-		if (stream_sleep(r->cl, wait) != 0) {
-			stream_cancel_fail(err, r->what);
-			return -1;
-		}
-	}
-	if (rv == 0 || (n < 2 && !budget))
-		return rv;
-	memcpy(last, err->message, sizeof last);
-	if (budget)
-		api_fail(err, "%s (%d %s; the next would pass the %.1f s retry "
-		    "budget)", last, n, n == 1 ? "try" : "tries",
-		    (double)budget_ms / 1000);
-	else
-		api_fail(err, "%s (%d tries)", last, n);
-	return rv;
-}
 
 /* A header list like the client's, its Accept and Content-Type replaced
  * by those given (NULL: none); the key's copy is wiped when freed. */
@@ -523,7 +406,7 @@ api_stream_request(struct api_client *c, const char *method,
     struct api_error *err)
 {
 	struct stream_simple	 s;
-	struct stream_req	 r;
+	struct api_retry_req	 r;
 	char			*text = NULL, *url, *what;
 	int			 rv;
 
@@ -548,7 +431,7 @@ api_stream_request(struct api_client *c, const char *method,
 	r.what = what;
 	r.once = stream_simple_once;
 	r.arg = &s;
-	rv = stream_retry(&r, err);
+	rv = api_retry_run(&r, err);
 	if (rv == 0 && clen != NULL)
 		*clen = s.clen;
 	cJSON_free(text);
@@ -899,8 +782,8 @@ stream_copy_once(void *arg, struct api_error *err, int *again)
 		api_fail(err, "GET %s: cannot start a hash", k->get.path);
 		return -1;
 	}
-	if (stream_cancelled(k->cl)) {
-		stream_cancel_fail(err, k->what);
+	if (api_retry_cancelled(k->cl)) {
+		api_retry_cancel_fail(err, k->what);
 		goto out;
 	}
 	if ((k->multi = curl_multi_init()) == NULL ||
@@ -928,8 +811,8 @@ stream_copy_once(void *arg, struct api_error *err, int *again)
 			break;
 		if (k->verified && (k->put.c == NULL || k->put_ok))
 			break;
-		if (stream_cancelled(k->cl)) {
-			stream_cancel_fail(err, k->what);
+		if (api_retry_cancelled(k->cl)) {
+			api_retry_cancel_fail(err, k->what);
 			k->failed = 1;
 			break;
 		}
@@ -967,7 +850,7 @@ static int
 stream_copy_run(struct stream_copy *k, struct api_data_copy *out,
     struct api_error *err)
 {
-	struct stream_req	 r;
+	struct api_retry_req	 r;
 	char			*what;
 	int			 rv;
 
@@ -994,7 +877,7 @@ stream_copy_run(struct stream_copy *k, struct api_data_copy *out,
 	r.what = what;
 	r.once = stream_copy_once;
 	r.arg = k;
-	rv = stream_retry(&r, err);
+	rv = api_retry_run(&r, err);
 	free(what);
 	stream_progress(k, 1);
 	if (rv != 0)
