@@ -190,10 +190,9 @@ demo: deps
 	@AP_BINDIR=$(OUT) python3 tests/demo.py
 
 bench: deps
+	@sh packaging/deps.sh gitserver
 	@$(MAKE) --no-print-directory all
-	@python3 tests/bench/idle.py
-	@python3 tests/bench/cycle.py
-	@python3 tests/bench/data.py
+	@AP_BINDIR=$(OUT) python3 tests/bench/bench.py
 
 # What `make install` writes, and so what `make uninstall` removes.
 MONITORING := packaging/monitoring/algopromoted-alerts.yml \

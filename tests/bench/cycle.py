@@ -1,118 +1,421 @@
 #!/usr/bin/env python3
-"""make bench, part 2: one promotion's git work against the seed's recipe.
+"""make bench, cycle: one promotion of a 5-file change, ours against the git CLI.
 
-The seed (Algorithmia's migration script) clones source and destination,
-copies the files over, commits and pushes: every cycle moves both
-repositories whole. algopromoted fetches into a persistent mirror,
-builds the tree at object level and pushes on one connection. Both are
-timed here on the same local fakeclusters, for a small and a larger
-repository, with builds taking no time so that only the git work counts.
-Figures, not a test: medians of N cycles, each promoting a real change
-(one line appended to five files).
+Contenders, each promoting the same source change to a destination of its
+own, run one after the other in every round (A B C D, A B C D, ...):
+  ours  `algopromoted --once` (whole process: detect, fetch into its mirror,
+        object-level commit, push, wait for the build, publish), and its
+        git work alone (the sum of its fetch/commit/push log lines);
+  (a)   the seed's first run: clone source and destination, copy the
+        files over, `git add --all`, commit, push, remove the clones;
+  (b)   the seed's repeat run in kept working copies: `git pull`, `cp -R`,
+        `git add --all`, commit, push, then one publish call with curl;
+  (c)   a git-CLI object-level cycle: fetch into a bare mirror,
+        `git commit-tree`, push.
+Repositories: small (50 files, ~1.3 MB) and medium (2,000 files, ~50 MB of
+text and random binary). Servers: the fakecluster's own git (Python, a
+`git http-backend` per request) and a real one, nginx + fcgiwrap +
+git-http-backend (tests/tools/gitserver.py) over HTTP/1.1 and over TLS
+with HTTP/2, sharing the fakeclusters' repositories (the API stays the
+fakecluster's, with --notice-pushes). Against nginx, the access log gives
+each contender's git requests and bytes per promotion. Server repositories
+are `git gc`ed after set-up and between servers (tech-notes 4: loose
+objects slow the server). Builds take no time.
+
+Goals (whole process): ours <= 0.5x (b) on small, <= 0.1x (b) on medium.
+A benchmark: it prints figures (JSON with --json FILE), never fails on them.
 """
 import argparse
 import os
+import random
 import re
 import shutil
-import statistics
+import subprocess
 import sys
 import time
+from urllib.parse import quote
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "integration"))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(TESTS, "integration"))
+sys.path.insert(0, os.path.join(TESTS, "tools"))
 import harness  # noqa: E402
-from harness import git  # noqa: E402
+import gitserver  # noqa: E402
+import bench  # noqa: E402
+from harness import ALICE, ALICE_KEY, CAROL, CAROL_KEY  # noqa: E402
+from test_realgit import NoticeEnv, use_git_servers  # noqa: E402
 
 STEP_RE = re.compile(r"route \S+: (fetch source|fetch destination|commit|push): (\d+) ms")
+SIZES = {  # name: (text files, binary files, bytes per file)
+    "small": (45, 5, 26000),
+    "medium": (1600, 400, 25000),
+}
+ALGO = "Bench"
+DESTS = {"ours": ALGO, "a": ALGO + "SeedFirst", "b": ALGO + "SeedRepeat", "c": ALGO + "Cli"}
+LABEL = {"ours": "algopromoted --once (whole process)",
+         "a": "(a) seed first run: clone both, copy, commit, push",
+         "b": "(b) seed repeat run: pull, cp -R, add, commit, push, publish",
+         "c": "(c) git CLI object cycle: fetch, commit-tree, push"}
 
 
-def populate(env, algo, files, size):
-    """files text files of about size bytes each, then five to change."""
-    work = env.work[algo]
-    line = "x" * 63 + "\n"
-    for i in range(files):
-        path = os.path.join(work, "data", "f%04d.txt" % i)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write("file %d\n" % i + line * (size // 64))
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "populate", cwd=work)
-    git("push", "-q", "origin", "HEAD:master", cwd=work)
+def run(cmd, cwd=None, env=None):
+    proc = subprocess.run(cmd, cwd=cwd, env=harness.env_with(env), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(redact("%s failed: %s" % (" ".join(cmd[:4]), proc.stderr[-2000:])))
+    return proc.stdout.strip()
 
 
-def change(env, algo, n):
-    work = env.work[algo]
-    for i in range(5):
-        with open(os.path.join(work, "data", "f%04d.txt" % i), "a") as f:
-            f.write("change %d\n" % n)
-    git("commit", "-q", "-am", "change %d" % n, cwd=work)
-    git("push", "-q", "origin", "HEAD:master", cwd=work)
+def redact(text):
+    for key in (ALICE_KEY, CAROL_KEY):
+        text = text.replace(key, "KEY").replace(quote(key, safe=""), "KEY")
+    return text
 
 
-def seed_cycle(env, algo, scratch):
-    """The seed's recipe with the git CLI: clone both, copy, commit, push."""
-    if os.path.exists(scratch):
+def git(*args, cwd=None, env=None):
+    return run(["git"] + list(args), cwd=cwd, env=env)
+
+
+def text_pool(rng, size):
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+             for _ in range(2000)]
+    out, n = [], 0
+    while n < size:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 12))) + "\n"
+        out.append(line)
+        n += len(line)
+    return "".join(out)
+
+
+def populate(work, size):
+    """The size's files in work/data: text files first (the changed ones),
+    then random binaries."""
+    texts, bins, each = SIZES[size]
+    rng = random.Random(14)
+    pool = text_pool(rng, 1 << 20)
+    data = os.path.join(work, "data")
+    os.makedirs(data, exist_ok=True)
+    for i in range(texts):
+        start = rng.randrange(0, len(pool) - each)
+        with open(os.path.join(data, "t%04d.txt" % i), "w") as f:
+            f.write("file %d\n" % i + pool[start:start + each])
+    for i in range(bins):
+        with open(os.path.join(data, "b%04d.bin" % i), "wb") as f:
+            f.write(rng.randbytes(each))
+
+
+def repo_path(env, cluster, owner, algo):
+    c = env.dev if cluster == "dev" else env.prod
+    return os.path.join(c.repos_path, owner, algo + ".git")
+
+
+class Fixture:
+    """One Env with the source and the four destinations in step, and the
+    git servers over the same repositories."""
+
+    def __init__(self, size, log):
+        self.size = size
+        self.log = log
+        self.env = NoticeEnv(build_seconds=0)
+        self.servers = {}
+        self.dir = self.env.dir
+        env = self.env
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self):
+        env = self.env
+        t0 = time.monotonic()
+        work = env.create_source(ALGO)
+        self.log("  source created: %.1f s" % (time.monotonic() - t0))
+        populate(work, self.size)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", "populate", cwd=work)
+        self.src_repo = repo_path(env, "dev", ALICE, ALGO)
+        git("push", "-q", self.src_repo, "HEAD:master", cwd=work)
+        for key, algo in DESTS.items():
+            harness.api(env.prod, CAROL_KEY, "POST", "/v1/algorithms/acme",
+                        {"name": algo, "details": {"label": algo},
+                         "settings": harness.PY_SETTINGS})
+        # Every destination starts holding the source's tree (one commit on
+        # its template), pushed on disk: set-up, not measured.
+        self.mirror = os.path.join(self.dir, "cli-mirror.git")
+        git("init", "-q", "--bare", self.mirror)
+        git("fetch", "-q", self.src_repo, "+refs/heads/master:refs/src/master", cwd=self.mirror)
+        tree = git("rev-parse", "refs/src/master^{tree}", cwd=self.mirror)
+        for key, algo in DESTS.items():
+            dst = repo_path(env, "prod", "acme", algo)
+            git("fetch", "-q", dst, "+refs/heads/master:refs/dst/%s" % key, cwd=self.mirror)
+            commit = git("commit-tree", tree, "-p", "refs/dst/%s" % key, "-m", "in step",
+                         cwd=self.mirror)
+            git("update-ref", "refs/dst/%s" % key, commit, cwd=self.mirror)
+            git("push", "-q", dst, "refs/dst/%s:refs/heads/master" % key, cwd=self.mirror)
+        self.log("  destinations in step: %.1f s" % (time.monotonic() - t0))
+        # (b)'s kept working copies, cloned on disk.
+        self.wsrc = os.path.join(self.dir, "seed-src")
+        self.wdst = os.path.join(self.dir, "seed-dst")
+        git("clone", "-q", self.src_repo, self.wsrc)
+        git("clone", "-q", repo_path(env, "prod", "acme", DESTS["b"]), self.wdst)
+        for name, cluster, user, key in (("dev", env.dev, ALICE, ALICE_KEY),
+                                         ("prod", env.prod, CAROL, CAROL_KEY)):
+            if gitserver.missing() is None:
+                self.servers[name] = gitserver.GitServer(cluster.repos_path,
+                                                         {user: key}).start()
+        self.configs = {}
+        env.write_config([{"name": "bench", "source": "dev/alice/" + ALGO,
+                           "destination": "prod/acme/" + ALGO}],
+                         top={"log_level": "info", "workers": 2})
+        plain = open(env.config).read()
+        self.configs["fakecluster"] = os.path.join(self.dir, "conf-fakecluster.yaml")
+        with open(self.configs["fakecluster"], "w") as f:
+            f.write(plain)
+        if self.servers:
+            for variant, tls in (("nginx-http1", False), ("nginx-tls-h2", True)):
+                with open(env.config, "w") as f:
+                    f.write(plain)
+                use_git_servers(env, self.servers, tls)
+                self.configs[variant] = os.path.join(self.dir, "conf-%s.yaml" % variant)
+                shutil.copy(env.config, self.configs[variant])
+        self.log("  servers started: %.1f s" % (time.monotonic() - t0))
+        # The daemon's first run fills its mirror (the destination already
+        # holds the tree: nothing is pushed).
+        proc = self.once("fakecluster")[1]
+        if proc.returncode != 0:
+            raise RuntimeError("the first --once failed:\n" + proc.stderr[-3000:])
+        self.log("  first --once: %.1f s" % (time.monotonic() - t0))
+        self.gc()
+        self.n = 0
+        self.log("%s fixture ready in %.0f s (%s)" % (self.size, time.monotonic() - t0,
+                                                      self.du(self.src_repo)))
+
+    @staticmethod
+    def du(path):
+        total = 0
+        for root, _, files in os.walk(path):
+            total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+        return "%.1f MB packed" % (total / 1e6)
+
+    def close(self):
+        for srv in self.servers.values():
+            srv.stop()
+        self.env.close()
+
+    def gc(self):
+        """git gc of every server repository (no timing)."""
+        for repo in [self.src_repo] + [repo_path(self.env, "prod", "acme", a)
+                                       for a in DESTS.values()]:
+            git("-c", "gc.auto=0", "gc", "-q", cwd=repo)
+
+    # --- URLs of a variant
+
+    def url(self, variant, cluster, algo):
+        owner, user, key = (("alice", ALICE, ALICE_KEY) if cluster == "dev"
+                            else ("acme", CAROL, CAROL_KEY))
+        if variant == "fakecluster":
+            c = self.env.dev if cluster == "dev" else self.env.prod
+            return c.git_url(owner, algo, user, key)
+        srv = self.servers[cluster]
+        base = srv.https_url if variant == "nginx-tls-h2" else srv.http_url
+        return base.replace("://", "://%s:%s@" % (quote(user, safe=""), quote(key, safe=""))) \
+            + "/git/%s/%s.git" % (owner, algo)
+
+    def git_env(self, variant):
+        if variant != "nginx-tls-h2":
+            return None
+        bundle = os.path.join(self.dir, "ca-bundle.pem")
+        if not os.path.exists(bundle):
+            with open(bundle, "w") as out:
+                for srv in self.servers.values():
+                    with open(srv.ca_file) as f:
+                        out.write(f.read())
+        return {"GIT_SSL_CAINFO": bundle}
+
+    # --- the source change
+
+    def change(self):
+        """Appends a line to five text files of the source (pushed on disk)."""
+        self.n += 1
+        work = self.env.work[ALGO]
+        for i in range(5):
+            with open(os.path.join(work, "data", "t%04d.txt" % i), "a") as f:
+                f.write("change %d\n" % self.n)
+        git("commit", "-q", "-am", "change %d" % self.n, cwd=work)
+        git("push", "-q", self.src_repo, "HEAD:master", cwd=work)
+
+    # --- the contenders; each returns (ms, git work ms or None)
+
+    def once(self, variant):
+        t0 = time.monotonic()
+        proc = subprocess.run([harness.DAEMON, "-f", self.configs[variant], "--once"],
+                              env=harness.env_with(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=600)
+        return (time.monotonic() - t0) * 1000, proc
+
+    def ours(self, variant):
+        ms, proc = self.once(variant)
+        if proc.returncode != 0:
+            raise RuntimeError("algopromoted --once failed:\n" + proc.stderr[-3000:])
+        steps = STEP_RE.findall(proc.stderr)
+        if not any(s == "push" for s, _ in steps):
+            raise RuntimeError("algopromoted --once pushed nothing:\n" + proc.stderr[-3000:])
+        return ms, float(sum(int(v) for _, v in steps))
+
+    def seed_first(self, variant):
+        scratch = os.path.join(self.dir, "seed-first")
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.makedirs(scratch)
+        src, dst = os.path.join(scratch, "src"), os.path.join(scratch, "dst")
+        e = self.git_env(variant)
+        t0 = time.monotonic()
+        git("clone", "-q", self.url(variant, "dev", ALGO), src, env=e)
+        git("clone", "-q", self.url(variant, "prod", DESTS["a"]), dst, env=e)
+        for name in os.listdir(dst):
+            if name != ".git":
+                p = os.path.join(dst, name)
+                shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
+        for name in os.listdir(src):
+            if name != ".git":
+                s, d = os.path.join(src, name), os.path.join(dst, name)
+                if os.path.isdir(s) and not os.path.islink(s):
+                    shutil.copytree(s, d, symlinks=True)
+                else:
+                    shutil.copy2(s, d, follow_symlinks=False)
+        git("add", "--all", cwd=dst)
+        git("commit", "-q", "-m", "new version", cwd=dst)
+        git("push", "-q", "origin", "HEAD:master", cwd=dst, env=e)
         shutil.rmtree(scratch)
-    os.makedirs(scratch)
-    src, dst = os.path.join(scratch, "src"), os.path.join(scratch, "dst")
-    t0 = time.monotonic()
-    git("clone", "-q", env.prod.git_url("acme", algo + "Seed", harness.CAROL,
-                                        harness.CAROL_KEY), dst)
-    git("clone", "-q", env.dev.git_url("alice", algo, harness.ALICE, harness.ALICE_KEY), src)
-    for name in os.listdir(src):
-        if name == ".git":
-            continue
-        s, d = os.path.join(src, name), os.path.join(dst, name)
-        if os.path.isdir(s):
-            shutil.copytree(s, d, dirs_exist_ok=True, symlinks=True)
-        else:
-            shutil.copy2(s, d)
-    git("add", "--all", cwd=dst)
-    git("commit", "-q", "-m", "new version", cwd=dst)
-    git("push", "-q", "origin", "HEAD:master", cwd=dst)
-    took = time.monotonic() - t0
-    shutil.rmtree(scratch)
-    return took * 1000
+        return (time.monotonic() - t0) * 1000, None
+
+    def seed_repeat(self, variant):
+        e = self.git_env(variant)
+        api = self.env.prod.url + "/v1/algorithms/acme/%s/versions" % DESTS["b"]
+        t0 = time.monotonic()
+        git("pull", "-q", "--ff-only", self.url(variant, "dev", ALGO), "master",
+            cwd=self.wsrc, env=e)
+        run(["cp", "-R", os.path.join(self.wsrc, "data"), self.wdst])
+        git("add", "--all", cwd=self.wdst)
+        git("commit", "-q", "-m", "new version", cwd=self.wdst)
+        git("push", "-q", self.url(variant, "prod", DESTS["b"]), "HEAD:master",
+            cwd=self.wdst, env=e)
+        run(["curl", "-sSf", "--noproxy", "*", "-o", "/dev/null", "-X", "POST",
+             "-H", "Authorization: Simple " + CAROL_KEY, "-H", "Content-Type: application/json",
+             "--data", '{"version_info": {"version_type": "minor"}}', api])
+        return (time.monotonic() - t0) * 1000, None
+
+    def cli_object(self, variant):
+        e = self.git_env(variant)
+        t0 = time.monotonic()
+        git("fetch", "-q", self.url(variant, "dev", ALGO), "+refs/heads/master:refs/src/master",
+            cwd=self.mirror, env=e)
+        tree = git("rev-parse", "refs/src/master^{tree}", cwd=self.mirror)
+        commit = git("commit-tree", tree, "-p", "refs/dst/c", "-m", "promote",
+                     cwd=self.mirror)
+        git("update-ref", "refs/dst/c", commit, cwd=self.mirror)
+        git("push", "-q", self.url(variant, "prod", DESTS["c"]), "refs/dst/c:refs/heads/master",
+            cwd=self.mirror, env=e)
+        return (time.monotonic() - t0) * 1000, None
 
 
-def bench(name, files, size, rounds):
-    with harness.Env(build_seconds=0) as env:
-        algo = "Bench"
-        env.create_source(algo)
-        populate(env, algo, files, size)
-        harness.api(env.prod, harness.CAROL_KEY, "POST", "/v1/algorithms/acme",
-                    {"name": algo + "Seed", "details": {"label": "seed"},
-                     "settings": harness.PY_SETTINGS})
-        env.write_config([{"name": "bench", "source": "dev/alice/" + algo,
-                           "destination": "prod/acme/" + algo}], top={"log_level": "info"})
-        proc = env.once()      # the first promotion fills the mirror
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        ours, seed, steps = [], [], {}
-        for n in range(rounds):
-            change(env, algo, n)
-            proc = env.once()
-            assert proc.returncode == 0, proc.stderr[-2000:]
-            total = 0
-            for step, ms in STEP_RE.findall(proc.stderr):
-                steps.setdefault(step, []).append(int(ms))
-                total += int(ms)
-            ours.append(total)
-            seed.append(seed_cycle(env, algo, os.path.join(env.dir, "seed")))
-        print("%s repository (%d files of %d bytes):" % (name, files, size))
-        for step in ("fetch source", "fetch destination", "commit", "push"):
-            print("  algopromoted %-17s median %5.1f ms" % (step, statistics.median(steps[step])))
-        m_ours, m_seed = statistics.median(ours), statistics.median(seed)
-        print("  algopromoted git work       median %5.1f ms" % m_ours)
-        print("  seed recipe (git CLI)       median %5.1f ms   (%.0fx slower)"
-              % (m_seed, m_seed / m_ours))
+def measure(fx, variant, rounds, log):
+    """{contender: {"ms": [...], "git": [...], "wire": [(req, up, down)]}}"""
+    contenders = [("ours", fx.ours), ("a", fx.seed_first), ("b", fx.seed_repeat),
+                  ("c", fx.cli_object)]
+    out = {k: {"ms": [], "git": [], "wire": []} for k, _ in contenders}
+    for n in range(rounds):
+        fx.change()
+        for key, fn in contenders:
+            marks = {k: s.mark() for k, s in fx.servers.items()}
+            ms, git_ms = fn(variant)
+            out[key]["ms"].append(ms)
+            if git_ms is not None:
+                out[key]["git"].append(git_ms)
+            if variant != "fakecluster":
+                time.sleep(0.05)   # nginx logs a request when it has ended
+                entries = []
+                for k, s in fx.servers.items():
+                    entries += s.requests(marks[k])
+                out[key]["wire"].append(gitserver.wire_totals(entries))
+        log("  %s %s round %d: %s" % (fx.size, variant, n + 1, ", ".join(
+            "%s %.0f ms" % (k, out[k]["ms"][-1]) for k, _ in contenders)))
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rounds", default="5,3", help="rounds for small,medium (default 5,3)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds small, 1 medium")
+    ap.add_argument("--sizes", default="small,medium")
+    ap.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     args = ap.parse_args()
-    bench("small", 50, 25000, args.rounds)
-    bench("medium", 2000, 25000, args.rounds)
+    rounds = dict(zip(("small", "medium"), (int(r) for r in args.rounds.split(","))))
+    if args.quick:
+        rounds = {"small": 2, "medium": 1}
+
+    def log(line):
+        print(line, flush=True)
+
+    rows, ratios, notes = [], [], []
+    why = gitserver.missing()
+    if why:
+        notes.append("real git server not run: %s" % why)
+    goals = {"small": 0.5, "medium": 0.1}
+    for size in args.sizes.split(","):
+        fx = Fixture(size, log)
+        try:
+            for variant in fx.configs:
+                res = measure(fx, variant, rounds[size], log)
+                fx.gc()
+                where = "%s, %s" % (size, variant)
+                rows.append(bench.row("%s: %s" % (where, LABEL["ours"]), "ms", res["ours"]["ms"]))
+                rows.append(bench.row("%s: algopromoted git work (fetches, commit, push)" % where,
+                                      "ms", res["ours"]["git"]))
+                for k in ("a", "b", "c"):
+                    rows.append(bench.row("%s: %s" % (where, LABEL[k]), "ms", res[k]["ms"]))
+                if variant != "fakecluster":
+                    for k in ("ours", "a", "b", "c"):
+                        w = res[k]["wire"]
+                        name = "algopromoted" if k == "ours" else "(%s)" % k
+                        rows.append(bench.row("%s: %s git requests per promotion" % (where, name),
+                                              "requests", [x[0] for x in w], 0))
+                        rows.append(bench.row("%s: %s bytes client->server" % (where, name),
+                                              "KB", [x[1] / 1000 for x in w]))
+                        rows.append(bench.row("%s: %s bytes server->client" % (where, name),
+                                              "KB", [x[2] / 1000 for x in w]))
+                med = {k: bench.row("", "", res[k]["ms"])["median"] for k in res}
+                r = med["ours"] / med["b"]
+                ratios.append(bench.ratio("%s: algopromoted whole / (b) seed repeat" % where, r,
+                                          "<= %g" % goals[size], r <= goals[size]))
+                ratios.append(bench.ratio("%s: algopromoted whole / (a) seed first run" % where,
+                                          med["ours"] / med["a"]))
+                ratios.append(bench.ratio("%s: algopromoted whole / (c) git CLI object cycle"
+                                          % where, med["ours"] / med["c"]))
+                gmed = bench.row("", "", res["ours"]["git"])["median"]
+                ratios.append(bench.ratio("%s: algopromoted git work / (c) git CLI object cycle"
+                                          % where, gmed / med["c"]))
+            notes.append("%s: %d text + %d binary files of %d bytes (%s); %d rounds"
+                         % ((size,) + SIZES[size] + (fx.du(fx.src_repo), rounds[size])))
+        finally:
+            fx.close()
+    notes.append("each round pushes a change to 5 text files of the source; every contender "
+                 "promotes it to its own destination; builds take 0 s")
+    notes.append("algopromoted --once includes its API work against the Python fakecluster "
+                 "(create check, metadata, build wait, publish); (b) includes one publish "
+                 "with curl; (a) and (c) publish nothing")
+    notes.append("bytes are nginx's $request_length and $bytes_sent (headers included) "
+                 "of every git request a promotion made to either server; API calls "
+                 "(to the fakecluster) are not counted")
+    cmds = ["algopromoted --once -f CONF",
+            "git clone SRC; git clone DST; copy; git add --all; git commit; git push",
+            "git pull; cp -R data DST; git add --all; git commit; git push; "
+            "curl -X POST .../versions",
+            "git fetch SRC +master:refs/src/master; git commit-tree; git push DST"]
+    bench.write_part(args.json, "cycle", cmds, rows, ratios, notes)
+    for r in ratios:
+        print("%s: %.3f%s" % (r["what"], r["value"], "" if not r["goal"] else
+                                "  (goal %s: %s)" % (r["goal"], "met" if r["met"] else "NOT met")))
     return 0
 
 
