@@ -185,6 +185,9 @@ def main():
     # SIGTERM (a CI job cancelled) ends the demo as Ctrl-C does: through
     # the finally clauses that stop what it started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # And Ctrl-C even when started in the background of a shell, which
+    # starts it with SIGINT ignored (Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.monotonic()
     env = None
     try:
