@@ -191,6 +191,9 @@ struct config {
 	size_t			 nnotify;
 	char			*trigger_token_file;	/* absolute, or NULL */
 	char			*trigger_token;	/* loaded secret, or NULL */
+	/* metrics: per_route_histograms: the duration histograms per
+	 * route as well as per cluster (default 0: per cluster only). */
+	int			 metrics_per_route_histograms;
 };
 
 /*

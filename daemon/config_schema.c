@@ -47,7 +47,10 @@
 static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
 	"retry_min", "listen", "control_socket", "clusters", "defaults", "pairs",
-	"notify", "trigger_token_file", "include", NULL
+	"notify", "trigger_token_file", "include", "metrics", NULL
+};
+static const char *const config_schema_metrics_keys[] = {
+	"per_route_histograms", NULL
 };
 const char *const config_schema_cluster_keys[] = {
 	"api", "git", "key_owner", "api_key_file", "api_key_env", "ca_file",
@@ -522,6 +525,27 @@ config_schema_listen(struct cf *cf, const yaml_node_t *v, const char *s)
 	return -1;
 }
 
+/* metrics: a mapping of what /metrics writes. */
+static void
+config_schema_metrics(struct cf *cf, const yaml_node_t *m)
+{
+	yaml_node_t	*v;
+	int		 b;
+
+	if (config_yaml_null(m))
+		return;
+	if (m->type != YAML_MAPPING_NODE) {
+		config_diag_err(cf, m, NULL, "metrics must be a mapping");
+		return;
+	}
+	config_schema_keys(cf, m, NULL, "metrics.", config_schema_metrics_keys,
+	    NULL);
+	if ((v = config_yaml_get(cf, m, "per_route_histograms", NULL)) !=
+	    NULL && config_yaml_bool(cf, v, NULL,
+	    "metrics.per_route_histograms", &b) == 1)
+		cf->c->metrics_per_route_histograms = b;
+}
+
 void
 config_schema_top(struct cf *cf, const yaml_node_t *root)
 {
@@ -575,6 +599,8 @@ config_schema_top(struct cf *cf, const yaml_node_t *root)
 	    NULL)
 		config_secret_file(cf, v, NULL, "trigger_token_file", "token",
 		    &c->trigger_token_file, &c->trigger_token);
+	if ((v = config_yaml_get(cf, root, "metrics", NULL)) != NULL)
+		config_schema_metrics(cf, v);
 }
 
 void

@@ -683,6 +683,63 @@ START_TEST(test_retry_keys)
 }
 END_TEST
 
+/* metrics: a mapping of known keys; per_route_histograms off unless
+ * asked for; a problem reported at its FILE:LINE:COL. */
+START_TEST(test_metrics_key)
+{
+	struct config	*c = NULL;
+	char		*dir = testutil_tmpdir(), *path, *errors = NULL, *got;
+	char		*want;
+
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n", "");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	ck_assert_int_eq(c->metrics_per_route_histograms, 0);
+	config_free(c);
+	free(path);
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "metrics: {per_route_histograms: true}\n");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	ck_assert_int_eq(c->metrics_per_route_histograms, 1);
+	config_free(c);
+	free(path);
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "metrics:\n  per_route_histograms: false\n");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	ck_assert_int_eq(c->metrics_per_route_histograms, 0);
+	config_free(c);
+	free(path);
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "metrics: {}\n");
+	ck_assert_msg(config_load(&c, path, 0, &errors) == 0, "%s", errors);
+	config_free(c);
+
+	/* An unknown key, where it is. */
+	free(path);
+	path = write_conf(dir, "    api_key_env: AP_TEST_PROD_KEY\n",
+	    "metrics:\n  per_route_histogram: true\n");
+	ck_assert_int_eq(config_load(&c, path, 0, &errors), -1);
+	want = xprintf("%s:2:3: unknown key \"metrics.per_route_histogram\" "
+	    "(did you mean \"metrics.per_route_histograms\"?)\n", path);
+	ck_assert_str_eq(errors, want);
+	free(want);
+	free(errors);
+	free(path);
+	testutil_rmtree(dir);
+	free(dir);
+
+	got = load_small("", "metrics: true\n", NULL);
+	ck_assert_str_eq(got, "metrics must be a mapping");
+	free(got);
+	got = load_small("", "metrics: {per_route_histograms: 1}\n", NULL);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_ptr_nonnull(strstr(got, "metrics.per_route_histograms"));
+	free(got);
+	got = load_small("", "metrics: {poll: true}\n", NULL);
+	ck_assert_str_eq(got, "unknown key \"metrics.poll\"");
+	free(got);
+}
+END_TEST
+
 /* The URL checks take URLs apart through url.c. */
 START_TEST(test_urls)
 {
@@ -1431,6 +1488,7 @@ config_suite(void)
 	tcase_add_test(tc, test_skip_keys);
 	tcase_add_test(tc, test_include_limits);
 	tcase_add_test(tc, test_include_beside);
+	tcase_add_test(tc, test_metrics_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
