@@ -106,9 +106,11 @@ class Drift(OperatorTest):
         # At night a person hot-fixes prod by hand.
         hotfix = hand_push(env, {"src/Hello.py": "v1 with a hotfix\n"},
                            "hotfix: cap the batch size")
-        # Reconciliation notices within reconcile_interval and holds.
-        wait_for(lambda: env.route_state("hello")["phase"] == "held", 30,
-                 "the drift to be held")
+        # Reconciliation notices within reconcile_interval and holds. The
+        # job writes the phase, then the loop takes the hold it reports:
+        # both are awaited.
+        wait_for(lambda: env.route_state("hello")["phase"] == "held" and
+                 self.route()["hold"] is not None, 30, "the drift to be held")
         st = env.route_state("hello")
         self.assertEqual(st["drift"]["dest_commit"], hotfix)
         self.assertEqual(st["drift"]["author"], "Night Oncall <oncall@example.com>")
