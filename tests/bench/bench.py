@@ -26,10 +26,12 @@ import os
 import platform
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,9 +39,9 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 
 # (part, script, arguments in a full run, arguments with --quick, timeout s).
 PARTS = (
-    ("idle", "idle.py", [], ["--seconds", "20", "--routes", "50"], 600),
-    ("polling", "poll.py", [], ["--polls", "300"], 600),
-    ("latency", "latency.py", [], ["--runs", "5"], 600),
+    ("idle", "idle.py", ["--seconds", "45"], ["--seconds", "20", "--routes", "50"], 600),
+    ("polling", "poll.py", [], ["--routes", "30", "--seconds", "15", "--lsremote", "15"], 600),
+    ("latency", "latency.py", ["--runs", "6"], ["--runs", "2"], 600),
     ("cycle", "cycle.py", [], ["--quick"], 1200),
     ("data", "data.py", ["--mib", "512", "--runs", "2"], ["--mib", "64", "--runs", "1"], 900),
     ("scale", "scale.py", ["--quick"], ["--quick"], 900),
@@ -193,6 +195,19 @@ def report(results, argv, started, took, quick):
     return "\n".join(out)
 
 
+RUNNING = []   # the process group of the part running now
+
+
+def stop_running(signum, frame):
+    """SIGTERM or SIGINT: the running part's process group goes first."""
+    for pgid in RUNNING:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    raise SystemExit(128 + signum)
+
+
 def run_part(name, script, args, timeout):
     """(data, why): data is the part's JSON, or None and why not."""
     path = os.path.join(HERE, script)
@@ -205,25 +220,35 @@ def run_part(name, script, args, timeout):
     print("=== %s: %s" % (name, " ".join(shlex.quote(a) for a in cmd[1:])), flush=True)
     t0 = time.monotonic()
     tail = []
-    try:
-        proc = subprocess.Popen(cmd, cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        deadline = t0 + timeout
-        for raw in proc.stdout:
+
+    def relay(stream):
+        for raw in stream:
             line = raw.decode("utf-8", "replace")
             sys.stdout.write("  " + line)
             sys.stdout.flush()
-            tail = (tail + [line.rstrip()])[-8:]
-            if time.monotonic() > deadline:
-                break
-        try:
-            rc = proc.wait(max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-            return None, "timed out after %d s" % timeout
+            tail[:] = (tail + [line.rstrip()])[-8:]
+
+    try:
+        proc = subprocess.Popen(cmd, cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     except OSError as e:
         return None, str(e)
+    RUNNING[:] = [proc.pid]
+    reader = threading.Thread(target=relay, args=(proc.stdout,), daemon=True)
+    reader.start()
+    try:
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)   # its servers die with it (PDEATHSIG)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(5)
+        return None, "timed out after %d s; last output: %s" % (timeout, " / ".join(tail[-3:]))
+    reader.join(5)
+    RUNNING[:] = []
     print("=== %s: %.0f s, exit %d" % (name, time.monotonic() - t0, rc), flush=True)
     try:
         with open(out) as f:
@@ -242,11 +267,16 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer, shorter runs (not for "
                     "the figures one publishes)")
     ap.add_argument("--out", default=os.path.join(TOP, "bench", "RESULTS.md"))
+    ap.add_argument("--budget", type=float, default=19.5, metavar="MIN",
+                    help="parts not started within this many minutes are not run "
+                         "(default 19.5: make bench's 20 minutes)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else None
     unknown = (only or set()) - {p[0] for p in PARTS}
     if unknown:
         ap.error("unknown part(s): " + ", ".join(sorted(unknown)))
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop_running)
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     results = []
@@ -254,7 +284,12 @@ def main():
     for name, script, full, quick, timeout in PARTS:
         if only and name not in only:
             continue
-        data, why = run_part(name, script, quick if args.quick else full, timeout)
+        left = args.budget * 60 - (time.monotonic() - t0)
+        if left < 30:
+            data, why = None, "the %g-minute budget was used up before it" % args.budget
+        else:
+            data, why = run_part(name, script, quick if args.quick else full,
+                                 min(timeout, left))
         failed |= data is None
         results.append((name, data, why))
     text = report(results, ["make", "bench"] if not (only or args.quick) else sys.argv,
