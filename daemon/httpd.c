@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -238,18 +239,132 @@ httpd_healthz(struct httpd *hd, struct evhttp_request *req)
 	return code;
 }
 
+/*
+ * /metrics written as the client takes it: a piece (about HTTPD_SLICE)
+ * whenever the connection's output drains below HTTPD_SLICE, so the loop
+ * is never held for the whole body and the body is never in memory at
+ * once.  While it is written the connection has no read timeout (evhttp
+ * keeps reading, to see a close, with the request's timeout, which would
+ * end a long answer however well it went) and a write timeout that, as
+ * libevent's are, counts from the last progress: a slow reader gets it
+ * all, one that stops is dropped after HTTPD_TIMEOUT_SEC.  The connection
+ * closes after the answer.
+ */
+struct httpd_stream {
+	struct evhttp_request		*req;
+	struct evhttp_connection	*evcon;
+	struct metrics_buf		 b;
+};
+
+static void
+httpd_stream_free(struct httpd_stream *st)
+{
+	if (st->b.done != NULL)
+		st->b.done(st->b.arg);
+	metrics_buf_free(&st->b);
+	free(st);
+}
+
+/* The client went away, or the endpoint is being freed: evhttp frees the
+ * request; what is left to write is dropped. */
+static void
+httpd_stream_closed(struct evhttp_connection *evcon, void *arg)
+{
+	httpd_stream_free(arg);
+}
+
+static void
+httpd_stream_timeouts(struct httpd_stream *st, int streaming)
+{
+	struct bufferevent	*bev = evhttp_connection_get_bufferevent(
+				    st->evcon);
+	struct timeval		 tv = { HTTPD_TIMEOUT_SEC, 0 };
+
+	bufferevent_set_timeouts(bev, streaming ? NULL : &tv, &tv);
+	bufferevent_setwatermark(bev, EV_WRITE, streaming ? HTTPD_SLICE : 0,
+	    0);
+}
+
+/* The piece written so far as a buffer for evhttp; b is emptied. */
+static struct evbuffer *
+httpd_stream_piece(struct metrics_buf *b)
+{
+	struct evbuffer	*buf;
+
+	if ((buf = evbuffer_new()) == NULL || (b->len > 0 &&
+	    evbuffer_add(buf, b->data, b->len) == -1))
+		fatalx("http: out of memory for /metrics");
+	b->len = 0;
+	return buf;
+}
+
+static void	httpd_stream_more(struct evhttp_connection *, void *);
+
+/* The next piece, or the end. */
+static void
+httpd_stream_more(struct evhttp_connection *evcon, void *arg)
+{
+	struct httpd_stream	*st = arg;
+	struct evbuffer		*buf;
+	int			 more;
+
+	more = st->b.more(st->b.arg, &st->b);
+	buf = httpd_stream_piece(&st->b);
+	if (evbuffer_get_length(buf) > 0)
+		evhttp_send_reply_chunk_with_cb(st->req, buf,
+		    more ? httpd_stream_more : NULL, more ? st : NULL);
+	evbuffer_free(buf);
+	if (more) {
+		httpd_stream_timeouts(st, 1);
+		if (evbuffer_get_length(bufferevent_get_output(
+		    evhttp_connection_get_bufferevent(evcon))) == 0)
+			httpd_stream_more(evcon, st);	/* an empty piece */
+		return;
+	}
+	/* The last piece: the end of the chunks drains fully, then evhttp
+	 * closes the connection. */
+	evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+	bufferevent_setwatermark(evhttp_connection_get_bufferevent(evcon),
+	    EV_WRITE, 0, 0);
+	evhttp_send_reply_end(st->req);
+	httpd_stream_free(st);
+}
+
 static int
 httpd_metrics(struct httpd *hd, struct evhttp_request *req)
 {
 	struct metrics_buf	 b = { 0 };
+	struct evkeyvalq	*oh = evhttp_request_get_output_headers(req);
+	struct httpd_stream	*st;
+	struct evbuffer		*buf;
 	int			 code;
 
+	b.slice = HTTPD_SLICE;
 	if (hd->h.metrics != NULL)
 		hd->h.metrics(hd->h.arg, &b);
-	code = httpd_reply(req, 200, HTTPD_METRICS, b.data != NULL ? b.data :
-	    "", b.len);
-	metrics_buf_free(&b);
-	return code;
+	if (b.more == NULL || evhttp_request_get_command(req) ==
+	    EVHTTP_REQ_HEAD) {
+		metrics_buf_finish(&b);
+		code = httpd_reply(req, 200, HTTPD_METRICS, b.data != NULL ?
+		    b.data : "", b.len);
+		metrics_buf_free(&b);
+		return code;
+	}
+	st = xcalloc(1, sizeof *st);
+	st->req = req;
+	st->evcon = evhttp_request_get_connection(req);
+	st->b = b;
+	evhttp_add_header(oh, "Content-Type", HTTPD_METRICS);
+	evhttp_add_header(oh, "Cache-Control", "no-store");
+	evhttp_add_header(oh, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(oh, "Connection", "close");
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(st->evcon, httpd_stream_closed, st);
+	buf = httpd_stream_piece(&st->b);
+	evhttp_send_reply_chunk_with_cb(req, buf, httpd_stream_more, st);
+	evbuffer_free(buf);
+	httpd_stream_timeouts(st, 1);
+	return 200;
 }
 
 static int

@@ -10,14 +10,19 @@ struct metrics_buf;
 
 #define HTTPD_MAX_HEADERS	(8 * 1024)	/* request line and headers */
 #define HTTPD_MAX_BODY		1024
-#define HTTPD_TIMEOUT_SEC	10		/* per read or write */
+#define HTTPD_TIMEOUT_SEC	10		/* reading a request; writing:
+						 * without progress */
+#define HTTPD_SLICE		(64 * 1024)	/* /metrics written at once */
 #define HTTPD_ACCEPT_PAUSE_SEC	1		/* after accept(2) failed */
 
 /*
  * Everything here runs on the loop's thread; so do the handlers, one
  * request at a time, and they must not block.  A NULL health
  * counts as healthy; a NULL metrics writes an empty exposition; a NULL
- * status_json, or one that returns NULL, answers 500.
+ * status_json, or one that returns NULL, answers 500.  metrics is handed
+ * a buffer with slice set (metrics.h): it may write a first piece and
+ * defer the rest, which is then asked for as the client takes what was
+ * sent (the output drained below HTTPD_SLICE), and sent chunked.
  */
 struct httpd_handlers {
 	int	 (*health)(void *arg, char **why);	/* 1 healthy, 0 not:

@@ -67,6 +67,39 @@ metrics_buf_free(struct metrics_buf *b)
 	b->len = b->cap = 0;
 }
 
+void
+metrics_buf_append(struct metrics_buf *b, const char *s, size_t n)
+{
+	metrics_buf_add(b, s, n);
+}
+
+void
+metrics_buf_defer(struct metrics_buf *b, int (*more)(void *,
+    struct metrics_buf *), void (*done)(void *), void *arg)
+{
+	b->more = more;
+	b->done = done;
+	b->arg = arg;
+}
+
+void
+metrics_buf_finish(struct metrics_buf *b)
+{
+	int	(*more)(void *, struct metrics_buf *) = b->more;
+	void	(*done)(void *) = b->done;
+	void	*arg = b->arg;
+
+	if (more == NULL)
+		return;
+	b->more = NULL;
+	b->done = NULL;
+	b->arg = NULL;
+	while (more(arg, b) != 0)
+		/* the next piece */;
+	if (done != NULL)
+		done(arg);
+}
+
 /* Metric names: [a-zA-Z_:][a-zA-Z0-9_:]*; label names have no ':'. */
 static void
 metrics_add_name(struct metrics_buf *b, const char *name, int label)
@@ -339,4 +372,20 @@ metrics_histo_write(struct metrics_buf *b, const char *name,
 	__atomic_load(&h->sum, &sum, __ATOMIC_RELAXED);
 	metrics_line(b, name, "_sum", labels, NULL, sum);
 	metrics_line(b, name, "_count", labels, NULL, (double)cum);
+}
+
+void
+metrics_histo_add(struct metrics_histo *to, const struct metrics_histo *from)
+{
+	uint64_t	 n;
+	double		 sum;
+	size_t		 i;
+
+	for (i = 0; i < METRICS_NBUCKETS; i++) {
+		n = __atomic_load_n(&from->buckets[i], __ATOMIC_RELAXED);
+		to->buckets[i] += n;
+		to->count += n;
+	}
+	__atomic_load(&from->sum, &sum, __ATOMIC_RELAXED);
+	to->sum += sum;
 }

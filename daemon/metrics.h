@@ -6,14 +6,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A growing text buffer; { 0 } is an empty one.  data is NUL-terminated
- * once anything was written. */
+/*
+ * A growing text buffer; { 0 } is an empty one.  data is NUL-terminated
+ * once anything was written.
+ *
+ * A reader that takes the text in pieces sets slice (the bytes it takes
+ * at once) before handing the buffer to a writer; such a writer may
+ * write a first piece and leave more, done and arg (metrics_buf_defer)
+ * for the rest.  The reader then empties data, calls more() for about
+ * slice bytes at a time until it returns 0 (the last piece written),
+ * and calls done() in any case once, when it stops.
+ */
 struct metrics_buf {
 	char	*data;
 	size_t	 len, cap;
+	size_t	 slice;
+	int	(*more)(void *arg, struct metrics_buf *);
+	void	(*done)(void *arg);
+	void	*arg;
 };
 
 void	 metrics_buf_free(struct metrics_buf *);
+/* Text already in the format (another buffer's), as it is. */
+void	 metrics_buf_append(struct metrics_buf *, const char *, size_t);
+void	 metrics_buf_defer(struct metrics_buf *, int (*more)(void *,
+	    struct metrics_buf *), void (*done)(void *), void *arg);
+/* Everything a deferred writer has left, written now; then done(). */
+void	 metrics_buf_finish(struct metrics_buf *);
 
 void	 metrics_family(struct metrics_buf *, const char *name,
 	    const char *type, const char *help);
@@ -44,5 +63,8 @@ extern const double metrics_bounds[METRICS_NBUCKETS];
 void	 metrics_histo_observe(struct metrics_histo *, double seconds);
 void	 metrics_histo_write(struct metrics_buf *, const char *name,
 	    const char *labels, const struct metrics_histo *);
+/* to += from, read as metrics_histo_write() reads (observers may run). */
+void	 metrics_histo_add(struct metrics_histo *to,
+	    const struct metrics_histo *from);
 
 #endif

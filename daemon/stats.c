@@ -5,7 +5,12 @@
  * loop (polls); it walks the cluster list and grows a cluster's counts
  * under stats.lock. Everything else runs on the loop, which alone links
  * new clusters into the list (under the lock) and alone touches
- * poll_failures and poll_error.
+ * poll_failures and poll_error. Histograms are lock-free (metrics.c).
+ *
+ * A scrape copies what it writes of the routes first (labels, counters,
+ * gauges: a few hundred bytes a route, about a millisecond a thousand
+ * routes) and then writes from the copy as the reader asks, so that no
+ * route pointer outlives the call that made the copy.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -36,17 +41,19 @@ struct stats_family {
 };
 
 struct stats_histo {
-	const char	*name;
+	const char	*cname;		/* per cluster */
+	const char	*rname;		/* per route */
 	const char	*help;
-	size_t		 offset;
+	size_t		 offset;	/* of the metrics_histo_ref */
+	int		 side;		/* 0 source, 1 destination */
 };
 
 #define STATS_ROUTE_FAMILY(f, n, name, type, help, label, values)	\
 	{ name, type, help, label, values, offsetof(struct stats_route, f) },
 #define STATS_SERVER_FAMILY(f, n, name, type, help, label, values)	\
 	{ name, type, help, label, values, offsetof(struct stats, f) },
-#define STATS_ROUTE_HISTO(f, name, help)				\
-	{ name, help, offsetof(struct stats_route, f) },
+#define STATS_ROUTE_HISTO(f, cname, rname, help, side)			\
+	{ cname, rname, help, offsetof(struct stats_route, f), side },
 
 static const struct stats_family stats_route_families[] = {
 	STATS_ROUTE_COUNTERS(STATS_ROUTE_FAMILY)
@@ -71,19 +78,34 @@ STATS_ROUTE_COUNTERS(STATS_CHECK_VALUES)
 STATS_SERVER_COUNTERS(STATS_CHECK_VALUES)
 /* NOLINTEND(bugprone-sizeof-expression) */
 
+/* The route counters' slots, in order: a scrape copies them at once. */
+#define STATS_SLOT_ENUM(f, n, ...)					\
+	STATS_SLOT_##f, STATS_SLOT_##f##_last = STATS_SLOT_##f + (n) - 1,
+enum { STATS_ROUTE_COUNTERS(STATS_SLOT_ENUM) STATS_NSLOTS };
+#define STATS_CHECK_SLOT(f, ...)					\
+	_Static_assert(offsetof(struct stats_route, f) ==		\
+	    STATS_SLOT_##f * sizeof(uint64_t), #f ": not in slot order");
+STATS_ROUTE_COUNTERS(STATS_CHECK_SLOT)
+
 void
 stats_init(struct stats *st)
 {
 	memset(st, 0, sizeof *st);
 	pthread_mutex_init(&st->lock, NULL);
 	TAILQ_INIT(&st->clusters);
+	LIST_INIT(&st->owns);
 }
 
 void
 stats_clear(struct stats *st)
 {
 	struct stats_cluster	*c;
+	struct stats_own	*o;
 
+	while ((o = LIST_FIRST(&st->owns)) != NULL) {
+		LIST_REMOVE(o, entry);
+		free(o);
+	}
 	while ((c = TAILQ_FIRST(&st->clusters)) != NULL) {
 		TAILQ_REMOVE(&st->clusters, c, entry);
 		free(c->name);
@@ -192,15 +214,6 @@ stats_write_samples(struct metrics_buf *b, const struct stats_family *f,
 	}
 }
 
-static void
-stats_route_labels(const struct route *r, const char *prefix[4])
-{
-	prefix[0] = "pair";
-	prefix[1] = r->pair_name;
-	prefix[2] = "destination";
-	prefix[3] = r->dest_full;
-}
-
 static int
 stats_route_phase(const struct route *r)
 {
@@ -213,32 +226,6 @@ stats_route_phase(const struct route *r)
 	if (r->approval_commit != NULL)
 		return STATE_APPROVAL;
 	return STATE_IDLE;
-}
-
-static void
-stats_write_phases(struct server *s, struct metrics_buf *b)
-{
-	const char	*pre[4];
-	struct route	*r;
-	char		*l;
-	int		 p, cur;
-
-	metrics_family(b, "algopromoted_route_phase", "gauge",
-	    "1 for the phase the route is in.");
-	TAILQ_FOREACH(r, &s->routes, entry) {
-		if (r->removed)
-			continue;
-		cur = stats_route_phase(r);
-		stats_route_labels(r, pre);
-		for (p = STATE_IDLE; p <= STATE_DATA; p++) {
-			l = metrics_labels(pre[0], pre[1], pre[2], pre[3],
-			    "phase", state_phase_name((enum state_phase)p),
-			    NULL);
-			metrics_sample(b, "algopromoted_route_phase", l,
-			    p == cur ? 1 : 0);
-			free(l);
-		}
-	}
 }
 
 /* The hold kinds of algopromoted_route_hold_since_timestamp_seconds. */
@@ -293,16 +280,20 @@ stats_build_waiting(const struct route *r, size_t k, uint64_t now_ms)
 	return (double)(now_ms - start) / 1000.0;
 }
 
+/* The route's build_timeout, while it waits for a build (beside the
+ * wait, for alerting): 0 otherwise. */
 static double
 stats_build_timeout(const struct route *r, size_t k, uint64_t now_ms)
 {
-	return r->pair != NULL ?
-	    (double)r->pair->policy.build_timeout_ms / 1000.0 : 0;
+	if (r->pair == NULL || stats_build_waiting(r, 0, now_ms) == 0)
+		return 0;
+	return (double)r->pair->policy.build_timeout_ms / 1000.0;
 }
 
-/* Route gauges worked out from the route as /metrics is written, after
- * algopromoted_route_phase; same columns as STATS_ROUTE_COUNTERS, with
- * the function that gives a sample (the index of its label value). */
+/* Route gauges worked out from the route as a scrape copies it, written
+ * after algopromoted_route_phase, a sample only when it is not 0; same
+ * columns as STATS_ROUTE_COUNTERS, with the function that gives a sample
+ * (the index of its label value). */
 static const struct stats_gauge {
 	const char		*name;
 	const char		*help;
@@ -313,91 +304,460 @@ static const struct stats_gauge {
 } stats_route_gauges[] = {
 	{ "algopromoted_route_hold_since_timestamp_seconds",
 	    "When the route was paused or pinned by an operator, or held "
-	    "on drift (0: not held so).", "kind",
+	    "on drift (absent: not held so).", "kind",
 	    STATS_VALUES("paused", "pinned", "drift"), stats_hold_since },
 	{ "algopromoted_route_build_waiting_seconds",
 	    "How long the running job has waited for its destination build "
-	    "so far (0: not waiting).", NULL, NULL, stats_build_waiting },
+	    "so far (absent: not waiting).", NULL, NULL, stats_build_waiting },
 	{ "algopromoted_route_build_timeout_seconds",
-	    "The route's build_timeout: a build wait fails past it.", NULL,
-	    NULL, stats_build_timeout },
+	    "The route's build_timeout, while it waits for a build: a build "
+	    "wait fails past it.", NULL, NULL, stats_build_timeout },
+};
+
+#define STATS_NGAUGES		STATS_NITEMS(stats_route_gauges)
+#define STATS_GAUGE_VALUES	3	/* at most, of a gauge's label */
+
+/* ---- binding a route's histograms ---------------------------------- */
+
+/* Every route histogram's type has this layout (stats.h). */
+struct stats_ref {
+	struct metrics_histo	*to[2];
 };
 
 static void
-stats_write_gauges(struct server *s, struct metrics_buf *b)
+stats_route_refs(struct stats_route *rs)
 {
-	const struct stats_gauge	*g;
-	const char			*pre[4];
-	struct route			*r;
-	uint64_t			 now = monotime_ms();
-	size_t				 i, k, n;
-	char				*l;
+	const struct stats_histo	*h;
+	struct stats_ref		*ref;
+	size_t				 i;
 
-	for (i = 0; i < STATS_NITEMS(stats_route_gauges); i++) {
-		g = &stats_route_gauges[i];
-		metrics_family(b, g->name, "gauge", g->help);
-		for (n = 1; g->values != NULL && g->values[n] != NULL; n++)
-			/* count */;
-		TAILQ_FOREACH(r, &s->routes, entry) {
-			if (r->removed)
-				continue;
-			stats_route_labels(r, pre);
-			for (k = 0; k < n; k++) {
-				l = metrics_labels(pre[0], pre[1], pre[2],
-				    pre[3], g->values != NULL ? g->label : NULL,
-				    g->values != NULL ? g->values[k] : NULL,
-				    NULL);
-				metrics_sample(b, g->name, l,
-				    g->value(r, k, now));
-				free(l);
-			}
-		}
+	for (i = 0; i < STATS_NHISTOS; i++) {
+		h = &stats_route_histos[i];
+		ref = (struct stats_ref *)(void *)((char *)rs + h->offset);
+		ref->to[0] = rs->bound[h->side] != NULL ?
+		    &rs->bound[h->side]->histos[i] : NULL;
+		ref->to[1] = rs->own != NULL ? &rs->own->h[i] : NULL;
 	}
 }
 
-/* Every route family, in the order the lists give (removed routes,
- * whose job still runs, are left out). */
+/* The route's own set, made or dropped as own says. */
 static void
-stats_write_routes(struct server *s, struct metrics_buf *b)
+stats_route_own(struct stats *st, struct stats_route *rs, int own)
 {
-	const char	*pre[4];
-	struct route	*r;
-	char		*l;
-	size_t		 i, k = 0;
+	if (own && rs->own == NULL) {
+		rs->own = xcalloc(1, sizeof *rs->own);
+		rs->own->seen = st->scrapes;
+		LIST_INSERT_HEAD(&st->owns, rs->own, entry);
+	} else if (!own && rs->own != NULL) {
+		LIST_REMOVE(rs->own, entry);
+		free(rs->own);
+		rs->own = NULL;
+	}
+}
 
-	metrics_family(b, "algopromoted_routes", "gauge",
-	    "Routes (pair and destination) configured.");
+/* The names of the route's clusters (0 without a configuration: tests). */
+static int
+stats_route_clusters(const struct route *r, const char *name[2])
+{
+	const struct config_pair	*p = r->pair;
+
+	if (p == NULL || p->source.cluster == NULL || p->dests == NULL ||
+	    r->dest >= p->ndests || p->dests[r->dest].cluster == NULL)
+		return 0;
+	name[0] = p->source.cluster->name;
+	name[1] = p->dests[r->dest].cluster->name;
+	return 1;
+}
+
+static int
+stats_per_route(const struct server *s)
+{
+	return s->cref != NULL && s->cref->conf != NULL &&
+	    s->cref->conf->metrics_per_route_histograms;
+}
+
+/* Binds r when its clusters or its own set are not what they should be. */
+static void
+stats_route_check(struct route *r, int own)
+{
+	struct stats_route	*rs = &r->stats;
+	const char		*name[2];
+	int			 i, moved = 0;
+
+	if (stats_route_clusters(r, name))
+		for (i = 0; i < 2; i++)
+			if (rs->bound[i] == NULL ||
+			    strcmp(rs->bound[i]->name, name[i]) != 0) {
+				rs->bound[i] = stats_cluster(&r->srv->stats,
+				    name[i]);
+				moved = 1;
+			}
+	if (moved || (own != 0) != (rs->own != NULL)) {
+		stats_route_own(&r->srv->stats, rs, own);
+		stats_route_refs(rs);
+	}
+}
+
+void
+stats_route_bind(struct route *r)
+{
+	stats_route_check(r, stats_per_route(r->srv));
+}
+
+void
+stats_route_clear(struct stats *st, struct stats_route *rs)
+{
+	stats_route_own(st, rs, 0);
+	stats_route_refs(rs);
+}
+
+/* An observation of a route's histogram: bound first when it is not
+ * (or no longer) what the route's clusters and configuration say. */
+static void
+stats_observe(struct stats_route *rs, struct stats_ref *ref, double seconds)
+{
+	struct route	*r = (struct route *)(void *)((char *)rs -
+			    offsetof(struct route, stats));
+	size_t		 i;
+
+	stats_route_check(r, stats_per_route(r->srv));
+	for (i = 0; i < 2; i++)
+		if (ref->to[i] != NULL)
+			metrics_histo_observe(ref->to[i], seconds);
+}
+
+#define STATS_OBSERVE_DEF(f, ...)					\
+void									\
+stats_observe_##f(struct stats_ref_##f *ref, double seconds)		\
+{									\
+	stats_observe((struct stats_route *)(void *)((char *)ref -	\
+	    offsetof(struct stats_route, f)),				\
+	    (struct stats_ref *)(void *)ref, seconds);			\
+}
+STATS_ROUTE_HISTOS(STATS_OBSERVE_DEF)
+
+/* ---- a scrape: the routes copied, then written a slice at a time --- */
+
+/* One route as a scrape copied it. */
+struct stats_snap {
+	char			*labels;	/* pair="...",destination="..." */
+	uint64_t		 slots[STATS_NSLOTS];
+	double			 gauge[STATS_NGAUGES][STATS_GAUGE_VALUES];
+	int			 phase;
+	struct metrics_histo	*own;		/* a copy, or NULL */
+};
+
+/* Where the writing is: stages in the order they are written. */
+enum stats_stage {
+	STATS_STAGE_ROUTES,		/* algopromoted_routes */
+	STATS_STAGE_COUNTERS,		/* family by family */
+	STATS_STAGE_PHASE,
+	STATS_STAGE_GAUGES,
+	STATS_STAGE_OWN,		/* per route histograms, if any */
+	STATS_STAGE_CLUSTER,		/* per cluster histograms */
+	STATS_STAGE_TAIL,		/* what was written at the copy */
+	STATS_STAGE_DONE,
+};
+
+struct stats_scrape {
+	struct stats_snap	*routes;
+	size_t			 nroutes;
+	int			 own;		/* the routes have own sets */
+	char			**cnames;	/* cluster labels */
+	struct metrics_histo	(*chistos)[STATS_NHISTOS];
+	size_t			 nclusters;
+	struct metrics_buf	 tail;
+	enum stats_stage	 stage;
+	size_t			 family;	/* within the stage */
+	size_t			 k;		/* route or cluster */
+};
+
+static void
+stats_snap_route(struct stats_snap *sn, struct route *r, int own,
+    uint64_t now)
+{
+	const struct stats_gauge	*g;
+	size_t				 i, k;
+
+	sn->labels = metrics_labels("pair", r->pair_name, "destination",
+	    r->dest_full, NULL);
+	memcpy(sn->slots, &r->stats, sizeof sn->slots);
+	sn->phase = stats_route_phase(r);
+	for (i = 0; i < STATS_NGAUGES; i++) {
+		g = &stats_route_gauges[i];
+		for (k = 0; k < STATS_GAUGE_VALUES; k++)
+			sn->gauge[i][k] = (k == 0 || (g->values != NULL &&
+			    g->values[k] != NULL)) ? g->value(r, k, now) : 0;
+	}
+	sn->own = NULL;
+	if (own && r->stats.own != NULL) {
+		sn->own = xcalloc(STATS_NHISTOS, sizeof *sn->own);
+		for (i = 0; i < STATS_NHISTOS; i++)
+			metrics_histo_add(&sn->own[i], &r->stats.own->h[i]);
+	}
+}
+
+static void	stats_write_tail(struct server *, struct metrics_buf *);
+
+/* Loop: the copy a scrape writes from. Binds the routes it meets. */
+static struct stats_scrape *
+stats_scrape_new(struct server *s)
+{
+	struct stats_scrape	*sc = xcalloc(1, sizeof *sc);
+	struct stats_cluster	*c;
+	struct stats_own	*o, *next;
+	struct route		*r;
+	uint64_t		 now = monotime_ms(), gen;
+	size_t			 n = 0, i;
+
+	sc->own = stats_per_route(s);
+	gen = ++s->stats.scrapes;
+	TAILQ_FOREACH(r, &s->routes, entry) {
+		stats_route_check(r, sc->own);
+		if (r->stats.own != NULL)
+			r->stats.own->seen = gen;
+		n += !r->removed;
+	}
+	/* Sets no route in the list holds any more: their routes are gone
+	 * (freed without stats_route_clear). */
+	for (o = LIST_FIRST(&s->stats.owns); o != NULL; o = next) {
+		next = LIST_NEXT(o, entry);
+		if (o->seen != gen) {
+			LIST_REMOVE(o, entry);
+			free(o);
+		}
+	}
+	sc->routes = xcalloc(n != 0 ? n : 1, sizeof *sc->routes);
 	TAILQ_FOREACH(r, &s->routes, entry)
-		k += !r->removed;
-	metrics_sample(b, "algopromoted_routes", NULL, (double)k);
-	for (i = 0; i < STATS_NITEMS(stats_route_families); i++) {
-		const struct stats_family *f = &stats_route_families[i];
+		if (!r->removed)
+			stats_snap_route(&sc->routes[sc->nroutes++], r,
+			    sc->own, now);
+	TAILQ_FOREACH(c, &s->stats.clusters, entry)
+		sc->nclusters++;
+	sc->cnames = xcalloc(sc->nclusters + 1, sizeof *sc->cnames);
+	sc->chistos = xcalloc(sc->nclusters + 1, sizeof *sc->chistos);
+	i = 0;
+	TAILQ_FOREACH(c, &s->stats.clusters, entry) {
+		sc->cnames[i] = metrics_labels("cluster", c->name, NULL);
+		for (n = 0; n < STATS_NHISTOS; n++)
+			metrics_histo_add(&sc->chistos[i][n], &c->histos[n]);
+		i++;
+	}
+	stats_write_tail(s, &sc->tail);
+	return sc;
+}
 
+static void
+stats_scrape_free(void *arg)
+{
+	struct stats_scrape	*sc = arg;
+	size_t			 i;
+
+	if (sc == NULL)
+		return;
+	for (i = 0; i < sc->nroutes; i++) {
+		free(sc->routes[i].labels);
+		free(sc->routes[i].own);
+	}
+	free(sc->routes);
+	for (i = 0; i < sc->nclusters; i++)
+		free(sc->cnames[i]);
+	free(sc->cnames);
+	free(sc->chistos);
+	metrics_buf_free(&sc->tail);
+	free(sc);
+}
+
+/* "labels,name=\"value\"", or labels alone without a name. */
+static void
+stats_sample2(struct metrics_buf *b, const char *family, const char *labels,
+    const char *name, const char *value, double v)
+{
+	char	*l, *full;
+
+	if (name == NULL) {
+		metrics_sample(b, family, labels, v);
+		return;
+	}
+	l = metrics_label(name, value);
+	xasprintf(&full, "%s,%s", labels, l);
+	metrics_sample(b, family, full, v);
+	free(full);
+	free(l);
+}
+
+/*
+ * One route's samples of the counter family f. A labelled sample shows
+ * once it counted something, an unlabelled gauge once it is not 0: a
+ * route has few series (polls and phase only, until things happen).
+ */
+static void
+stats_write_counter(struct metrics_buf *b, const struct stats_family *f,
+    const struct stats_snap *sn)
+{
+	const uint64_t	*slot = sn->slots + f->offset / sizeof(uint64_t);
+	size_t		 i;
+
+	if (f->label == NULL) {
+		if (slot[0] != 0 || strcmp(f->type, "counter") == 0)
+			metrics_sample(b, f->name, sn->labels,
+			    (double)slot[0]);
+		return;
+	}
+	for (i = 0; f->values[i] != NULL; i++)
+		if (slot[i] != 0)
+			stats_sample2(b, f->name, sn->labels, f->label,
+			    f->values[i], (double)slot[i]);
+}
+
+static void
+stats_write_gauge(struct metrics_buf *b, const struct stats_gauge *g,
+    const double *v, const char *labels)
+{
+	size_t	 k;
+
+	for (k = 0; k < STATS_GAUGE_VALUES; k++) {
+		if (k > 0 && (g->values == NULL || g->values[k] == NULL))
+			break;
+		if (v[k] != 0)
+			stats_sample2(b, g->name, labels, g->values != NULL ?
+			    g->label : NULL, g->values != NULL ?
+			    g->values[k] : NULL, v[k]);
+	}
+}
+
+/* The number of families in a stage (1 for one without families). */
+static size_t
+stats_stage_families(const struct stats_scrape *sc)
+{
+	switch (sc->stage) {
+	case STATS_STAGE_COUNTERS:
+		return STATS_NITEMS(stats_route_families);
+	case STATS_STAGE_GAUGES:
+		return STATS_NGAUGES;
+	case STATS_STAGE_OWN:
+		return sc->own ? STATS_NHISTOS : 0;
+	case STATS_STAGE_CLUSTER:
+		return STATS_NHISTOS;
+	default:
+		return 1;
+	}
+}
+
+/* The family's HELP and TYPE, at the start of each family. */
+static void
+stats_scrape_head(struct stats_scrape *sc, struct metrics_buf *b)
+{
+	const struct stats_family	*f;
+	const struct stats_gauge	*g;
+	const struct stats_histo	*h;
+
+	switch (sc->stage) {
+	case STATS_STAGE_COUNTERS:
+		f = &stats_route_families[sc->family];
 		metrics_family(b, f->name, f->type, f->help);
-		TAILQ_FOREACH(r, &s->routes, entry) {
-			if (r->removed)
-				continue;
-			stats_route_labels(r, pre);
-			stats_write_samples(b, f, &r->stats, pre);
-		}
+		break;
+	case STATS_STAGE_PHASE:
+		metrics_family(b, "algopromoted_route_phase", "gauge",
+		    "1 for the phase the route is in (the others are "
+		    "absent).");
+		break;
+	case STATS_STAGE_GAUGES:
+		g = &stats_route_gauges[sc->family];
+		metrics_family(b, g->name, "gauge", g->help);
+		break;
+	case STATS_STAGE_OWN:
+		h = &stats_route_histos[sc->family];
+		metrics_family(b, h->rname, "histogram", h->help);
+		break;
+	case STATS_STAGE_CLUSTER:
+		h = &stats_route_histos[sc->family];
+		metrics_family(b, h->cname, "histogram", h->help);
+		break;
+	default:
+		break;
 	}
-	stats_write_phases(s, b);
-	stats_write_gauges(s, b);
-	for (i = 0; i < STATS_NITEMS(stats_route_histos); i++) {
-		const struct stats_histo *h = &stats_route_histos[i];
+}
 
-		metrics_family(b, h->name, "histogram", h->help);
-		TAILQ_FOREACH(r, &s->routes, entry) {
-			if (r->removed)
-				continue;
-			l = metrics_labels("pair", r->pair_name,
-			    "destination", r->dest_full, NULL);
-			metrics_histo_write(b, h->name, l,
-			    (const struct metrics_histo *)(const void *)
-			    ((const char *)&r->stats + h->offset));
-			free(l);
-		}
+/* Writes the k-th item of the current family; 0 past the last. */
+static int
+stats_scrape_item(struct stats_scrape *sc, struct metrics_buf *b)
+{
+	const struct stats_snap	*sn;
+	size_t			 i = sc->family;
+
+	switch (sc->stage) {
+	case STATS_STAGE_ROUTES:
+		metrics_family(b, "algopromoted_routes", "gauge",
+		    "Routes (pair and destination) configured.");
+		metrics_sample(b, "algopromoted_routes", NULL,
+		    (double)sc->nroutes);
+		return 0;
+	case STATS_STAGE_CLUSTER:
+		if (sc->k >= sc->nclusters)
+			return 0;
+		metrics_histo_write(b, stats_route_histos[i].cname,
+		    sc->cnames[sc->k], &sc->chistos[sc->k][i]);
+		return 1;
+	case STATS_STAGE_TAIL:
+		if (sc->tail.len > 0)
+			metrics_buf_append(b, sc->tail.data, sc->tail.len);
+		return 0;
+	default:
+		break;
 	}
+	if (sc->k >= sc->nroutes)
+		return 0;
+	sn = &sc->routes[sc->k];
+	switch (sc->stage) {
+	case STATS_STAGE_COUNTERS:
+		stats_write_counter(b, &stats_route_families[i], sn);
+		break;
+	case STATS_STAGE_PHASE:
+		stats_sample2(b, "algopromoted_route_phase", sn->labels,
+		    "phase", state_phase_name((enum state_phase)sn->phase), 1);
+		break;
+	case STATS_STAGE_GAUGES:
+		stats_write_gauge(b, &stats_route_gauges[i], sn->gauge[i],
+		    sn->labels);
+		break;
+	case STATS_STAGE_OWN:
+		if (sn->own != NULL)
+			metrics_histo_write(b, stats_route_histos[i].rname,
+			    sn->labels, &sn->own[i]);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+/* metrics_buf's more(): about b->slice more bytes (all without slice). */
+static int
+stats_scrape_more(void *arg, struct metrics_buf *b)
+{
+	struct stats_scrape	*sc = arg;
+	size_t			 start = b->len;
+
+	while (sc->stage != STATS_STAGE_DONE) {
+		if (b->slice != 0 && b->len - start >= b->slice)
+			return 1;
+		if (sc->family >= stats_stage_families(sc)) {
+			sc->stage++;
+			sc->family = 0;
+			sc->k = 0;
+			continue;
+		}
+		if (sc->k == 0)
+			stats_scrape_head(sc, b);
+		if (stats_scrape_item(sc, b)) {
+			sc->k++;
+			continue;
+		}
+		sc->family++;
+		sc->k = 0;
+	}
+	return 0;
 }
 
 void
@@ -508,12 +868,10 @@ stats_write_process(struct metrics_buf *b)
 	procstat_write(b, &ps);
 }
 
-void
-stats_metrics(void *arg, struct metrics_buf *b)
+/* Everything after the routes' and the histogram families: small. */
+static void
+stats_write_tail(struct server *s, struct metrics_buf *b)
 {
-	struct server	*s = arg;
-
-	stats_write_routes(s, b);
 	stats_write_clusters(&s->stats, b);
 	stats_write_breakers(&s->sched, b);
 	stats_write_server(&s->stats, b);
@@ -521,4 +879,16 @@ stats_metrics(void *arg, struct metrics_buf *b)
 		notifier_metrics(s->notifier, b);
 	stats_write_build(b);
 	stats_write_process(b);
+}
+
+void
+stats_metrics(void *arg, struct metrics_buf *b)
+{
+	struct stats_scrape	*sc = stats_scrape_new(arg);
+
+	if (stats_scrape_more(sc, b) == 0)
+		stats_scrape_free(sc);
+	else
+		metrics_buf_defer(b, stats_scrape_more, stats_scrape_free,
+		    sc);
 }

@@ -36,6 +36,8 @@ struct stub {
 	/* trigger: on or off; what it answers; what it was given. */
 	int		 trigger_on, trigger_code, ntrigger, nprobe;
 	char		*pair, *auth;
+	/* metrics in pieces: lines to write, written, pieces, done() */
+	int		 lines, line, npieces, ndone;
 };
 
 static int
@@ -88,6 +90,57 @@ stub_metrics(void *arg, struct metrics_buf *b)
 	metrics_sample(b, "t_up", NULL, 1);
 }
 
+/* A deferred writer: "t_n{i=\"K\"} K" lines, about a slice a piece. */
+static int
+stub_more(void *arg, struct metrics_buf *b)
+{
+	struct stub	*st = arg;
+	size_t		 start = b->len;
+	char		 l[32];
+
+	st->npieces++;
+	ck_assert_uint_gt(b->slice, 0);
+	while (st->line < st->lines && b->len - start < b->slice) {
+		snprintf(l, sizeof l, "i=\"%d\"", st->line);
+		metrics_sample(b, "t_n", l, st->line);
+		st->line++;
+	}
+	return st->line < st->lines;
+}
+
+static void
+stub_done(void *arg)
+{
+	((struct stub *)arg)->ndone++;
+}
+
+static void
+stub_metrics_deferred(void *arg, struct metrics_buf *b)
+{
+	struct stub	*st = arg;
+
+	st->nmetrics++;
+	st->line = 0;
+	metrics_family(b, "t_n", "counter", "Lines.");
+	metrics_buf_defer(b, stub_more, stub_done, st);
+}
+
+/* The exposition stub_metrics_deferred writes. */
+static char *
+deferred_text(int lines)
+{
+	struct metrics_buf	 b = { 0 };
+	char			 l[32];
+	int			 i;
+
+	metrics_family(&b, "t_n", "counter", "Lines.");
+	for (i = 0; i < lines; i++) {
+		snprintf(l, sizeof l, "i=\"%d\"", i);
+		metrics_sample(&b, "t_n", l, i);
+	}
+	return b.data;
+}
+
 struct fixture {
 	struct event_base	*base;
 	struct httpd		*httpd;
@@ -96,6 +149,7 @@ struct fixture {
 
 #define STUB_READ	1	/* health, status, metrics */
 #define STUB_TRIGGER	2	/* trigger, on, answering 202 */
+#define STUB_DEFERRED	4	/* metrics in pieces */
 
 static void
 start(struct fixture *fx, int stubbed)
@@ -111,6 +165,8 @@ start(struct fixture *fx, int stubbed)
 		h.status_json = stub_status;
 		h.metrics = stub_metrics;
 	}
+	if (stubbed & STUB_DEFERRED)
+		h.metrics = stub_metrics_deferred;
 	if (stubbed & STUB_TRIGGER) {
 		h.trigger = stub_trigger;
 		fx->st.trigger_on = 1;
@@ -828,6 +884,136 @@ START_TEST(test_other_listen_forms)
 }
 END_TEST
 
+/* A chunked body into *out (malloc'd); 0 when it ends with its last
+ * chunk, -1 when it is cut or malformed. */
+static int
+dechunk(const char *p, size_t len, char **out)
+{
+	struct metrics_buf	 b = { 0 };
+	const char		*end = p + len;
+	char			*e;
+	unsigned long		 n;
+
+	*out = NULL;
+	for (;;) {
+		n = strtoul(p, &e, 16);
+		if (e == p || end - e < 2 || strncmp(e, "\r\n", 2) != 0)
+			break;
+		p = e + 2;
+		if (n == 0) {
+			*out = b.data != NULL ? b.data : xstrdup("");
+			return 0;
+		}
+		if ((size_t)(end - p) < n + 2 || strncmp(p + n, "\r\n", 2) != 0)
+			break;
+		metrics_buf_append(&b, p, n);
+		p += n + 2;
+	}
+	metrics_buf_free(&b);
+	return -1;
+}
+
+/* A deferred writer's body: sent chunked as it is written, a slice at a
+ * time, the same as written at once; HEAD gets its length; done() once. */
+START_TEST(test_metrics_in_pieces)
+{
+	struct fixture	 fx;
+	struct resp	*r;
+	char		*want, *body, len[32];
+
+	start(&fx, STUB_DEFERRED);
+	fx.st.lines = 40000;
+	want = deferred_text(fx.st.lines);
+	ck_assert_uint_gt(strlen(want), 10 * HTTPD_SLICE);
+	r = get(&fx, "GET", "/metrics");
+	ck_assert_msg(r->status == 200, "%s", r->raw);
+	header_is(r, "Content-Type", PROM);
+	header_is(r, "Cache-Control", "no-store");
+	header_is(r, "X-Content-Type-Options", "nosniff");
+	header_is(r, "Transfer-Encoding", "chunked");
+	header_is(r, "Connection", "close");
+	header_absent(r, "Content-Length");
+	ck_assert_int_eq(dechunk(r->body, r->bodylen, &body), 0);
+	ck_assert_str_eq(body, want);
+	ck_assert_int_ge(fx.st.npieces, 10);
+	ck_assert_int_eq(fx.st.ndone, 1);
+	free(body);
+	resp_free(r);
+
+	/* HTTP/1.0: no chunks; the body up to the close. */
+	r = fetch(&fx, "GET /metrics HTTP/1.0\r\n\r\n",
+	    strlen("GET /metrics HTTP/1.0\r\n\r\n"));
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_str_eq(r->body, want);
+	ck_assert_int_eq(fx.st.ndone, 2);
+	resp_free(r);
+
+	r = get(&fx, "HEAD", "/metrics");
+	ck_assert_int_eq(r->status, 200);
+	snprintf(len, sizeof len, "%zu", strlen(want));
+	header_is(r, "Content-Length", len);
+	ck_assert_uint_eq(r->bodylen, 0);
+	ck_assert_int_eq(fx.st.ndone, 3);
+	resp_free(r);
+	free(want);
+	stop(&fx);
+}
+END_TEST
+
+static void
+loop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	*(int *)arg = 1;
+}
+
+/* A client that leaves in the middle: what is left is dropped, done()
+ * is called, the endpoint goes on answering. */
+START_TEST(test_metrics_client_leaves)
+{
+	struct fixture		 fx;
+	struct sockaddr_in	 sin;
+	struct event		*deadline;
+	struct timeval		 tv = { 10, 0 };
+	struct resp		*r;
+	char			 buf[4096];
+	const char		*req = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+	int			 fd, small = 4096, late = 0;
+
+	start(&fx, STUB_DEFERRED);
+	fx.st.lines = 400000;	/* ~8 MB: more than socket buffers hold */
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)httpd_port(fx.httpd));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small,
+	    sizeof small), 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	deadline = evtimer_new(fx.base, loop_deadline, &late);
+	evtimer_add(deadline, &tv);
+	while (fx.st.npieces < 2 && !late)
+		event_base_loop(fx.base, EVLOOP_ONCE);
+	ck_assert_int_gt(read(fd, buf, sizeof buf), 0);
+	ck_assert_int_eq(fx.st.ndone, 0);
+	close(fd);
+	while (fx.st.ndone == 0 && !late)
+		event_base_loop(fx.base, EVLOOP_ONCE);
+	ck_assert_msg(!late, "the stream was not dropped");
+	ck_assert_int_eq(fx.st.ndone, 1);
+	ck_assert_int_lt(fx.st.line, fx.st.lines);
+	event_free(deadline);
+
+	/* And the next client gets a whole answer. */
+	fx.st.lines = 10;
+	r = get(&fx, "GET", "/metrics");
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_int_eq(fx.st.ndone, 2);
+	resp_free(r);
+	stop(&fx);
+}
+END_TEST
+
 /* Freed with a request half sent: the connection goes too (ASan and
  * LeakSanitizer have the last word). */
 START_TEST(test_free_with_open_connection)
@@ -950,6 +1136,8 @@ httpd_suite(void)
 	tcase_add_test(tc, test_binds_only_the_address);
 	tcase_add_test(tc, test_other_listen_forms);
 	tcase_add_test(tc, test_free_with_open_connection);
+	tcase_add_test(tc, test_metrics_in_pieces);
+	tcase_add_test(tc, test_metrics_client_leaves);
 	tcase_add_test(tc, test_out_of_descriptors);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

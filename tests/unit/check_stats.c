@@ -1,9 +1,15 @@
 /* check_stats.c: the service's counters: counts from many threads add up,
- * clusters added while workers count stay put, and /metrics is exact. */
+ * clusters added while workers count stay put, /metrics is exact, the
+ * duration histograms are per cluster (and per route when asked), and a
+ * scrape written in slices is the whole one, whatever a reload removes. */
 #include <sys/queue.h>
 
+#include <sys/wait.h>
+
 #include <check.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,17 +204,30 @@ route_add(struct server *s, const char *pair, const char *dest)
 	return r;
 }
 
+/* The empty histogram families of the clusters named. */
 static void
-histo_empty(struct metrics_buf *b, const char *name, const char *help,
-    const char *pair, const char *dest)
+histos_empty(struct metrics_buf *b, const char *const *clusters)
 {
+	static const char *const fam[][2] = {
+		{ "algopromoted_cluster_poll_duration_seconds",
+		    "Time one poll of a source took." },
+		{ "algopromoted_cluster_promotion_duration_seconds",
+		    "Time one promotion job took." },
+		{ "algopromoted_cluster_build_wait_seconds",
+		    "Time spent waiting for a destination build." },
+	};
 	struct metrics_histo	 h = { 0 };
+	size_t			 i, k;
 	char			*l;
 
-	metrics_family(b, name, "histogram", help);
-	l = metrics_labels("pair", pair, "destination", dest, NULL);
-	metrics_histo_write(b, name, l, &h);
-	free(l);
+	for (i = 0; i < 3; i++) {
+		metrics_family(b, fam[i][0], "histogram", fam[i][1]);
+		for (k = 0; clusters[k] != NULL; k++) {
+			l = metrics_labels("cluster", clusters[k], NULL);
+			metrics_histo_write(b, fam[i][0], l, &h);
+			free(l);
+		}
+	}
 }
 
 static const char want_head[] =
@@ -224,35 +243,21 @@ static const char want_head[] =
 "algopromoted_route_poll_errors_total{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"permanent\"} 1\n"
 "# HELP algopromoted_route_promotions_total Promotion jobs, by result.\n"
 "# TYPE algopromoted_route_promotions_total counter\n"
-"algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"uptodate\"} 0\n"
 "algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"promoted\"} 3\n"
-"algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"failed\"} 0\n"
 "algopromoted_route_promotions_total{pair=\"hello\",destination=\"prod/acme/Hello\",result=\"held\"} 4\n"
-"# HELP algopromoted_route_last_success_timestamp_seconds When the route last completed a promotion (0: never).\n"
+"# HELP algopromoted_route_last_success_timestamp_seconds When the route last completed a promotion (absent: never).\n"
 "# TYPE algopromoted_route_last_success_timestamp_seconds gauge\n"
 "algopromoted_route_last_success_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\"} 1700000000\n"
-"# HELP algopromoted_route_phase 1 for the phase the route is in.\n"
+"# HELP algopromoted_route_phase 1 for the phase the route is in (the others are absent).\n"
 "# TYPE algopromoted_route_phase gauge\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"idle\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"fetching\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"pushing\"} 0\n"
 "algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"building\"} 1\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"publishing\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"failed\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"approval\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"held\"} 0\n"
-"algopromoted_route_phase{pair=\"hello\",destination=\"prod/acme/Hello\",phase=\"data\"} 0\n"
-"# HELP algopromoted_route_hold_since_timestamp_seconds When the route was paused or pinned by an operator, or held on drift (0: not held so).\n"
+"# HELP algopromoted_route_hold_since_timestamp_seconds When the route was paused or pinned by an operator, or held on drift (absent: not held so).\n"
 "# TYPE algopromoted_route_hold_since_timestamp_seconds gauge\n"
 "algopromoted_route_hold_since_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"paused\"} 1700000100\n"
-"algopromoted_route_hold_since_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"pinned\"} 0\n"
-"algopromoted_route_hold_since_timestamp_seconds{pair=\"hello\",destination=\"prod/acme/Hello\",kind=\"drift\"} 0\n"
-"# HELP algopromoted_route_build_waiting_seconds How long the running job has waited for its destination build so far (0: not waiting).\n"
+"# HELP algopromoted_route_build_waiting_seconds How long the running job has waited for its destination build so far (absent: not waiting).\n"
 "# TYPE algopromoted_route_build_waiting_seconds gauge\n"
-"algopromoted_route_build_waiting_seconds{pair=\"hello\",destination=\"prod/acme/Hello\"} 0\n"
-"# HELP algopromoted_route_build_timeout_seconds The route's build_timeout: a build wait fails past it.\n"
-"# TYPE algopromoted_route_build_timeout_seconds gauge\n"
-"algopromoted_route_build_timeout_seconds{pair=\"hello\",destination=\"prod/acme/Hello\"} 1800\n";
+"# HELP algopromoted_route_build_timeout_seconds The route's build_timeout, while it waits for a build: a build wait fails past it.\n"
+"# TYPE algopromoted_route_build_timeout_seconds gauge\n";
 
 static const char want_tail[] =
 "# HELP algopromoted_cluster_requests_total Requests to a cluster, by kind (api, git) and HTTP status (0: no answer).\n"
@@ -355,16 +360,11 @@ START_TEST(test_metrics_exact)
 	want.data = xstrdup(want_head);	/* a buffer that holds want_head */
 	want.len = strlen(want_head);
 	want.cap = want.len + 1;
-	histo_empty(&want, "algopromoted_route_poll_duration_seconds",
-	    "Time one poll of the source took.", "hello", "prod/acme/Hello");
-	histo_empty(&want, "algopromoted_route_promotion_duration_seconds",
-	    "Time one promotion job took.", "hello", "prod/acme/Hello");
-	histo_empty(&want, "algopromoted_route_build_wait_seconds",
-	    "Time spent waiting for destination builds.", "hello",
-	    "prod/acme/Hello");
+	histos_empty(&want, STATS_VALUES("dev", "prod"));
 	ck_assert_ptr_nonnull(b.data);
 	ck_assert_uint_gt(b.len, want.len);
-	ck_assert_int_eq(strncmp(b.data, want.data, want.len), 0);
+	ck_assert_msg(strncmp(b.data, want.data, want.len) == 0, "got:\n%s",
+	    b.data);
 	rest = b.data + want.len;
 	ck_assert_msg(strncmp(rest, want_tail, strlen(want_tail)) == 0,
 	    "tail:\n%s", rest);
@@ -444,18 +444,21 @@ START_TEST(test_build_waiting)
 	    HELLO "}") == 90);
 	metrics_buf_free(&b);
 
-	/* The build is over: the job goes on, the wait does not. */
+	/* The build is over: the job goes on, the wait (and the timeout
+	 * beside it) does not. */
 	atomic_store(&job.build_ms, 2600);
 	stats_metrics(&s, &b);
 	ck_assert(sample_of(b.data, "algopromoted_route_build_waiting_seconds"
-	    HELLO "}") == 0);
+	    HELLO "}") == -1);
+	ck_assert(sample_of(b.data, "algopromoted_route_build_timeout_seconds"
+	    HELLO "}") == -1);
 	metrics_buf_free(&b);
 
 	/* No job: nothing waits. */
 	r->job = NULL;
 	stats_metrics(&s, &b);
 	ck_assert(sample_of(b.data, "algopromoted_route_build_waiting_seconds"
-	    HELLO "}") == 0);
+	    HELLO "}") == -1);
 	metrics_buf_free(&b);
 
 	TAILQ_REMOVE(&s.routes, r, entry);
@@ -491,11 +494,11 @@ START_TEST(test_hold_drift)
 	scheduler_init(&s.sched, 1);
 	r = route_add(&s, "hello", "prod/acme/Hello");
 
-	/* Drift-held, but the state file is missing: unknown, 0. */
+	/* Drift-held, but the state file is missing: unknown, absent. */
 	r->drift_held = 1;
 	stats_metrics(&s, &b);
 	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
-	    "_seconds" HELLO ",kind=\"drift\"}") == 0);
+	    "_seconds" HELLO ",kind=\"drift\"}") == -1);
 	metrics_buf_free(&b);
 
 	dir = state_route_dir(tmp, "hello", "prod/acme/Hello");
@@ -509,7 +512,7 @@ START_TEST(test_hold_drift)
 	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
 	    "_seconds" HELLO ",kind=\"drift\"}") == 1700000200);
 	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
-	    "_seconds" HELLO ",kind=\"paused\"}") == 0);
+	    "_seconds" HELLO ",kind=\"paused\"}") == -1);
 	ck_assert(sample_of(b.data, "algopromoted_route_phase" HELLO
 	    ",phase=\"held\"}") == 1);
 	metrics_buf_free(&b);
@@ -518,7 +521,7 @@ START_TEST(test_hold_drift)
 	r->drift_held = 0;
 	stats_metrics(&s, &b);
 	ck_assert(sample_of(b.data, "algopromoted_route_hold_since_timestamp"
-	    "_seconds" HELLO ",kind=\"drift\"}") == 0);
+	    "_seconds" HELLO ",kind=\"drift\"}") == -1);
 	metrics_buf_free(&b);
 
 	TAILQ_REMOVE(&s.routes, r, entry);
@@ -530,6 +533,322 @@ START_TEST(test_hold_drift)
 	testutil_rmtree(tmp);
 	free(dir);
 	free(tmp);
+}
+END_TEST
+
+extern char **environ;
+
+static char	name_dev[] = "dev", name_lab[] = "lab", name_prod[] = "prod";
+
+/* What tests/tools/promcheck.py says of text: "" when it is valid (a
+ * static buffer, good until the next call). */
+static const char *
+promcheck_ok(const char *text)
+{
+	static char			 out[4096];
+	posix_spawn_file_actions_t	 fa;
+	char				*dir = testutil_tmpdir(), *file, *errpath;
+	char				*err, *argv[4];
+	pid_t				 pid;
+	int				 status;
+
+	file = xprintf("%s/metrics.txt", dir);
+	errpath = xprintf("%s/promcheck.err", dir);
+	testutil_write(file, text, 0600);
+	argv[0] = xstrdup("python3");
+	argv[1] = xprintf("%s/tests/tools/promcheck.py", testutil_srcdir());
+	argv[2] = file;
+	argv[3] = NULL;
+	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1,
+	    "/dev/null", O_WRONLY, 0), 0);
+	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 2, errpath,
+	    O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+	ck_assert_int_eq(posix_spawnp(&pid, "python3", &fa, NULL, argv,
+	    environ), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	posix_spawn_file_actions_destroy(&fa);
+	err = testutil_read(errpath);
+	snprintf(out, sizeof out, "%s%s", err, WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0 ? "" : "(promcheck failed)");
+	free(err);
+	free(argv[0]);
+	free(argv[1]);
+	free(file);
+	free(errpath);
+	testutil_rmtree(dir);
+	free(dir);
+	return out;
+}
+
+/* A route between two clusters, bound as route_move() binds it. */
+static struct route *
+route_between(struct server *s, const char *pair, struct config_pair *p,
+    struct config_cluster *from, struct config_cluster *to,
+    struct config_algo *dest, int bind)
+{
+	struct route	*r;
+
+	memset(p, 0, sizeof *p);
+	memset(dest, 0, sizeof *dest);
+	p->source.cluster = from;
+	dest->cluster = to;
+	p->dests = dest;
+	p->ndests = 1;
+	p->policy.build_timeout_ms = 60000;
+	r = route_add(s, pair, to->name);
+	r->pair = p;
+	r->dest = 0;
+	if (bind)
+		stats_route_bind(r);
+	return r;
+}
+
+static void
+routes_free(struct server *s)
+{
+	struct route	*r;
+
+	while ((r = TAILQ_FIRST(&s->routes)) != NULL) {
+		TAILQ_REMOVE(&s->routes, r, entry);
+		stats_route_clear(&s->stats, &r->stats);
+		free(r->pair_name);
+		free(r->dest_full);
+		free(r);
+	}
+}
+
+static size_t
+owns(const struct stats *st)
+{
+	const struct stats_own	*o;
+	size_t			 n = 0;
+
+	LIST_FOREACH(o, &st->owns, entry)
+		n++;
+	return n;
+}
+
+#define CLUSTER_COUNT(fam, c)	\
+	"algopromoted_cluster_" fam "_count{cluster=\"" c "\"}"
+
+/* A poll counts in the source's cluster, a promotion and a build wait in
+ * the destination's; a reload that moves the route moves where it counts;
+ * per route only when the configuration says so. */
+START_TEST(test_histos_per_cluster)
+{
+	struct server		 s;
+	struct confref		 cref;
+	struct config		 conf;
+	struct config_cluster	 dev, lab, prod;
+	struct config_pair	 p1, p2;
+	struct config_algo	 d1, d2;
+	struct route		*r1, *r2;
+	struct metrics_buf	 b = { 0 };
+
+	memset(&s, 0, sizeof s);
+	memset(&conf, 0, sizeof conf);
+	memset(&dev, 0, sizeof dev);
+	memset(&lab, 0, sizeof lab);
+	memset(&prod, 0, sizeof prod);
+	dev.name = name_dev;
+	lab.name = name_lab;
+	prod.name = name_prod;
+	cref.conf = &conf;
+	cref.refs = 1;
+	s.cref = &cref;
+	TAILQ_INIT(&s.routes);
+	stats_init(&s.stats);
+	scheduler_init(&s.sched, 1);
+	/* Route one bound as made, route two by its first observation. */
+	r1 = route_between(&s, "one", &p1, &dev, &prod, &d1, 1);
+	r2 = route_between(&s, "two", &p2, &lab, &prod, &d2, 0);
+	ck_assert_ptr_null(r1->stats.own);
+	ck_assert_ptr_null(r2->stats.poll_seconds.to[0]);
+
+	metrics_histo_observe(&r1->stats.poll_seconds, 0.2);
+	metrics_histo_observe(&r2->stats.poll_seconds, 0.3);
+	metrics_histo_observe(&r2->stats.poll_seconds, 0.3);
+	metrics_histo_observe(&r1->stats.promotion_seconds, 2);
+	metrics_histo_observe(&r2->stats.build_wait_seconds, 10);
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("poll_duration_seconds",
+	    "dev")) == 1);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("poll_duration_seconds",
+	    "lab")) == 2);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("poll_duration_seconds",
+	    "prod")) == 0);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("promotion_duration_seconds",
+	    "prod")) == 1);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("promotion_duration_seconds",
+	    "dev")) == 0);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("build_wait_seconds",
+	    "prod")) == 1);
+	ck_assert(sample_of(b.data, "algopromoted_cluster_poll_duration_seconds"
+	    "_sum{cluster=\"lab\"}") == 0.6);
+	ck_assert(sample_of(b.data, "algopromoted_cluster_poll_duration_seconds"
+	    "_bucket{cluster=\"dev\",le=\"0.1\"}") == 0);
+	ck_assert(sample_of(b.data, "algopromoted_cluster_poll_duration_seconds"
+	    "_bucket{cluster=\"dev\",le=\"0.25\"}") == 1);
+	ck_assert_ptr_null(strstr(b.data, "algopromoted_route_poll_duration"));
+	metrics_buf_free(&b);
+
+	/* A reload moves route one's source to lab: its next observation
+	 * counts there. */
+	p1.source.cluster = &lab;
+	metrics_histo_observe(&r1->stats.poll_seconds, 0.2);
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("poll_duration_seconds",
+	    "dev")) == 1);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("poll_duration_seconds",
+	    "lab")) == 3);
+	metrics_buf_free(&b);
+
+	/* Per route as well: from the scrape that finds it asked for (the
+	 * route sets start empty), or a bind. */
+	conf.metrics_per_route_histograms = 1;
+	stats_metrics(&s, &b);
+	ck_assert_ptr_nonnull(r1->stats.own);
+	ck_assert(sample_of(b.data, "algopromoted_route_poll_duration_seconds"
+	    "_count{pair=\"one\",destination=\"prod\"}") == 0);
+	metrics_buf_free(&b);
+	metrics_histo_observe(&r1->stats.poll_seconds, 0.2);
+	metrics_histo_observe(&r2->stats.build_wait_seconds, 5);
+	stats_metrics(&s, &b);
+	ck_assert(sample_of(b.data, "algopromoted_route_poll_duration_seconds"
+	    "_count{pair=\"one\",destination=\"prod\"}") == 1);
+	ck_assert(sample_of(b.data, "algopromoted_route_poll_duration_seconds"
+	    "_count{pair=\"two\",destination=\"prod\"}") == 0);
+	ck_assert(sample_of(b.data, "algopromoted_route_build_wait_seconds"
+	    "_count{pair=\"two\",destination=\"prod\"}") == 1);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("poll_duration_seconds",
+	    "lab")) == 4);
+	ck_assert(sample_of(b.data, CLUSTER_COUNT("build_wait_seconds",
+	    "prod")) == 2);
+	ck_assert_str_eq(promcheck_ok(b.data), "");
+	metrics_buf_free(&b);
+
+	/* And off again: the route's own sets go. */
+	conf.metrics_per_route_histograms = 0;
+	stats_metrics(&s, &b);
+	ck_assert_ptr_null(r1->stats.own);
+	ck_assert_ptr_null(r1->stats.poll_seconds.to[1]);
+	ck_assert_ptr_null(strstr(b.data, "algopromoted_route_poll_duration"));
+	metrics_buf_free(&b);
+
+	routes_free(&s);
+	stats_clear(&s.stats);
+	scheduler_clear(&s.sched);
+}
+END_TEST
+
+/* The body without the process_* families (they change from one reading
+ * to the next). */
+static char *
+without_process(const char *text)
+{
+	const char	*p = strstr(text, "# HELP process_");
+
+	ck_assert_ptr_nonnull(p);
+	return xstrndup(text, (size_t)(p - text));
+}
+
+/* Written a slice at a time, a scrape is the whole one; the routes a
+ * reload removes (and frees) half-way are written as they were. */
+START_TEST(test_sliced_scrape)
+{
+	struct server		 s;
+	struct confref		 cref;
+	struct config		 conf;
+	struct config_cluster	 dev, prod;
+	struct config_pair	 p[300];
+	struct config_algo	 d[300];
+	struct route		*r, *next;
+	struct metrics_buf	 whole = { 0 }, b = { 0 }, got = { 0 };
+	char			 name[16], *w, *g;
+	size_t			 i, pieces = 0;
+
+	memset(&s, 0, sizeof s);
+	memset(&conf, 0, sizeof conf);
+	memset(&dev, 0, sizeof dev);
+	memset(&prod, 0, sizeof prod);
+	dev.name = name_dev;
+	prod.name = name_prod;
+	conf.metrics_per_route_histograms = 1;
+	cref.conf = &conf;
+	cref.refs = 1;
+	s.cref = &cref;
+	TAILQ_INIT(&s.routes);
+	stats_init(&s.stats);
+	scheduler_init(&s.sched, 1);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof name, "p%03zu", i);
+		r = route_between(&s, name, &p[i], &dev, &prod, &d[i], 1);
+		r->stats.polls[0] = i;
+		r->stats.promotions[PROMOTE_FAILED] = i % 3;
+		metrics_histo_observe(&r->stats.poll_seconds,
+		    (double)i / 100);
+	}
+	stats_metrics(&s, &whole);
+	ck_assert_ptr_null(whole.more);
+	ck_assert_str_eq(promcheck_ok(whole.data), "");
+
+	b.slice = 4096;
+	stats_metrics(&s, &b);
+	ck_assert_ptr_nonnull(b.more);
+	ck_assert_uint_ge(b.len, 4096);
+	ck_assert_uint_eq(owns(&s.stats), 300);
+	/* A reload removes every other route; they are freed at once, half
+	 * of them without a word to stats. */
+	for (r = TAILQ_FIRST(&s.routes), i = 0; r != NULL; r = next, i++) {
+		next = TAILQ_NEXT(r, entry);
+		if (i % 2 == 0)
+			continue;
+		TAILQ_REMOVE(&s.routes, r, entry);
+		if (i % 4 == 1)
+			stats_route_clear(&s.stats, &r->stats);
+		free(r->pair_name);
+		free(r->dest_full);
+		memset(r, 0xa5, sizeof *r);
+		free(r);
+	}
+	for (;;) {
+		metrics_buf_append(&got, b.data, b.len);
+		pieces++;
+		b.len = 0;
+		if (b.more(b.arg, &b) == 0)
+			break;
+		/* About a slice each: never short, over by one item. */
+		ck_assert_uint_ge(b.len, 4096);
+		ck_assert_uint_lt(b.len, 4096 + 8192);
+	}
+	metrics_buf_append(&got, b.data, b.len);
+	b.done(b.arg);
+	ck_assert_uint_gt(pieces, 100);
+	w = without_process(whole.data);
+	g = without_process(got.data);
+	ck_assert_str_eq(g, w);
+	ck_assert_str_eq(promcheck_ok(got.data), "");
+	free(w);
+	free(g);
+
+	ck_assert_uint_eq(owns(&s.stats), 150 + 75);
+
+	/* A reader that leaves half-way frees what is left; the sets of the
+	 * routes freed without a word went when the scrape began. */
+	metrics_buf_free(&b);
+	b.slice = 4096;
+	stats_metrics(&s, &b);
+	ck_assert_uint_eq(owns(&s.stats), 150);
+	ck_assert_ptr_nonnull(b.more);
+	b.done(b.arg);
+
+	metrics_buf_free(&b);
+	metrics_buf_free(&got);
+	metrics_buf_free(&whole);
+	routes_free(&s);
+	stats_clear(&s.stats);
+	scheduler_clear(&s.sched);
 }
 END_TEST
 
@@ -546,6 +865,8 @@ stats_suite(void)
 	tcase_add_test(tc, test_metrics_exact);
 	tcase_add_test(tc, test_build_waiting);
 	tcase_add_test(tc, test_hold_drift);
+	tcase_add_test(tc, test_histos_per_cluster);
+	tcase_add_test(tc, test_sliced_scrape);
 	suite_add_tcase(s, tc);
 	return s;
 }
