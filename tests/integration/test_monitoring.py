@@ -170,7 +170,9 @@ class Static(unittest.TestCase):
         self.assertEqual(len(ids), len(set(ids)))
         text = " ".join(exprs)
         for name in ("algopromoted_route_promotions_total", "algopromoted_route_phase",
-                     "algopromoted_route_build_wait_seconds_bucket",
+                     "algopromoted_cluster_build_wait_seconds_bucket",
+                     "algopromoted_cluster_promotion_duration_seconds_bucket",
+                     "algopromoted_cluster_poll_duration_seconds_bucket",
                      "algopromoted_data_copied_bytes_total", "algopromoted_route_polls_total",
                      "process_resident_memory_bytes", "process_cpu_seconds_total",
                      "process_open_fds"):
@@ -233,12 +235,14 @@ class Live(unittest.TestCase):
 
     def test_rules_and_dashboard_use_exported_metrics(self):
         text, m = self.scrape()
-        exported = {name for name, _ in m}
         # A family's HELP and TYPE lines count too (a histogram's samples
-        # are NAME_bucket, NAME_sum, NAME_count).
+        # are NAME_bucket, NAME_sum, NAME_count), and they are there when
+        # it has no sample yet (a route's gauges while it is not held or
+        # waiting, its labelled counters before their first count).
         typed = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
         for name in typed:
             self.assertIn("# HELP %s " % name, text)
+        exported = {name for name, _ in m} | typed
         used = {}
         for e in rule_exprs():
             for n in metric_names(e):
@@ -290,24 +294,38 @@ class Live(unittest.TestCase):
         wait_for(lambda: self.metric("process_cpu_seconds_total") > cpu, 30, "more CPU")
 
     def test_build_wait_and_timeout(self):
-        self.assertEqual(self.metric("algopromoted_route_build_timeout_seconds", **ROUTE), 300)
+        # Not waiting: neither the wait nor the timeout beside it.
+        self.assertIsNone(self.metric("algopromoted_route_build_waiting_seconds", **ROUTE))
+        self.assertIsNone(self.metric("algopromoted_route_build_timeout_seconds", **ROUTE))
+        prod = {"cluster": "prod"}
+        waits = self.metric("algopromoted_cluster_build_wait_seconds_count", **prod)
         t0 = time.monotonic()
         self.env.commit(files={"src/Hello.py": "v2\n"})
         self.assertEqual(self.env.ctl("trigger", "hello").returncode, 0)
-        # While the destination builds (1.5 s), the wait grows.
-        waited = wait_for(lambda: self.metric("algopromoted_route_build_waiting_seconds",
-                                              **ROUTE), 60, "a build wait")
+        # While the destination builds (1.5 s), the wait grows, and the
+        # timeout is beside it.
+        m = wait_for(lambda: (lambda m: m if m.get(
+            ("algopromoted_route_build_waiting_seconds", frozenset(ROUTE.items())))
+            else None)(self.scrape()[1]), 60, "a build wait")
+        waited = m[("algopromoted_route_build_waiting_seconds", frozenset(ROUTE.items()))]
         self.assertGreater(waited, 0)
         self.assertLessEqual(waited, time.monotonic() - t0)
+        self.assertEqual(m[("algopromoted_route_build_timeout_seconds",
+                            frozenset(ROUTE.items()))], 300)
         wait_for(lambda: self.metric("algopromoted_route_promotions_total", result="promoted",
                                      **ROUTE) == 2, 60, "second promotion")
-        self.assertEqual(self.metric("algopromoted_route_build_waiting_seconds", **ROUTE), 0)
-        self.assertEqual(self.metric("algopromoted_route_build_wait_seconds_count", **ROUTE), 2)
+        self.assertIsNone(self.metric("algopromoted_route_build_waiting_seconds", **ROUTE))
+        # The wait counted in the destination's cluster.
+        self.assertEqual(self.metric("algopromoted_cluster_build_wait_seconds_count", **prod),
+                         waits + 1)
+        self.assertEqual(self.metric("algopromoted_cluster_build_wait_seconds_count",
+                                     cluster="dev"), 0)
 
     def test_pause_since(self):
         paused = dict(ROUTE, kind="paused")
-        self.assertEqual(self.metric("algopromoted_route_hold_since_timestamp_seconds",
-                                     **paused), 0)
+        # Not held: no series.
+        self.assertIsNone(self.metric("algopromoted_route_hold_since_timestamp_seconds",
+                                      **paused))
         t0 = time.time()
         proc = self.env.ctl("pause", "hello", "--reason", "monitoring test")
         t1 = time.time()
@@ -318,12 +336,12 @@ class Live(unittest.TestCase):
             self.assertGreaterEqual(since, int(t0))
             self.assertLessEqual(since, t1 + 1)
             for kind in ("pinned", "drift"):
-                self.assertEqual(self.metric("algopromoted_route_hold_since_timestamp_seconds",
-                                             kind=kind, **ROUTE), 0)
+                self.assertIsNone(self.metric("algopromoted_route_hold_since_timestamp_seconds",
+                                              kind=kind, **ROUTE))
         finally:
             self.assertEqual(self.env.ctl("resume", "hello").returncode, 0)
         wait_for(lambda: self.metric("algopromoted_route_hold_since_timestamp_seconds",
-                                     **paused) == 0, 30, "the resume")
+                                     **paused) is None, 30, "the resume")
 
 
 if __name__ == "__main__":
