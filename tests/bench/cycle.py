@@ -131,12 +131,13 @@ class Fixture:
         env = self.env
         t0 = time.monotonic()
         work = env.create_source(ALGO)
-        self.log("  source created: %.1f s" % (time.monotonic() - t0))
         populate(work, self.size)
         git("add", "-A", cwd=work)
         git("commit", "-q", "-m", "populate", cwd=work)
+        self.log("  source populated: %.1f s" % (time.monotonic() - t0))
         self.src_repo = repo_path(env, "dev", ALICE, ALGO)
         git("push", "-q", self.src_repo, "HEAD:master", cwd=work)
+        self.log("  source pushed: %.1f s" % (time.monotonic() - t0))
         for key, algo in DESTS.items():
             harness.api(env.prod, CAROL_KEY, "POST", "/v1/algorithms/acme",
                         {"name": algo, "details": {"label": algo},
@@ -144,14 +145,15 @@ class Fixture:
         # Every destination starts holding the source's tree (one commit on
         # its template), made on disk from the source's pack, hard-linked
         # (as `git clone --local` does): set-up, not measured.
-        git("-c", "gc.auto=0", "gc", "-q", cwd=self.src_repo)
         self.mirror = os.path.join(self.dir, "cli-mirror.git")
         git("init", "-q", "--bare", self.mirror)
         tree = git("rev-parse", "master^{tree}", cwd=self.src_repo)
         for repo in [self.mirror] + [repo_path(env, "prod", "acme", a) for a in DESTS.values()]:
             pack = os.path.join(self.src_repo, "objects", "pack")
             for name in os.listdir(pack):
-                os.link(os.path.join(pack, name), os.path.join(repo, "objects", "pack", name))
+                to = os.path.join(repo, "objects", "pack", name)
+                if not os.path.exists(to):
+                    os.link(os.path.join(pack, name), to)
         git("update-ref", "refs/src/master", git("rev-parse", "master", cwd=self.src_repo),
             cwd=self.mirror)
         for key, algo in DESTS.items():
