@@ -443,16 +443,20 @@ class Promote(unittest.TestCase):
 
     def test_push_between_build_and_publish_goes_round_again(self):
         env = self.env
-        env.write_config([dict(PAIR, on_drift="overwrite")])
+        # The publish is held long enough for a person's clone, commit and
+        # push to land first even on a loaded machine (3 s was not), and
+        # the request's timeout is longer still.
+        env.write_config([dict(PAIR, on_drift="overwrite")],
+                         cluster_opts={"prod": {"timeout": "40s"}})
         env.commit(files={"src/Hello.py": "v1\n"})
         self.once_ok()
         before = env.prod_head()
         env.commit(files={"src/Hello.py": "v2\n"})
-        # Hold the daemon's publish for 3 s; meanwhile a person pushes.
+        # Hold the daemon's publish; meanwhile a person pushes.
         knob(env.prod, "POST", "/_reset")
         knob(env.prod, "POST", "/_fault",
              {"method": "POST", "path": r"/v1/algorithms/acme/Hello/versions$",
-              "delay_ms": 3000, "count": 1})
+              "delay_ms": 15000, "count": 1})
         daemon = subprocess.Popen([harness.DAEMON, "-f", env.config, "--once"],
                                   env=harness.env_with(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
