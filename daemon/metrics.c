@@ -101,25 +101,34 @@ metrics_buf_finish(struct metrics_buf *b)
 }
 
 /* Metric names: [a-zA-Z_:][a-zA-Z0-9_:]*; label names have no ':'. */
+static int
+metrics_name_char(const char *p, const char *name, int label)
+{
+	char	 c = *p;
+
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    c == '_' || (c == ':' && !label) ||
+	    (c >= '0' && c <= '9' && p != name);
+}
+
+/* Runs of good characters are added at once: /metrics is mostly names. */
 static void
 metrics_add_name(struct metrics_buf *b, const char *name, int label)
 {
-	const char	*p;
-	char		 c;
+	const char	*p, *run;
 
 	if (*name == '\0') {
 		metrics_buf_addc(b, '_');
 		return;
 	}
-	for (p = name; *p != '\0'; p++) {
-		c = *p;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || (c == ':' && !label) ||
-		    (c >= '0' && c <= '9' && p != name))
-			metrics_buf_addc(b, c);
-		else
-			metrics_buf_addc(b, '_');
+	for (p = run = name; *p != '\0'; p++) {
+		if (metrics_name_char(p, name, label))
+			continue;
+		metrics_buf_add(b, run, (size_t)(p - run));
+		metrics_buf_addc(b, '_');
+		run = p + 1;
 	}
+	metrics_buf_add(b, run, (size_t)(p - run));
 }
 
 /* The length of the well-formed UTF-8 sequence at p, 0 if there is none
@@ -151,14 +160,22 @@ metrics_utf8_len(const unsigned char *p)
 	return 0;
 }
 
-/* Help text escapes \ and newline; a label value also escapes '"'. */
+/* Help text escapes \ and newline; a label value also escapes '"'.
+ * Runs of printable ASCII that need no escape are added at once. */
 static void
 metrics_add_escaped(struct metrics_buf *b, const char *s, int quote)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)s, *run;
 	size_t		 n;
 
 	while (*p != '\0') {
+		for (run = p; *p >= 0x20 && *p < 0x80 && *p != '\\' &&
+		    !(*p == '"' && quote); p++)
+			/* plain */;
+		if (p > run)
+			metrics_buf_add(b, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
 		if ((n = metrics_utf8_len(p)) == 0) {
 			metrics_buf_adds(b, "\xef\xbf\xbd");	/* U+FFFD */
 			p++;
@@ -252,25 +269,26 @@ metrics_family(struct metrics_buf *b, const char *name, const char *type,
 	metrics_buf_addc(b, '\n');
 }
 
-/* name+suffix{labels,le="..."} value */
+static void	metrics_add_label(struct metrics_buf *, const char *,
+		    const char *);
+
+/* name+suffix{labels,xname="xvalue"} value; xname "le" for buckets. */
 static void
 metrics_line(struct metrics_buf *b, const char *name, const char *suffix,
-    const char *labels, const char *le, double v)
+    const char *labels, const char *xname, const char *xvalue, double v)
 {
 	int	 have = labels != NULL && *labels != '\0';
 
 	metrics_add_name(b, name, 0);
 	metrics_buf_adds(b, suffix);
-	if (have || le != NULL) {
+	if (have || xname != NULL) {
 		metrics_buf_addc(b, '{');
 		if (have)
 			metrics_buf_adds(b, labels);
-		if (le != NULL) {
+		if (xname != NULL) {
 			if (have)
 				metrics_buf_addc(b, ',');
-			metrics_buf_adds(b, "le=\"");
-			metrics_buf_adds(b, le);
-			metrics_buf_addc(b, '"');
+			metrics_add_label(b, xname, xvalue);
 		}
 		metrics_buf_addc(b, '}');
 	}
@@ -283,7 +301,14 @@ void
 metrics_sample(struct metrics_buf *b, const char *name, const char *labels,
     double v)
 {
-	metrics_line(b, name, "", labels, NULL, v);
+	metrics_line(b, name, "", labels, NULL, NULL, v);
+}
+
+void
+metrics_sample_label(struct metrics_buf *b, const char *name,
+    const char *labels, const char *lname, const char *lvalue, double v)
+{
+	metrics_line(b, name, "", labels, lname, lvalue, v);
 }
 
 static void
@@ -293,6 +318,12 @@ metrics_add_label(struct metrics_buf *b, const char *name, const char *value)
 	metrics_buf_adds(b, "=\"");
 	metrics_add_escaped(b, value != NULL ? value : "", 1);
 	metrics_buf_addc(b, '"');
+}
+
+void
+metrics_buf_label(struct metrics_buf *b, const char *name, const char *value)
+{
+	metrics_add_label(b, name, value);
 }
 
 char *
@@ -367,11 +398,12 @@ metrics_histo_write(struct metrics_buf *b, const char *name,
 	for (i = 0; i < METRICS_NBUCKETS; i++) {
 		cum += __atomic_load_n(&h->buckets[i], __ATOMIC_RELAXED);
 		metrics_format_value(le, sizeof le, metrics_bounds[i]);
-		metrics_line(b, name, "_bucket", labels, le, (double)cum);
+		metrics_line(b, name, "_bucket", labels, "le", le,
+		    (double)cum);
 	}
 	__atomic_load(&h->sum, &sum, __ATOMIC_RELAXED);
-	metrics_line(b, name, "_sum", labels, NULL, sum);
-	metrics_line(b, name, "_count", labels, NULL, (double)cum);
+	metrics_line(b, name, "_sum", labels, NULL, NULL, sum);
+	metrics_line(b, name, "_count", labels, NULL, NULL, (double)cum);
 }
 
 void

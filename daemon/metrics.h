@@ -38,7 +38,14 @@ void	 metrics_family(struct metrics_buf *, const char *name,
 	    const char *type, const char *help);
 void	 metrics_sample(struct metrics_buf *, const char *name,
 	    const char *labels, double value);
+/* name{labels,lname="lvalue"}: one label more than labels. */
+void	 metrics_sample_label(struct metrics_buf *, const char *name,
+	    const char *labels, const char *lname, const char *lvalue,
+	    double value);
 char	*metrics_label(const char *name, const char *value);
+/* name="value" added to the buffer, as metrics_label() makes it. */
+void	 metrics_buf_label(struct metrics_buf *, const char *name,
+	    const char *value);
 char	*metrics_labels(const char *name, const char *value, ...)
 	    __attribute__((sentinel));
 void	 metrics_format_value(char *, size_t, double);

@@ -440,7 +440,8 @@ STATS_ROUTE_HISTOS(STATS_OBSERVE_DEF)
 
 /* One route as a scrape copied it. */
 struct stats_snap {
-	char			*labels;	/* pair="...",destination="..." */
+	size_t			 labels;	/* in the arena: pair="...",
+						 * destination="..." */
 	uint64_t		 slots[STATS_NSLOTS];
 	double			 gauge[STATS_NGAUGES][STATS_GAUGE_VALUES];
 	int			 phase;
@@ -462,6 +463,7 @@ enum stats_stage {
 struct stats_scrape {
 	struct stats_snap	*routes;
 	size_t			 nroutes;
+	struct metrics_buf	 arena;		/* the routes' labels */
 	int			 own;		/* the routes have own sets */
 	char			**cnames;	/* cluster labels */
 	struct metrics_histo	(*chistos)[STATS_NHISTOS];
@@ -473,14 +475,17 @@ struct stats_scrape {
 };
 
 static void
-stats_snap_route(struct stats_snap *sn, struct route *r, int own,
-    uint64_t now)
+stats_snap_route(struct stats_snap *sn, struct metrics_buf *arena,
+    struct route *r, int own, uint64_t now)
 {
 	const struct stats_gauge	*g;
 	size_t				 i, k;
 
-	sn->labels = metrics_labels("pair", r->pair_name, "destination",
-	    r->dest_full, NULL);
+	sn->labels = arena->len;
+	metrics_buf_label(arena, "pair", r->pair_name);
+	metrics_buf_append(arena, ",", 1);
+	metrics_buf_label(arena, "destination", r->dest_full);
+	metrics_buf_append(arena, "", 1);	/* its end */
 	memcpy(sn->slots, &r->stats, sizeof sn->slots);
 	sn->phase = stats_route_phase(r);
 	for (i = 0; i < STATS_NGAUGES; i++) {
@@ -530,8 +535,8 @@ stats_scrape_new(struct server *s)
 	sc->routes = xcalloc(n != 0 ? n : 1, sizeof *sc->routes);
 	TAILQ_FOREACH(r, &s->routes, entry)
 		if (!r->removed)
-			stats_snap_route(&sc->routes[sc->nroutes++], r,
-			    sc->own, now);
+			stats_snap_route(&sc->routes[sc->nroutes++],
+			    &sc->arena, r, sc->own, now);
 	TAILQ_FOREACH(c, &s->stats.clusters, entry)
 		sc->nclusters++;
 	sc->cnames = xcalloc(sc->nclusters + 1, sizeof *sc->cnames);
@@ -555,10 +560,9 @@ stats_scrape_free(void *arg)
 
 	if (sc == NULL)
 		return;
-	for (i = 0; i < sc->nroutes; i++) {
-		free(sc->routes[i].labels);
+	for (i = 0; i < sc->nroutes; i++)
 		free(sc->routes[i].own);
-	}
+	metrics_buf_free(&sc->arena);
 	free(sc->routes);
 	for (i = 0; i < sc->nclusters; i++)
 		free(sc->cnames[i]);
@@ -568,22 +572,15 @@ stats_scrape_free(void *arg)
 	free(sc);
 }
 
-/* "labels,name=\"value\"", or labels alone without a name. */
+/* labels and name="value", or labels alone without a name. */
 static void
 stats_sample2(struct metrics_buf *b, const char *family, const char *labels,
     const char *name, const char *value, double v)
 {
-	char	*l, *full;
-
-	if (name == NULL) {
+	if (name == NULL)
 		metrics_sample(b, family, labels, v);
-		return;
-	}
-	l = metrics_label(name, value);
-	xasprintf(&full, "%s,%s", labels, l);
-	metrics_sample(b, family, full, v);
-	free(full);
-	free(l);
+	else
+		metrics_sample_label(b, family, labels, name, value, v);
 }
 
 /*
@@ -593,20 +590,19 @@ stats_sample2(struct metrics_buf *b, const char *family, const char *labels,
  */
 static void
 stats_write_counter(struct metrics_buf *b, const struct stats_family *f,
-    const struct stats_snap *sn)
+    const struct stats_snap *sn, const char *labels)
 {
 	const uint64_t	*slot = sn->slots + f->offset / sizeof(uint64_t);
 	size_t		 i;
 
 	if (f->label == NULL) {
 		if (slot[0] != 0 || strcmp(f->type, "counter") == 0)
-			metrics_sample(b, f->name, sn->labels,
-			    (double)slot[0]);
+			metrics_sample(b, f->name, labels, (double)slot[0]);
 		return;
 	}
 	for (i = 0; f->values[i] != NULL; i++)
 		if (slot[i] != 0)
-			stats_sample2(b, f->name, sn->labels, f->label,
+			stats_sample2(b, f->name, labels, f->label,
 			    f->values[i], (double)slot[i]);
 }
 
@@ -684,6 +680,7 @@ static int
 stats_scrape_item(struct stats_scrape *sc, struct metrics_buf *b)
 {
 	const struct stats_snap	*sn;
+	const char		*l;
 	size_t			 i = sc->family;
 
 	switch (sc->stage) {
@@ -709,22 +706,22 @@ stats_scrape_item(struct stats_scrape *sc, struct metrics_buf *b)
 	if (sc->k >= sc->nroutes)
 		return 0;
 	sn = &sc->routes[sc->k];
+	l = sc->arena.data + sn->labels;
 	switch (sc->stage) {
 	case STATS_STAGE_COUNTERS:
-		stats_write_counter(b, &stats_route_families[i], sn);
+		stats_write_counter(b, &stats_route_families[i], sn, l);
 		break;
 	case STATS_STAGE_PHASE:
-		stats_sample2(b, "algopromoted_route_phase", sn->labels,
-		    "phase", state_phase_name((enum state_phase)sn->phase), 1);
+		stats_sample2(b, "algopromoted_route_phase", l, "phase",
+		    state_phase_name((enum state_phase)sn->phase), 1);
 		break;
 	case STATS_STAGE_GAUGES:
-		stats_write_gauge(b, &stats_route_gauges[i], sn->gauge[i],
-		    sn->labels);
+		stats_write_gauge(b, &stats_route_gauges[i], sn->gauge[i], l);
 		break;
 	case STATS_STAGE_OWN:
 		if (sn->own != NULL)
-			metrics_histo_write(b, stats_route_histos[i].rname,
-			    sn->labels, &sn->own[i]);
+			metrics_histo_write(b, stats_route_histos[i].rname, l,
+			    &sn->own[i]);
 		break;
 	default:
 		break;

@@ -214,6 +214,48 @@ START_TEST(test_labels)
 }
 END_TEST
 
+/* A sample with one label more; labels added to a buffer; a deferred
+ * writer finished at once. */
+static int	more_left;
+
+static int
+more_lines(void *arg, struct metrics_buf *b)
+{
+	metrics_sample_label(b, "t", NULL, "n", arg, more_left);
+	return --more_left > 0;
+}
+
+static void
+more_done(void *arg)
+{
+	more_left = -1;
+}
+
+START_TEST(test_sample_label_and_defer)
+{
+	struct metrics_buf	 b = { 0 };
+	char			 val[] = "x\"y";
+
+	metrics_sample_label(&b, "a:b", "pair=\"p\"", "le", "+Inf", 1);
+	metrics_sample_label(&b, "c", "", "kind", "t\n", 2);
+	metrics_buf_label(&b, "1x", "v\\");
+	ck_assert_str_eq(b.data, "a:b{pair=\"p\",le=\"+Inf\"} 1\n"
+	    "c{kind=\"t\\n\"} 2\n_x=\"v\\\\\"");
+	metrics_buf_free(&b);
+
+	metrics_buf_finish(&b);			/* nothing deferred */
+	ck_assert_ptr_null(b.data);
+	more_left = 3;
+	metrics_buf_defer(&b, more_lines, more_done, val);
+	metrics_buf_finish(&b);
+	ck_assert_str_eq(b.data, "t{n=\"x\\\"y\"} 3\nt{n=\"x\\\"y\"} 2\n"
+	    "t{n=\"x\\\"y\"} 1\n");
+	ck_assert_int_eq(more_left, -1);	/* done() once, at the end */
+	ck_assert_ptr_null(b.more);
+	metrics_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_histo_buckets)
 {
 	struct metrics_histo	 h = { 0 };
@@ -473,6 +515,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_buf_growth);
 	tcase_add_test(tc, test_label_escaping);
 	tcase_add_test(tc, test_labels);
+	tcase_add_test(tc, test_sample_label_and_defer);
 	tcase_add_test(tc, test_histo_buckets);
 	tcase_add_test(tc, test_histo_write);
 	tcase_add_test(tc, test_histo_threads);
