@@ -168,6 +168,73 @@ out:
 	return rv;
 }
 
+/*
+ * How libgit2 builds the packs of a push (and of the upkeep repack) from
+ * the mirror.  Its packbuilder reads only pack.deltaCacheSize,
+ * pack.deltaCacheLimit and pack.windowMemory (1.5.1, and still so
+ * upstream), and takes pack.deltaCacheSize as the big-file threshold
+ * too: no delta search for a blob larger than that, and at most that
+ * much of deltas kept between the search and the write (a delta past it
+ * is made again while writing).  pack.window, pack.depth,
+ * pack.bigFileThreshold and a compression level are not read.
+ *
+ * The delta search costs most where it finds nothing: 10 random 5 MB
+ * blobs, each tried against the 10 before it, made 14.0 s of CPU of a
+ * 50 MB pack; with these settings 2.6 s (perf: it was in
+ * git_delta_create_from_index; what is left is zlib re-compressing).
+ * 100 random 500 KB blobs: 12.7 s, now 4.2 s.  It gains little here:
+ * a push is one promotion commit and libgit2 makes no thin packs, so a
+ * blob can only become a delta of another new blob of the same tree,
+ * never of one the destination holds.  The trade-off: similar files
+ * above 1 MiB in one promotion are sent whole (5 near-identical 2 MB
+ * text files: a pack of 1.3 MB instead of 260 KB), and files between
+ * about 50 KB and 1 MiB are tried against fewer others (windowMemory
+ * evicts the oldest of the window past 1 MiB, down to one).  Small files
+ * keep the full window: 2,000 files of 25 KB pack as before.
+ */
+#define GITOPS_PACK_BIG_FILE	(1024 * 1024)	/* pack.deltaCacheSize */
+#define GITOPS_PACK_WINDOW_MEM	(1024 * 1024)	/* pack.windowMemory */
+
+static const struct {
+	const char	*name;
+	int64_t		 value;
+} gitops_pack_config[] = {
+	{ "pack.deltaCacheSize", GITOPS_PACK_BIG_FILE },
+	{ "pack.windowMemory", GITOPS_PACK_WINDOW_MEM },
+};
+
+/* Writes gitops_pack_config into the mirror's own config where it holds
+ * another value.  A failure costs speed only: logged, not returned. */
+static void
+gitops_mirror_tune(git_repository *repo)
+{
+	git_config	*cfg = NULL, *local = NULL;
+	int64_t		 v;
+	size_t		 i;
+
+	if (git_repository_config(&cfg, repo) < 0 ||
+	    git_config_open_level(&local, cfg, GIT_CONFIG_LEVEL_LOCAL) < 0) {
+		log_warnx("mirror %s: config: %s", git_repository_path(repo),
+		    gitops_git_error());
+		goto out;
+	}
+	for (i = 0; i < sizeof gitops_pack_config /
+	    sizeof gitops_pack_config[0]; i++) {
+		if (git_config_get_int64(&v, local,
+		    gitops_pack_config[i].name) == 0 &&
+		    v == gitops_pack_config[i].value)
+			continue;
+		if (git_config_set_int64(local, gitops_pack_config[i].name,
+		    gitops_pack_config[i].value) < 0)
+			log_warnx("mirror %s: set %s: %s",
+			    git_repository_path(repo),
+			    gitops_pack_config[i].name, gitops_git_error());
+	}
+out:
+	git_config_free(local);
+	git_config_free(cfg);
+}
+
 int
 gitops_mirror_open(git_repository **out, const char *path, char **cause)
 {
@@ -211,6 +278,7 @@ gitops_mirror_open(git_repository **out, const char *path, char **cause)
 		*cause = xprintf("mirror %s: not a bare repository", path);
 		return -1;
 	}
+	gitops_mirror_tune(repo);
 	*out = repo;
 	return 0;
 }

@@ -233,6 +233,109 @@ START_TEST(test_mirror_open)
 }
 END_TEST
 
+/*
+ * The pack settings gitops_mirror_open writes into the mirror (see
+ * gitops_mirror.c): what libgit2's packbuilder then does with a pair of
+ * near-identical blobs above 1 MiB (sent whole) and below it (one made a
+ * delta of the other), against a repository without them (both pairs
+ * deltified).  Pack sizes, not times.
+ */
+#define PACK_BIG	(1536 * 1024)
+#define PACK_SMALL	(16 * 1024)
+
+static void
+fill_random(unsigned char *p, size_t n, uint64_t seed)
+{
+	uint64_t	 x = seed | 1;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)(x >> 24);
+	}
+}
+
+/* The size of a pack of two near-identical random blobs of n bytes,
+ * built from repo's packbuilder (its config). */
+static size_t
+pack_pair_size(git_repository *repo, size_t n, uint64_t seed)
+{
+	git_packbuilder	*pb = NULL;
+	git_buf		 buf = { 0 };
+	unsigned char	*data;
+	git_oid		 a, b;
+	size_t		 size;
+
+	data = xmalloc(n);
+	fill_random(data, n, seed);
+	GOK(git_blob_create_from_buffer(&a, repo, data, n));
+	data[n / 2] ^= 0x5a;
+	GOK(git_blob_create_from_buffer(&b, repo, data, n));
+	free(data);
+	GOK(git_packbuilder_new(&pb, repo));
+	git_packbuilder_set_threads(pb, 1);
+	GOK(git_packbuilder_insert(pb, &a, "model.bin"));
+	GOK(git_packbuilder_insert(pb, &b, "model.bin"));
+	GOK(git_packbuilder_write_buf(&buf, pb));
+	size = buf.size;
+	git_buf_dispose(&buf);
+	git_packbuilder_free(pb);
+	return size;
+}
+
+START_TEST(test_mirror_pack_settings)
+{
+	git_repository	*repo = NULL, *plain;
+	git_config	*cfg = NULL, *local = NULL;
+	int64_t		 v;
+	size_t		 size;
+	char		*path, *ppath, *cause = NULL;
+
+	path = xprintf("%s/mirror.git", tmp);
+	ck_assert_msg(gitops_mirror_open(&repo, path, &cause) == 0, "%s",
+	    cause);
+	GOK(git_repository_config(&cfg, repo));
+	GOK(git_config_open_level(&local, cfg, GIT_CONFIG_LEVEL_LOCAL));
+	GOK(git_config_get_int64(&v, local, "pack.deltaCacheSize"));
+	ck_assert_int_eq(v, 1024 * 1024);
+	GOK(git_config_get_int64(&v, local, "pack.windowMemory"));
+	ck_assert_int_eq(v, 1024 * 1024);
+
+	/* A changed value is put back when the mirror is opened again. */
+	GOK(git_config_set_int64(local, "pack.deltaCacheSize", 999));
+	git_config_free(local);
+	git_config_free(cfg);
+	git_repository_free(repo);
+	ck_assert_int_eq(gitops_mirror_open(&repo, path, &cause), 0);
+	GOK(git_repository_config(&cfg, repo));
+	GOK(git_config_open_level(&local, cfg, GIT_CONFIG_LEVEL_LOCAL));
+	GOK(git_config_get_int64(&v, local, "pack.deltaCacheSize"));
+	ck_assert_int_eq(v, 1024 * 1024);
+	git_config_free(local);
+	git_config_free(cfg);
+
+	/* Above 1 MiB: both whole.  Below: one a delta of the other. */
+	size = pack_pair_size(repo, PACK_BIG, 7);
+	ck_assert_msg(size > 2 * PACK_BIG, "big pair packed in %zu", size);
+	size = pack_pair_size(repo, PACK_SMALL, 8);
+	ck_assert_msg(size < PACK_SMALL + PACK_SMALL / 2,
+	    "small pair packed in %zu", size);
+	git_repository_free(repo);
+
+	/* Without the settings libgit2 deltifies the big pair too. */
+	ppath = xprintf("%s/plain.git", tmp);
+	plain = bare(ppath);
+	size = pack_pair_size(plain, PACK_BIG, 7);
+	ck_assert_msg(size < PACK_BIG + PACK_BIG / 2,
+	    "plain: big pair packed in %zu", size);
+	git_repository_free(plain);
+	free(ppath);
+	free(path);
+}
+END_TEST
+
 static const struct tfile files_v1[] = {
 	{ "README.md", "# Hello\n", 0, 0 },
 	{ "src/Hello.py", "def apply(x):\n    return x\n", 0, 0 },
@@ -2352,6 +2455,7 @@ gitops_suite(void)
 	tcase_add_checked_fixture(local, setup, teardown);
 	tcase_set_timeout(local, 30);
 	tcase_add_test(local, test_mirror_open);
+	tcase_add_test(local, test_mirror_pack_settings);
 	tcase_add_test(local, test_fetch_fresh_and_incremental);
 	tcase_add_test(local, test_maintain_repacks_reachable_objects);
 	tcase_add_test(local, test_fetch_empty_remote);
