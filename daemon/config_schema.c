@@ -46,8 +46,8 @@
 
 static const char *const config_schema_top_keys[] = {
 	"state_dir", "log_level", "log_file", "workers", "poll_interval",
-	"retry_min", "listen", "control_socket", "clusters", "defaults", "pairs",
-	"notify", "trigger_token_file", "include", "metrics", NULL
+	"retry_min", "listen", "control_socket", "clusters", "defaults",
+	"pairs", "notify", "trigger_token_file", "include", "metrics", NULL
 };
 static const char *const config_schema_metrics_keys[] = {
 	"per_route_histograms", NULL

@@ -173,7 +173,8 @@ metrics_add_escaped(struct metrics_buf *b, const char *s, int quote)
 		    !(*p == '"' && quote); p++)
 			/* plain */;
 		if (p > run)
-			metrics_buf_add(b, (const char *)run, (size_t)(p - run));
+			metrics_buf_add(b, (const char *)run,
+			    (size_t)(p - run));
 		if (*p == '\0')
 			break;
 		if ((n = metrics_utf8_len(p)) == 0) {

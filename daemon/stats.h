@@ -39,7 +39,7 @@
 	    STATS_VALUES("uptodate", "promoted", "failed", "held"))	\
 	X(last_success, 1,						\
 	    "algopromoted_route_last_success_timestamp_seconds", "gauge",	\
-	    "When the route last completed a promotion (absent: never).",	\
+	    "When the route last completed a promotion (absent: never).", \
 	    NULL, NULL)
 
 /*
@@ -55,7 +55,7 @@
 	    "algopromoted_cluster_promotion_duration_seconds",		\
 	    "algopromoted_route_promotion_duration_seconds",		\
 	    "Time one promotion job took.", 1)				\
-	X(build_wait_seconds, "algopromoted_cluster_build_wait_seconds",	\
+	X(build_wait_seconds, "algopromoted_cluster_build_wait_seconds", \
 	    "algopromoted_route_build_wait_seconds",			\
 	    "Time spent waiting for a destination build.", 1)
 
@@ -113,7 +113,8 @@ struct stats_route {
 STATS_ROUTE_HISTOS(STATS_OBSERVE_DECL)
 
 /* metrics_histo_observe() of a route's histogram, or of a histogram. */
-#define STATS_OBSERVE_CASE(f, ...)	struct stats_ref_##f *: stats_observe_##f,
+#define STATS_OBSERVE_CASE(f, ...)					\
+	struct stats_ref_##f *: stats_observe_##f,
 #undef metrics_histo_observe
 #define metrics_histo_observe(h, s)					\
 	_Generic((h), STATS_ROUTE_HISTOS(STATS_OBSERVE_CASE)		\
