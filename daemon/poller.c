@@ -11,6 +11,12 @@
  * At most POLLER_HOST_CONNECTIONS requests per host run at once; the rest
  * wait here, not inside curl, whose timeout would count the wait: a poll
  * queued behind slow answers would time out before it was even sent.
+ *
+ * A waiting request holds its URL and credentials, not a curl easy handle
+ * (a few KiB each, and a 16 KiB buffer once used): 10,000 routes due at
+ * once wait in a few hundred bytes each. Handles are taken when a request
+ * goes on the wire and given back when it ends; at most
+ * POLLER_IDLE_HANDLES are kept, reset, for the next ones.
  */
 #include <sys/queue.h>
 
@@ -47,6 +53,9 @@ struct poller {
 	STAILQ_HEAD(, poller_job) done;
 	LIST_HEAD(, poller_sock) socks;
 	size_t			 ninflight;
+	CURL			*idle[POLLER_IDLE_HANDLES];
+	size_t			 nidle;
+	size_t			 nhandles;	/* idle and on the wire */
 	uint64_t		 next_id;
 	uint64_t		 done_seq;
 	int			 capath;	/* HTTPC_CAPATH is there */
@@ -55,21 +64,73 @@ struct poller {
 };
 
 /* --------------------------------------------------------------------
+ * Easy handles: taken for a request on the wire, kept for reuse.
+ */
+
+static CURL *
+poller_handle_get(struct poller *p)
+{
+	CURL	*h;
+
+	if (p->nidle > 0)
+		return p->idle[--p->nidle];
+	if ((h = curl_easy_init()) != NULL)
+		p->nhandles++;
+	return h;
+}
+
+/* Gives back a handle no multi holds: kept (reset: no option, no
+ * credential stays) while there is room, else cleaned up. */
+static void
+poller_handle_put(struct poller *p, CURL *h)
+{
+	if (h == NULL)
+		return;
+	if (p->nidle < POLLER_IDLE_HANDLES) {
+		curl_easy_reset(h);
+		p->idle[p->nidle++] = h;
+		return;
+	}
+	curl_easy_cleanup(h);
+	p->nhandles--;
+}
+
+/* A job's handle leaves the multi (a no-op for one never added). */
+static void
+poller_job_release(struct poller_job *job)
+{
+	if (job->easy == NULL)
+		return;
+	curl_multi_remove_handle(job->p->multi, job->easy);
+	poller_handle_put(job->p, job->easy);
+	job->easy = NULL;
+}
+
+static void
+poller_freestr(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* --------------------------------------------------------------------
  * Jobs and the done queue.
  */
 
-/* A waiting job's easy handle was never added: removing it is a no-op. */
 static void
 poller_job_free(struct poller_job *job)
 {
-	if (job->easy != NULL) {
-		curl_multi_remove_handle(job->p->multi, job->easy);
-		curl_easy_cleanup(job->easy);
-	}
+	poller_job_release(job);
 	curl_slist_free_all(job->hdrs);
 	free(job->shown);
 	free(job->ref);
 	free(job->host);
+	free(job->url);
+	free(job->user);
+	poller_freestr(job->key);
+	free(job->ca_file);
 	httpc_resp_drop(&job->resp);
 	free(job);
 }
@@ -81,9 +142,7 @@ static void
 poller_job_done(struct poller *p, struct poller_job *job)
 {
 	if (job->easy != NULL) {
-		curl_multi_remove_handle(p->multi, job->easy);
-		curl_easy_cleanup(job->easy);
-		job->easy = NULL;
+		poller_job_release(job);
 		TAILQ_REMOVE(&p->running, job, entry);
 		poller_admit(p, job->host);
 	}
@@ -299,6 +358,8 @@ poller_free(struct poller *p)
 		STAILQ_REMOVE_HEAD(&p->done, done_entry);
 		poller_job_free(job);
 	}
+	while (p->nidle > 0)
+		curl_easy_cleanup(p->idle[--p->nidle]);
 	/* Closing the cached connections may still call poller_socket_cb
 	 * and poller_timer_cb: p stays whole until then. */
 	if (p->multi != NULL)
@@ -402,24 +463,24 @@ out:
 	return url;
 }
 
-/* Creates job->easy for url: the shared setup, then the poller's own. */
+/* Sets up job->easy, a handle from the pool, as the job says: the shared
+ * setup, then the poller's own. */
 static int
-poller_easy(struct poller *p, struct poller_job *job,
-    const struct poller_req *req, const char *url)
+poller_easy(struct poller *p, struct poller_job *job)
 {
 	struct httpc_req	 hr;
 	CURL			*h;
 	int			 bad = 0;
 
-	if (job->hdrs == NULL || (job->easy = h = curl_easy_init()) == NULL) {
+	if ((job->easy = h = poller_handle_get(p)) == NULL) {
 		poller_fail(job, 1, "GET %s: cannot set up the request",
 		    job->shown);
 		return -1;
 	}
 	memset(&hr, 0, sizeof hr);
-	hr.url = url;
-	hr.timeout_ms = (long)req->timeout_ms;
-	hr.ca_file = req->ca_file;
+	hr.url = job->url;
+	hr.timeout_ms = (long)job->timeout_ms;
+	hr.ca_file = job->ca_file;
 	hr.capath = p->capath;
 	hr.headers = job->hdrs;
 	bad |= httpc_setup(h, &hr, &job->resp) != 0;
@@ -429,26 +490,27 @@ poller_easy(struct poller *p, struct poller_job *job,
 	bad |= curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_2TLS) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
-	if (job->res.kind == POLLER_REFS && req->key != NULL) {
+	if (job->res.kind == POLLER_REFS && job->key != NULL) {
 		/* Basic up front: one request per poll, no 401 first. */
 		bad |= curl_easy_setopt(h, CURLOPT_HTTPAUTH,
 		    (long)CURLAUTH_BASIC) != CURLE_OK;
-		bad |= curl_easy_setopt(h, CURLOPT_USERNAME, req->user) !=
+		bad |= curl_easy_setopt(h, CURLOPT_USERNAME, job->user) !=
 		    CURLE_OK;
-		bad |= curl_easy_setopt(h, CURLOPT_PASSWORD, req->key) !=
+		bad |= curl_easy_setopt(h, CURLOPT_PASSWORD, job->key) !=
 		    CURLE_OK;
 	}
 	if (bad) {
 		poller_fail(job, 0, "GET %s: cannot set up the request",
 		    job->shown);
-		curl_easy_cleanup(job->easy);
+		poller_handle_put(p, job->easy);
 		job->easy = NULL;
 		return -1;
 	}
 	return 0;
 }
 
-/* Sets up job->easy for req; -1 with job failed on a bad request. */
+/* Keeps what job->easy will be set up with when the job runs; -1 with
+ * job failed on a bad request. */
 static int
 poller_setup(struct poller *p, struct poller_job *job,
     const struct poller_req *req)
@@ -472,10 +534,23 @@ poller_setup(struct poller *p, struct poller_job *job,
 		url = poller_refs_url(job, req, base, plain);
 	else
 		url = poller_version_url(job, req, base, plain);
-	if (url != NULL)
-		rv = poller_easy(p, job, req, url);
-	if (rv == 0 && (job->host = url_authority(url)) == NULL)
-		job->host = xstrdup("");
+	if (url != NULL && job->hdrs == NULL)
+		poller_fail(job, 1, "GET %s: cannot set up the request",
+		    job->shown);
+	else if (url != NULL) {
+		rv = 0;
+		job->url = url;
+		url = NULL;
+		if ((job->host = url_authority(job->url)) == NULL)
+			job->host = xstrdup("");
+		job->timeout_ms = req->timeout_ms;
+		if (req->ca_file != NULL)
+			job->ca_file = xstrdup(req->ca_file);
+		if (job->res.kind == POLLER_REFS && req->key != NULL) {
+			job->user = xstrdup(req->user);
+			job->key = xstrdup(req->key);
+		}
+	}
 	free(url);
 	free(plain);
 	free(base);
@@ -494,11 +569,16 @@ poller_host_running(const struct poller *p, const char *host)
 	return n;
 }
 
-/* Hands a set-up job to curl; its time and curl's timeout start now. */
+/* Hands a job to curl on a handle of the pool; its time and curl's
+ * timeout start now. */
 static void
 poller_run(struct poller *p, struct poller_job *job)
 {
 	job->t0 = monotime_ms();
+	if (poller_easy(p, job) != 0) {
+		poller_job_done(p, job);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&p->running, job, entry);
 	if (curl_multi_add_handle(p->multi, job->easy) != CURLM_OK) {
 		poller_fail(job, 1, "GET %s: cannot start the request",
@@ -507,17 +587,21 @@ poller_run(struct poller *p, struct poller_job *job)
 	}
 }
 
-/* A request to host ended: the first one waiting for it goes. */
+/* A request to host ended: the first ones waiting for it go, as many as
+ * it has connections free (one that cannot start frees its place). */
 static void
 poller_admit(struct poller *p, const char *host)
 {
 	struct poller_job	*job;
 
+again:
+	if (poller_host_running(p, host) >= POLLER_HOST_CONNECTIONS)
+		return;
 	TAILQ_FOREACH(job, &p->waiting, entry) {
 		if (strcmp(job->host, host) == 0) {
 			TAILQ_REMOVE(&p->waiting, job, entry);
 			poller_run(p, job);
-			return;
+			goto again;
 		}
 	}
 }
@@ -603,4 +687,10 @@ size_t
 poller_inflight(const struct poller *p)
 {
 	return p->ninflight;
+}
+
+size_t
+poller_handles(const struct poller *p)
+{
+	return p->nhandles;
 }

@@ -11,6 +11,7 @@
 #define POLLER_MAX_RESPONSE	(1024 * 1024)	/* bytes, either kind */
 #define POLLER_HOST_CONNECTIONS	4	/* polls on the wire per host; more wait */
 #define POLLER_MAX_CONNECTIONS	32	/* kept alive, all hosts */
+#define POLLER_IDLE_HANDLES	8	/* easy handles kept for reuse */
 #define POLLER_TIMEOUT_DEFAULT	30000	/* ms, when a request gives 0 */
 #define POLLER_RETRY_AFTER_MAX_MS 86400000L	/* Retry-After is capped */
 #define POLLER_REFS_TYPE	"application/x-git-upload-pack-advertisement"
@@ -86,5 +87,9 @@ uint64_t poller_start(struct poller *, enum poller_kind,
 void	 poller_cancel(struct poller *, uint64_t id);
 /* Requests started whose callback has neither fired nor been cancelled. */
 size_t	 poller_inflight(const struct poller *);
+/* curl easy handles in existence: one per request on the wire (at most
+ * POLLER_HOST_CONNECTIONS per host) plus at most POLLER_IDLE_HANDLES kept
+ * for the next ones. A request waiting for a connection holds none. */
+size_t	 poller_handles(const struct poller *);
 
 #endif

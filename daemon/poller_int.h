@@ -26,6 +26,13 @@ struct poller_job {
 	char			*shown;		/* the URL in messages */
 	char			*ref;		/* REFS: the ref looked for */
 	char			*host;		/* "scheme://host:port" */
+	/* What the easy handle is set up with once the job runs: a job
+	 * waiting for a connection holds no handle. */
+	char			*url;
+	char			*user;		/* REFS with a key */
+	char			*key;		/* REFS: basic-auth password */
+	char			*ca_file;
+	uint64_t		 timeout_ms;
 	uint64_t		 t0;
 	struct httpc_resp	 resp;		/* the answer, capped */
 

@@ -750,6 +750,56 @@ START_TEST(test_concurrent_100)
 }
 END_TEST
 
+/* While many polls of one host wait, only those on the wire hold a curl
+ * easy handle: never more than the host's connections, and the handles
+ * are reused, not made anew, as polls follow one another. */
+struct handles_seen {
+	struct coll	*c;
+	size_t		 max;
+};
+
+static int
+handles_done(void *arg)
+{
+	struct handles_seen	*h = arg;
+
+	if (poller_handles(poller) > h->max)
+		h->max = poller_handles(poller);
+	return coll_done(h->c);
+}
+
+START_TEST(test_handles_bounded)
+{
+	const struct testhttp_route r[] = {
+		{ .path = REFS_PATH("many"), .status = 200, .ctype = ADV_TYPE,
+		  .body = HDR "003d" OID_A " refs/heads/main\n0000",
+		  .delay_ms = 20 },
+	};
+	struct handles_seen	 h = { 0 };
+	size_t			 i;
+
+	testhttp_start(r, nitems(r), NULL);
+	h.c = xcalloc(1, sizeof *h.c);
+	for (i = 0; i < 200; i++)
+		start_refs("many", MAIN, 20000, h.c);
+	ck_assert_uint_eq(poller_inflight(poller), 200);
+	ck_assert_uint_eq(poller_handles(poller), POLLER_HOST_CONNECTIONS);
+	h.c->want = 200;
+	ck_assert_msg(run_until(handles_done, &h, 30000), "%zu of 200",
+	    h.c->n);
+	for (i = 0; i < 200; i++)
+		ck_assert_msg(h.c->r[i].ok == 1 && h.c->r[i].found == 1,
+		    "%zu: %s", i, h.c->r[i].error);
+	ck_assert_uint_eq(h.max, POLLER_HOST_CONNECTIONS);
+	/* Kept for the next round, within the bound. */
+	ck_assert_uint_le(poller_handles(poller), POLLER_IDLE_HANDLES);
+	ck_assert_uint_eq(poller_inflight(poller), 0);
+	ck_assert_uint_eq(testhttp_nseen(), 200);
+	testhttp_stop();
+	free(h.c);
+}
+END_TEST
+
 /*
  * More polls of one host than it gets connections: the rest wait in the
  * poller, not in curl, so each has its whole timeout once sent. Twelve
@@ -1418,6 +1468,7 @@ poller_suite(void)
 	tcase_add_test(tc, test_refs_bad_answers);
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_concurrent_100);
+	tcase_add_test(tc, test_handles_bounded);
 	tcase_add_test(tc, test_waits_for_a_connection);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
