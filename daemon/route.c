@@ -140,15 +140,17 @@ route_load_hold(struct route *r, const char *dir)
 }
 
 /* Re-reads what the route's state file says: the loop's picture of it;
- * st keeps the whole state for the caller to clear. 0, or -1 (said). */
+ * the whole state is kept in r->st (status shows it). 0, or -1 (said). */
 static int
-route_read_state(struct route *r, struct state_route *st_out)
+route_read_state(struct route *r)
 {
 	struct state_route	 st;
 	char			*dir, *cause = NULL, *warning = NULL;
 
 	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
 	    r->dest_full);
+	state_route_clear(&r->st);
+	r->st_cached = 0;
 	if (state_route_load(&st, dir, &cause, &warning) == -1) {
 		log_warnx("route %s: %s", r->id, cause);
 		free(cause);
@@ -172,7 +174,8 @@ route_read_state(struct route *r, struct state_route *st_out)
 	if (st.last_time > 0 &&
 	    (uint64_t)st.last_time > r->stats.last_success[0])
 		r->stats.last_success[0] = (uint64_t)st.last_time;
-	*st_out = st;
+	r->st = st;
+	r->st_cached = 1;
 	free(dir);
 	return 0;
 }
@@ -180,10 +183,7 @@ route_read_state(struct route *r, struct state_route *st_out)
 void
 route_load_state(struct route *r)
 {
-	struct state_route	 st;
-
-	if (route_read_state(r, &st) == 0)
-		state_route_clear(&st);
+	route_read_state(r);
 }
 
 static void
@@ -247,6 +247,7 @@ route_free(struct route *r)
 	free(r->failed_commit);
 	free(r->approval_commit);
 	hold_clear(&r->hold);
+	state_route_clear(&r->st);
 	free(r);
 }
 
@@ -424,7 +425,6 @@ route_job_done(struct pool_job *pj)
 	uint64_t		 bstart = atomic_load(&j->build_start_ms);
 	uint64_t		 bms = atomic_load(&j->build_ms);
 	struct route_before	 before;
-	struct state_route	 st;
 	int			 drifted = j->drifted;
 
 	/* A failed job backs off: retry_min, doubling to the cap. */
@@ -445,11 +445,9 @@ route_job_done(struct pool_job *pj)
 		goto out;
 	}
 	route_events_before(r, &before);
-	if (route_read_state(r, &st) == 0) {
-		route_events_after(r, &before, &st, result, drifted,
+	if (route_read_state(r) == 0)
+		route_events_after(r, &before, &r->st, result, drifted,
 		    s->stopping);
-		state_route_clear(&st);
-	}
 	route_events_clear(&before);
 	if (result == PROMOTE_DONE) {
 		free(s->last_promotion);

@@ -15,6 +15,7 @@
 #include "pool.h"
 #include "promote.h"
 #include "scheduler.h"
+#include "state.h"
 #include "stats.h"
 
 struct event;
@@ -85,6 +86,11 @@ struct route {
 	int				 pending;	/* a promotion to resume */
 	int				 failing;	/* an error is recorded */
 	int				 drift_held;	/* STATE_HELD */
+	/* The state file as last read (st_cached): status shows it while
+	 * no job runs, without reading every route's file at each beat.
+	 * Every change made outside a job is followed by a read. */
+	struct state_route		 st;
+	int				 st_cached;
 	/* What operator.json says, and whether a pin is promoted. */
 	struct hold			 hold;
 	int				 pin_done;

@@ -21,29 +21,44 @@
 #include "vmap.h"
 #include "xmalloc.h"
 
+/* What the route says, not what a file says: set unless already so. */
+static void
+status_set(char **field, const char *value)
+{
+	if (*field == NULL || strcmp(*field, value) != 0)
+		state_set(field, value);
+}
+
 static cJSON *
 status_route_json(struct route *r)
 {
-	struct state_route	 st;
+	struct state_route	 st, *fresh;
 	char			 why[160];
 	char			*dir, *cause = NULL, *t;
 	cJSON			*o, *live, *data;
 	uint64_t		 now = monotime_ms();
 
-	dir = state_route_dir(r->srv->cref->conf->state_dir, r->pair_name,
-	    r->dest_full);
-	/* Read only: a corrupt file is reported by the next job. */
-	if (state_route_peek(&st, dir, &cause) == -1)
-		free(cause);
-	state_set(&st.pair, r->pair_name);
-	state_set(&st.source, r->pair->source.full);
-	state_set(&st.destination, r->dest_full);
-	if (r->job != NULL)
-		st.phase = (enum state_phase)atomic_load(&r->job->phase);
-	o = state_route_to_json(&st);
-	cJSON_AddItemToObject(o, "hold", hold_status_json(&r->hold, &st));
-	state_route_clear(&st);
-	free(dir);
+	/* A job writes the file as it goes: read it then; else what the
+	 * loop read last (route.c reads it after every change). */
+	if (r->job != NULL || !r->st_cached) {
+		dir = state_route_dir(r->srv->cref->conf->state_dir,
+		    r->pair_name, r->dest_full);
+		/* Read only: a corrupt file is reported by the next job. */
+		if (state_route_peek(&st, dir, &cause) == -1)
+			free(cause);
+		free(dir);
+		fresh = &st;
+	} else
+		fresh = &r->st;
+	status_set(&fresh->pair, r->pair_name);
+	status_set(&fresh->source, r->pair->source.full);
+	status_set(&fresh->destination, r->dest_full);
+	if (r->job != NULL)	/* fresh is st */
+		fresh->phase = (enum state_phase)atomic_load(&r->job->phase);
+	o = state_route_to_json(fresh);
+	cJSON_AddItemToObject(o, "hold", hold_status_json(&r->hold, fresh));
+	if (fresh == &st)
+		state_route_clear(&st);
 	live = cJSON_AddObjectToObject(o, "live");
 	cJSON_AddBoolToObject(live, "job", r->job != NULL);
 	if (r->job != NULL && atomic_load(&r->job->phase) == STATE_DATA) {
@@ -100,18 +115,53 @@ status_routes(struct server *s)
 	return arr;
 }
 
+/* Appends n bytes of s to *buf (*len used of *cap), growing it. */
+static void
+status_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	while (*len + n + 1 > *cap) {
+		*cap *= 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/*
+ * The routes array as text, one route's JSON tree at a time: with 10,000
+ * routes the whole tree was 14 MB more, beside a 17 MB text printed from
+ * it and copied once more.
+ */
 char *
 status_text(void *arg)
 {
-	cJSON	*arr = status_routes(arg);
-	char	*text = cJSON_Print(arr), *out;
+	struct server	*s = arg;
+	struct route	*r;
+	cJSON		*o;
+	char		*buf, *one;
+	size_t		 len = 0, cap = 4096;
+	int		 first = 1;
 
-	cJSON_Delete(arr);
-	if (text == NULL)
-		fatalx("out of memory");
-	out = xprintf("%s\n", text);
-	free(text);
-	return out;
+	buf = xmalloc(cap);
+	status_append(&buf, &len, &cap, "[", 1);
+	TAILQ_FOREACH(r, &s->routes, entry) {
+		if (r->removed)
+			continue;
+		o = status_route_json(r);
+		one = cJSON_Print(o);
+		cJSON_Delete(o);
+		if (one == NULL)
+			fatalx("out of memory");
+		status_append(&buf, &len, &cap, first ? "\n" : ",\n",
+		    first ? 1 : 2);
+		status_append(&buf, &len, &cap, one, strlen(one));
+		free(one);
+		first = 0;
+	}
+	status_append(&buf, &len, &cap, first ? "]\n" : "\n]\n",
+	    first ? 2 : 3);
+	return buf;
 }
 
 static void
