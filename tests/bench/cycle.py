@@ -50,7 +50,7 @@ SIZES = {  # name: (text files, binary files, bytes per file)
     "small": (45, 5, 26000),
     "medium": (1600, 400, 25000),
 }
-A_ROUNDS = {"small": 5, "medium": 2}   # (a) clones 2 x 50 MB a run: at most 2 there
+A_ROUNDS = {"small": 4, "medium": 2}   # (a) clones 2 x 50 MB a run: at most 2 there
 ALGO = "Bench"
 DESTS = {"ours": ALGO, "a": ALGO + "SeedFirst", "b": ALGO + "SeedRepeat", "c": ALGO + "Cli"}
 LABEL = {"ours": "algopromoted --once (whole process)",
@@ -145,6 +145,7 @@ class Fixture:
         # Every destination starts holding the source's tree (one commit on
         # its template), made on disk from the source's pack, hard-linked
         # (as `git clone --local` does): set-up, not measured.
+        git("repack", "-d", "-q", cwd=self.src_repo)   # a small push lands loose
         self.mirror = os.path.join(self.dir, "cli-mirror.git")
         git("init", "-q", "--bare", self.mirror)
         tree = git("rev-parse", "master^{tree}", cwd=self.src_repo)
@@ -357,7 +358,7 @@ def measure(fx, variant, rounds, log, a_rounds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", default="5,3", help="rounds for small,medium (default 5,3)")
+    ap.add_argument("--rounds", default="4,3", help="rounds for small,medium (default 4,3)")
     ap.add_argument("--quick", action="store_true", help="2 rounds small, 1 medium")
     ap.add_argument("--sizes", default="small,medium")
     ap.add_argument("--json", metavar="FILE", help="write the figures as JSON")
