@@ -40,7 +40,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 # (part, script, arguments in a full run, arguments with --quick, timeout s).
 PARTS = (
     ("idle", "idle.py", ["--seconds", "30"], ["--seconds", "20", "--routes", "50"], 600),
-    ("polling", "poll.py", ["--routes", "50"], ["--routes", "30", "--seconds", "15", "--lsremote", "15"], 600),
+    ("polling", "poll.py", ["--routes", "50", "--lsremote", "45"], ["--routes", "30", "--seconds", "15", "--lsremote", "15"], 600),
     ("latency", "latency.py", ["--runs", "6"], ["--runs", "2"], 600),
     ("cycle", "cycle.py", [], ["--quick"], 1200),
     ("data", "data.py", ["--mib", "512", "--runs", "2"], ["--mib", "64", "--runs", "1"], 900),
