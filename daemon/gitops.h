@@ -93,7 +93,9 @@ int	 gitops_trust(char *const *ca_files, const char *bundle,
 
 /* Opens the bare mirror at path, creating it (and missing parents, or
  * filling an empty directory) when absent.  It holds no remotes and no
- * config with URLs. */
+ * config with URLs; its config holds the pack settings of our pushes
+ * (no delta search above 1 MiB; gitops_mirror.c says why), written
+ * again when changed. */
 int	 gitops_mirror_open(git_repository **out, const char *path,
 	    char **cause);
 /* Every ref's commit and trees readable and its blobs present: 0, or -1
