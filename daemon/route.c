@@ -248,6 +248,7 @@ route_free(struct route *r)
 	free(r->approval_commit);
 	hold_clear(&r->hold);
 	state_route_clear(&r->st);
+	stats_route_clear(&s->stats, &r->stats);
 	free(r);
 }
 
