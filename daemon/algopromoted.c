@@ -279,9 +279,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (checkonly) {
-		printf("configuration OK%s: %zu pairs, %zu destinations, %zu "
-		    "files\n", skipkeys ? " (keys not checked)" : "",
-		    conf->npairs, config_ndests(conf), conf->nfiles);
+		printf("configuration OK%s: %zu pair%s, %zu destination%s, "
+		    "%zu file%s\n", skipkeys ? " (keys not checked)" : "",
+		    conf->npairs, conf->npairs == 1 ? "" : "s",
+		    config_ndests(conf), config_ndests(conf) == 1 ? "" : "s",
+		    conf->nfiles, conf->nfiles == 1 ? "" : "s");
 		config_free(conf);
 		return 0;
 	}

@@ -26,8 +26,8 @@ import harness  # noqa: E402
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXDIR = os.path.join("tests", "data", "config")
 BINARY = os.path.join(TOP, os.environ.get("AP_BINDIR", "."), "algopromoted")
-OK_RE = re.compile(r"^configuration OK( \(keys not checked\))?: (\d+) pairs, "
-                   r"(\d+) destinations, (\d+) files\n$")
+OK_RE = re.compile(r"^configuration OK( \(keys not checked\))?: (\d+) pairs?, "
+                   r"(\d+) destinations?, (\d+) files?\n$")
 # Pairs, destinations and files of each good fixture.
 GOOD_COUNTS = {
     "good-anchors": (3, 3, 1),
@@ -123,7 +123,7 @@ class ConfigCheck(unittest.TestCase):
             self.assertRegex(line, r"^config/example\.yaml:\d+:\d+: cluster ")
         rc, out, err = check("config/example.yaml", "--skip-keys")
         self.assertEqual((rc, out, err), (0, "configuration OK (keys not checked): "
-                                          "2 pairs, 3 destinations, 1 files\n", ""))
+                                          "2 pairs, 3 destinations, 1 file\n", ""))
 
     def test_missing_file(self):
         rc, out, err = check(os.path.join(FIXDIR, "no-such.yaml"))
@@ -198,8 +198,8 @@ class KeyMaterial(unittest.TestCase):
         self.assertEqual(outs[0], outs[1])
         rc, out, err = check(self.path, "--skip-keys", env=env)
         self.assertEqual((rc, err), (0, ""))
-        self.assertEqual(out, "configuration OK (keys not checked): 1 pairs, "
-                         "1 destinations, 1 files\n")
+        self.assertEqual(out, "configuration OK (keys not checked): 1 pair, "
+                         "1 destination, 1 file\n")
 
     def test_key_file_missing(self):
         key = self.write("api_key_file: %(key)s")
@@ -246,8 +246,8 @@ class KeyMaterial(unittest.TestCase):
     def test_key_file_good(self):
         self.write("api_key_file: %(key)s", 0o600)
         rc, out, err = check(self.path)
-        self.assertEqual((rc, out, err), (0, "configuration OK: 1 pairs, 1 destinations, "
-                                          "1 files\n", ""))
+        self.assertEqual((rc, out, err), (0, "configuration OK: 1 pair, 1 destination, "
+                                          "1 file\n", ""))
 
     def test_credentials_directory(self):
         # A relative name is looked up in $CREDENTIALS_DIRECTORY, whose
@@ -331,7 +331,7 @@ class ManyPairs(unittest.TestCase):
         rc, out, err, took = self.timed()
         self.assertEqual((rc, err), (0, ""))
         self.assertEqual(out, "configuration OK: 10000 pairs, 15000 destinations, "
-                         "1 files\n")
+                         "1 file\n")
         self.assertLess(took, 10)
 
     def test_ten_thousand_in_a_hundred_files(self):

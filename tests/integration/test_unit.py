@@ -139,7 +139,7 @@ pairs:
             "keys_dev.key": "simEXAMPLEdevKEY0000\n",
             "keys_prod.key": "simEXAMPLEprodKEY000\n"})
         self.assertEqual((rc, err), (0, ""), out + err)
-        self.assertEqual(out, "configuration OK: 1 pairs, 1 destinations, 1 files\n")
+        self.assertEqual(out, "configuration OK: 1 pair, 1 destination, 1 file\n")
 
     def test_check_from_a_shell(self):
         # The same configuration, checked by hand (or read by
