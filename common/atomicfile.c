@@ -89,6 +89,34 @@ atomicfile_fsync_dir(const char *path, char **cause)
 	return rv;
 }
 
+/*
+ * A new file "path.XXXXXX" (six letters or digits, as mkstemp(3) names
+ * it), mode 0600, or -1; *tmp its name (the last tried, for a message
+ * on failure; the caller frees it). Not mkostemp(3): glibc
+ * opens the file below the open() that ThreadSanitizer intercepts, so in
+ * `make tsan` a descriptor number a worker reused looked like a race with
+ * the loop's last use of it.
+ */
+static int
+atomicfile_create(const char *path, char **tmp)
+{
+	static const char	 set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789";
+	char			*p;
+	int			 fd, i, tries;
+
+	xasprintf(tmp, "%s.XXXXXX", path);
+	p = *tmp + strlen(*tmp) - 6;
+	for (tries = 0; tries < 100; tries++) {
+		for (i = 0; i < 6; i++)
+			p[i] = set[arc4random_uniform(sizeof set - 1)];
+		fd = open(*tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
 int
 atomicfile_write(const char *path, const void *data, size_t len,
     mode_t mode, char **cause)
@@ -96,8 +124,7 @@ atomicfile_write(const char *path, const void *data, size_t len,
 	char	*tmp;
 	int	 fd;
 
-	xasprintf(&tmp, "%s.XXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+	if ((fd = atomicfile_create(path, &tmp)) == -1) {
 		atomicfile_fail(cause, "create", tmp);
 		free(tmp);
 		return -1;
