@@ -456,7 +456,6 @@ int
 api_call(struct api_client *c, const char *method, const char *path,
     const char *query, const cJSON *body, cJSON **out, struct api_error *err)
 {
-	struct api_retry_req	 r;
 	struct api_try		 t;
 	char			*url, *text = NULL, *what;
 	int			 rv = -1;
@@ -470,18 +469,10 @@ api_call(struct api_client *c, const char *method, const char *path,
 		api_fail(err, "%s: cannot encode the request", what);
 		goto out;
 	}
-	t.c = c;
-	t.method = method;
-	t.path = path;
-	t.url = url;
-	t.text = text;
-	t.out = out;
-	memset(&r, 0, sizeof r);
-	r.cl[0] = c;
-	r.what = what;
-	r.once = api_try_once;
-	r.arg = &t;
-	rv = api_retry_run(&r, err);
+	t = (struct api_try){ .c = c, .method = method, .path = path,
+	    .url = url, .text = text, .out = out };
+	rv = api_retry_run(&(struct api_retry_req){ .cl = { c }, .what = what,
+	    .once = api_try_once, .arg = &t }, err);
 out:
 	cJSON_free(text);
 	free(what);

@@ -406,7 +406,6 @@ api_stream_request(struct api_client *c, const char *method,
     struct api_error *err)
 {
 	struct stream_simple	 s;
-	struct api_retry_req	 r;
 	char			*text = NULL, *url, *what;
 	int			 rv;
 
@@ -419,19 +418,10 @@ api_stream_request(struct api_client *c, const char *method,
 	}
 	url = xprintf("%s%s", c->base, path);
 	what = xprintf("%s %s", method, path);
-	memset(&s, 0, sizeof s);
-	s.c = c;
-	s.method = method;
-	s.path = path;
-	s.url = url;
-	s.body = text;
-	s.clen = -1;
-	memset(&r, 0, sizeof r);
-	r.cl[0] = c;
-	r.what = what;
-	r.once = stream_simple_once;
-	r.arg = &s;
-	rv = api_retry_run(&r, err);
+	s = (struct stream_simple){ .c = c, .method = method, .path = path,
+	    .url = url, .body = text, .clen = -1 };
+	rv = api_retry_run(&(struct api_retry_req){ .cl = { c }, .what = what,
+	    .once = stream_simple_once, .arg = &s }, err);
 	if (rv == 0 && clen != NULL)
 		*clen = s.clen;
 	cJSON_free(text);
@@ -850,7 +840,6 @@ static int
 stream_copy_run(struct stream_copy *k, struct api_data_copy *out,
     struct api_error *err)
 {
-	struct api_retry_req	 r;
 	char			*what;
 	int			 rv;
 
@@ -871,13 +860,9 @@ stream_copy_run(struct stream_copy *k, struct api_data_copy *out,
 	else
 		what = xprintf("GET %s", k->get.path);
 	k->what = what;
-	memset(&r, 0, sizeof r);
-	r.cl[0] = k->cl[0];
-	r.cl[1] = k->cl[1];
-	r.what = what;
-	r.once = stream_copy_once;
-	r.arg = k;
-	rv = api_retry_run(&r, err);
+	rv = api_retry_run(&(struct api_retry_req){
+	    .cl = { k->cl[0], k->cl[1] }, .what = what,
+	    .once = stream_copy_once, .arg = k }, err);
 	free(what);
 	stream_progress(k, 1);
 	if (rv != 0)
