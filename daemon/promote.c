@@ -247,6 +247,7 @@ promote_round(struct promote_job *j, enum promote_result *result,
 {
 	int	 rv;
 
+	j->pushed_new = 0;
 	if (promote_dest_head_is_ours(j)) {
 		/* Pushed by an earlier run that stopped before recording. */
 		promote_dest_take_head(j);
@@ -277,7 +278,10 @@ promote_round(struct promote_job *j, enum promote_result *result,
 		*result = PROMOTE_DRYRUN;
 		return 0;
 	}
-	if (promote_build_find_published(j, published) == -1)
+	/* A commit this round made and pushed, moving the head from its
+	 * parent, was never on the destination: no version can hold it, and
+	 * a server whose list is long need not be paged through. */
+	if (!j->pushed_new && promote_build_find_published(j, published) == -1)
 		return -1;
 	if (rv == 0 && !*published) {
 		/* Same tree, nothing to publish: record the head as the

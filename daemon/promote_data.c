@@ -451,6 +451,10 @@ promote_data_sync(struct promote_job *j)
 
 	if (j->pair->ndata == 0)
 		return 0;
+	/* Copies may take minutes: the metadata step reads the destination
+	 * again rather than write back an old copy of it. */
+	cJSON_Delete(j->dalgo);
+	j->dalgo = NULL;
 	memset(&r, 0, sizeof r);
 	r.j = j;
 	if (datamanifest_load(&r.man, j->dir, &warning, &cause) == -1) {

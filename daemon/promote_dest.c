@@ -51,7 +51,12 @@ promote_dest_ensure(struct promote_job *j)
 	uint64_t			 start = monotime_ms();
 	int				 rv;
 
-	rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name, NULL, &e);
+	/* The answer is kept for the metadata step, which compares it with
+	 * the source's: one request fewer per promotion. */
+	cJSON_Delete(j->dalgo);
+	j->dalgo = NULL;
+	rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name,
+	    j->pol->metadata == CONFIG_METADATA_SYNC ? &j->dalgo : NULL, &e);
 	if (rv == -1)
 		return promote_job_fail_api(j, "looking up destination", &e);
 	if (rv == 1)
@@ -324,6 +329,7 @@ promote_dest_commit_push(struct promote_job *j)
 		    pr != GITOPS_PUSH_ERROR && pr != GITOPS_PUSH_UNKNOWN);
 		switch (pr) {
 		case GITOPS_PUSH_OK:
+			j->pushed_new = 1;
 			promote_job_step_done(j, "push", start, j->commithex);
 			FAILPOINT(j->name, "after-push");
 			return 1;

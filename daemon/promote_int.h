@@ -68,6 +68,14 @@ struct promote_job {
 	char				*error;	/* why this run failed */
 	int				 permanent;
 	int				 meta_updated;	/* by this run */
+	cJSON				*dalgo;	/* the destination as
+							 * ensure read it, for
+							 * the metadata step
+							 * right after, or
+							 * NULL */
+	int				 pushed_new;	/* j->commit, made and
+							 * pushed by this round:
+							 * no version holds it */
 	/* The promoted tree's model manifest, re-locked to the pinned
 	 * destination files (promote_pin.c): its root name and blob, or
 	 * NULL; and the pinned files ("OWNER/COLL/NAME") it names. */

@@ -348,6 +348,8 @@ promote_job_restart(struct promote_job *j)
 	free(j->dest_version);
 	j->src_version = j->build_id = j->dest_version = NULL;
 	state_set(&j->st.pending_build_id, NULL);
+	cJSON_Delete(j->dalgo);
+	j->dalgo = NULL;
 }
 
 void
@@ -366,6 +368,7 @@ promote_job_free(struct promote_job *j)
 	free(j->build_id);
 	free(j->dest_version);
 	free(j->error);
+	cJSON_Delete(j->dalgo);
 	promote_job_unpin(j);
 }
 

@@ -153,7 +153,14 @@ promote_meta_sync(struct promote_job *j)
 	if (rv == -1)
 		return promote_job_fail_api(j, "reading the source's metadata",
 		    &e);
-	rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name, &dalgo, &e);
+	if (j->dalgo != NULL) {
+		/* Read by ensure a moment ago (no data was copied since). */
+		dalgo = j->dalgo;
+		j->dalgo = NULL;
+		rv = 1;
+	} else
+		rv = api_algo_get(j->dapi, j->dst->owner, j->dst->name,
+		    &dalgo, &e);
 	if (rv == -1) {
 		promote_job_fail_api(j, "reading the destination's metadata",
 		    &e);

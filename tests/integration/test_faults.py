@@ -130,6 +130,14 @@ class Cell:
             self.fault_id == "slow" and self.cls in ("create", "pub"))
         self.count = 1 if once else 2
         self.fault = dict(spec, method=self.method, path=self.regex, count=self.count)
+        # A promotion looks at the destination's versions only where a
+        # version may exist unseen: after a publish with no clear answer
+        # (a commit it has just pushed is in none). The versions lookup
+        # cell's first publish is answered 502 without publishing.
+        self.extra = []
+        if self.cls == "vlook":
+            self.extra.append({"method": "POST", "status": 502, "count": 1,
+                               "path": r"^/v1/algorithms/%s/%s/versions?$" % (self.own, self.dst)})
         self.track = "versions" if self.cls == "vpoll" else "commits"
         self.build_fails = self.cls == "blogs"
 
@@ -282,6 +290,8 @@ class FaultMatrix(unittest.TestCase):
             knob(c, "POST", "/_reset")
         for c in cells:
             knob(env.cluster(*c.where), "POST", "/_fault", c.fault)
+            for f in c.extra:
+                knob(env.cluster(*c.where), "POST", "/_fault", f)
         setup_s = time.monotonic() - t0
 
         d = Daemon(env)

@@ -407,10 +407,13 @@ class Api(HostileCase):
         self.assertEqual(lines[-1]["dest_version"], versions[0][0])
 
     def test_versions_hash_a_number(self):
-        # The look at the destination's versions (is our commit published?)
-        # meets a version whose git_hash is a number: an error, not a
-        # version passed over (which would publish ours a second time).
+        # The look at the destination's versions (is our commit published?
+        # asked after a publish answered 502) meets a version whose
+        # git_hash is a number: an error, not a version passed over (which
+        # would publish ours a second time).
         self.new_commit()
+        self.fault(self.env.prod, {"method": "POST", "status": 502,
+                                   "path": r"^/v1/algorithms/acme/Hello/versions$"})
         self.fault(self.env.prod, {
             "method": "GET", "path": r"^/v1/algorithms/acme/Hello/versions\?", "status": 200,
             "body": {"marker": None, "results": [
