@@ -303,8 +303,15 @@ class Store:
         self.git(path, "fast-import", "--quiet", stdin=template_import(owner, name, time.time()))
 
     def head(self, owner, name):
-        """Commit id of master, or None."""
-        proc = self.run_git(self.repo_path(owner, name), "rev-parse", "--quiet", "--verify",
+        """Commit id of master, or None. Read from the ref files as git
+        writes them (a lock file renamed over the loose ref; packed-refs
+        behind it), without a git process per API request (--notice-pushes
+        asks on every one); anything else is git's to answer."""
+        path = self.repo_path(owner, name)
+        sha = read_ref_file(path, "refs/heads/master")
+        if sha is not None:
+            return sha
+        proc = self.run_git(path, "rev-parse", "--quiet", "--verify",
                             "refs/heads/master^{commit}")
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
@@ -326,6 +333,31 @@ class Store:
         with open(os.path.join(objects, "info", "alternates"), "w", encoding="utf-8") as f:
             f.write(os.path.relpath(source, objects) + "\n")
         self.git(path, "update-ref", "refs/heads/master", commit)
+
+
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+def read_ref_file(git_dir, ref):
+    """ref's id from git_dir's loose ref, else its packed-refs line; None
+    when neither names a plain id (missing, symbolic, or unreadable)."""
+    try:
+        with open(os.path.join(git_dir, ref), encoding="ascii") as f:
+            sha = f.read().strip()
+        return sha if HEX40.match(sha) else None
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        with open(os.path.join(git_dir, "packed-refs"), encoding="ascii") as f:
+            for line in f:
+                sha, _, name = line.rstrip("\n").partition(" ")
+                if name == ref and HEX40.match(sha):
+                    return sha
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
 
 
 def template_import(owner, name, when):
