@@ -59,8 +59,9 @@ config_file_add(struct cf *cf, const char *show, const char *abs,
 		f->dir_abs = xstrdup(".");
 	f->parent = parent;
 	f->at = at;
+	/* An array of pointers: sizeof a pointer is meant. */
 	cf->files = xreallocarray(cf->files, cf->nfiles + 1,
-	    sizeof *cf->files);
+	    sizeof *cf->files);	/* NOLINT(bugprone-sizeof-expression) */
 	cf->files[cf->nfiles] = f;
 	config_file_enter(cf, cf->nfiles);
 	return cf->nfiles++;

@@ -651,17 +651,16 @@ void
 poller_cancel(struct poller *p, uint64_t id)
 {
 	struct poller_job	*job;
-	char			*host;
 
 	TAILQ_FOREACH(job, &p->running, entry) {
 		if (job->id == id) {
+			/* Its handle back to the pool, then the next waiting
+			 * for its host, then the job itself. */
 			TAILQ_REMOVE(&p->running, job, entry);
-			host = job->host;
-			job->host = NULL;
-			poller_job_free(job);
+			poller_job_release(job);
 			p->ninflight--;
-			poller_admit(p, host);
-			free(host);
+			poller_admit(p, job->host);
+			poller_job_free(job);
 			return;
 		}
 	}
