@@ -26,9 +26,12 @@ RULES = os.path.join(MON, "algopromoted-alerts.yml")
 RULES_TEST = os.path.join(MON, "algopromoted-alerts_test.yml")
 # make check takes promtool out of the prometheus package into the build
 # directory (packaging/deps.sh) and names it here; or one on PATH.
+# made absolute: `promtool test rules` runs in MON, where the rule files are.
 PROMTOOL = os.environ.get("AP_PROMTOOL")
 if not PROMTOOL or not os.access(PROMTOOL, os.X_OK):
     PROMTOOL = shutil.which("promtool")
+if PROMTOOL:
+    PROMTOOL = os.path.abspath(PROMTOOL)
 DASHBOARD = os.path.join(MON, "algopromoted-grafana.json")
 PAIR = {"name": "hello", "source": "dev/alice/Hello", "destination": "prod/acme/Hello"}
 ROUTE = {"pair": "hello", "destination": "prod/acme/Hello"}
