@@ -25,6 +25,9 @@ Figures, per N:
 - reload: SIGHUP to READY=1 after RELOADING=1, sent once the new
   configuration is in effect (routes moved, added, removed); each new
   file adds or removes one pair;
+- /metrics: the body's size, a full-speed scrape's time, and how long
+  /healthz takes to answer meanwhile (the loop is not held while the
+  body is made);
 - polls per second and CPU per 1,000 polls: a second daemon with
   poll_interval 5s (the shortest allowed: N/5 polls/s due) for a
   window; polls counted at the replay, CPU from /proc/PID/stat.
@@ -312,6 +315,47 @@ class Scale:
             return self.replay.count
 
 
+# The /healthz prober, a process of its own (in a thread, it would wait
+# for the scraping thread's hold on the interpreter, not for the daemon):
+# asks until its stdin closes, then prints the latencies (ms), one a line.
+PROBE = r"""
+import select, socket, sys, time
+port = int(sys.argv[1])
+lat = []
+while not select.select([sys.stdin], [], [], 0)[0]:
+    t = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        while c.recv(4096):
+            pass
+    lat.append((time.monotonic() - t) * 1000)
+print("\n".join("%.3f" % x for x in lat))
+"""
+
+
+def scrape_metrics(d, scrapes):
+    """GET /metrics `scrapes` times at full speed while another process
+    asks for /healthz in a loop: (body bytes, scrape seconds, /healthz
+    latencies in ms during the scrapes). A /healthz answer that waits
+    shows the loop held by the body's production."""
+    probe = subprocess.Popen([sys.executable, "-c", PROBE, str(d.http_port())],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sizes, took = [], []
+    try:
+        time.sleep(0.2)   # the prober's start-up, not a synchronisation
+        for _ in range(scrapes):
+            t = time.monotonic()
+            code, body = d.http("/metrics")
+            took.append(time.monotonic() - t)
+            if code != 200:
+                raise RuntimeError("/metrics answered %d" % code)
+            sizes.append(len(body.encode()))
+    finally:
+        out = probe.communicate(input="", timeout=60)[0]
+    lat = [float(x) for x in out.split()]
+    return max(sizes), took, lat
+
+
 def measure(n, quick, rows, ratios, notes):
     starts = 1 if quick else 3
     reloads = 1 if quick else 3
@@ -345,6 +389,23 @@ def measure(n, quick, rows, ratios, notes):
                 time.sleep(3)	# the last status.json write; nothing due
                 idle.append(rss_kib(pid) / 1024)
                 if k == 0:
+                    size, took, lat = scrape_metrics(d, 3 if quick else 5)
+                    rows.append(row("/metrics body, %d routes" % n, "MB", [size / 1e6]))
+                    rows.append(row("/metrics scrape at full speed, %d routes" % n, "s",
+                                    took))
+                    rows.append(row("/healthz answer during the scrapes, %d routes" % n,
+                                    "ms", lat))
+                    ratios.append({"what": "/metrics body at %d routes (MB)" % n,
+                                   "value": round(size / 1e6, 2),
+                                   "goal": "< 5 MB" if n >= 10000 else None,
+                                   "met": size < 5e6 if n >= 10000 else None})
+                    lat.sort()
+                    notes.append("%d routes: %d /healthz answers during %d /metrics "
+                                 "scrapes (%.1f MB each): 99th "
+                                 "percentile %.1f ms, the slowest %.1f ms"
+                                 % (n, len(lat), len(took), size / 1e6,
+                                    lat[int(len(lat) * 0.99)] if lat else 0,
+                                    lat[-1] if lat else 0))
                     # Reloads: the new file adds one pair, then removes it.
                     for j in range(reloads):
                         sc.write_config("10m", extra_pair=(j % 2 == 0))
