@@ -305,7 +305,27 @@ scheduler_first_poll(struct scheduler *s, struct scheduler_route *r,
 	return delay;
 }
 
-/* After a poll: the interval with jitter, or a backoff when it failed. */
+/*
+ * delay, made to end on a SCHEDULER_GRID_MS step of the clock now is
+ * read from. An idle poll costs mostly the wake-ups around it (0.7 ms of
+ * CPU for one poll alone on a 2-core VM, 0.04 ms for one of 2,000 a
+ * second): polls due in the same step share them. Short delays (a retry,
+ * a backoff's first steps) are left as they are.
+ */
+uint64_t
+scheduler_align(uint64_t delay, uint64_t now)
+{
+	uint64_t at;
+
+	if (delay < SCHEDULER_GRID_MIN_MS ||
+	    now > UINT64_MAX - delay - SCHEDULER_GRID_MS)
+		return delay;
+	at = now + delay + SCHEDULER_GRID_MS - 1;
+	return at - at % SCHEDULER_GRID_MS - now;
+}
+
+/* After a poll: the interval with jitter (on the grid), or a backoff
+ * when it failed. */
 uint64_t
 scheduler_polled(struct scheduler *s, struct scheduler_route *r, int ok,
 		 uint64_t base_ms, long retry_after_ms, uint64_t now)
@@ -314,7 +334,8 @@ scheduler_polled(struct scheduler *s, struct scheduler_route *r, int ok,
 
 	if (ok) {
 		r->poll_failures = 0;
-		delay = backoff_jitter(base_ms, scheduler_random(s));
+		delay = scheduler_align(
+		    backoff_jitter(base_ms, scheduler_random(s)), now);
 	} else {
 		r->poll_failures++;
 		delay = scheduler_backoff(base_ms, r->poll_failures,

@@ -17,6 +17,11 @@
 
 #define SCHEDULER_BACKOFF_MAX_MS (30 * 60 * 1000)
 #define SCHEDULER_START_SPREAD_MS 1000 /* first polls spread over this */
+/* Polls after a poll that went well are due on this grid, so that those
+ * due close together wake the loop once (delays of SCHEDULER_GRID_MIN_MS
+ * and more: later by less than a grid step, under 5%). */
+#define SCHEDULER_GRID_MS 250
+#define SCHEDULER_GRID_MIN_MS 5000
 
 /* A cluster's promotion slots. Entries are never removed or moved, so an
  * index stays valid across reloads. */
@@ -123,5 +128,6 @@ uint64_t scheduler_polled(struct scheduler *, struct scheduler_route *, int ok,
 uint64_t scheduler_first_poll(struct scheduler *, struct scheduler_route *,
 			      uint64_t now);
 void scheduler_poll_at(struct scheduler_route *, uint64_t delay, uint64_t now);
+uint64_t scheduler_align(uint64_t delay, uint64_t now);
 
 #endif

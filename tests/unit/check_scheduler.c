@@ -244,6 +244,7 @@ START_TEST(test_poll_timing)
 	ck_assert_uint_ge(d, 54000);
 	ck_assert_uint_le(d, 66000);
 	ck_assert_uint_eq(r->next_poll_ms, 1000 + d);
+	ck_assert_uint_eq((1000 + d) % SCHEDULER_GRID_MS, 0);
 	/* Failures back off from the interval; Retry-After can ask more. */
 	d = scheduler_polled(&s, r, 0, 60000, -1, 2000);
 	ck_assert_uint_ge(d, 108000);
@@ -255,6 +256,37 @@ START_TEST(test_poll_timing)
 	ck_assert_uint_eq(r->poll_failures, 0);
 	ck_assert_uint_le(d, 66000);
 	scheduler_clear(&s);
+}
+END_TEST
+
+START_TEST(test_poll_grid)
+{
+	uint64_t now, delay, d;
+
+	/* Polls due within one step of the grid come due together. */
+	ck_assert_uint_eq(scheduler_align(60010, 1000), 60250);
+	ck_assert_uint_eq(scheduler_align(60200, 1050), 60200);
+	ck_assert_uint_eq(1000 + scheduler_align(60010, 1000),
+			  1050 + scheduler_align(60200, 1050));
+	/* On the grid already: unchanged. */
+	ck_assert_uint_eq(scheduler_align(5000, 0), 5000);
+	ck_assert_uint_eq(scheduler_align(5000, 1), 5249);
+	/* Short delays (a retry, a first backoff step) are left alone,
+	 * and a clock at its end does not wrap. */
+	ck_assert_uint_eq(scheduler_align(SCHEDULER_GRID_MIN_MS - 1, 7),
+			  SCHEDULER_GRID_MIN_MS - 1);
+	ck_assert_uint_eq(scheduler_align(0, 7), 0);
+	ck_assert_uint_eq(scheduler_align(10000, UINT64_MAX - 100), 10000);
+	/* Never earlier, later by less than a step, on the grid. */
+	for (now = 0; now < 3 * SCHEDULER_GRID_MS; now += 7)
+		for (delay = SCHEDULER_GRID_MIN_MS;
+		     delay < SCHEDULER_GRID_MIN_MS + 2 * SCHEDULER_GRID_MS;
+		     delay += 13) {
+			d = scheduler_align(delay, now);
+			ck_assert_uint_ge(d, delay);
+			ck_assert_uint_lt(d - delay, SCHEDULER_GRID_MS);
+			ck_assert_uint_eq((now + d) % SCHEDULER_GRID_MS, 0);
+		}
 }
 END_TEST
 
@@ -288,6 +320,7 @@ scheduler_suite(void)
 	tcase_add_test(tc, test_failed_job_backs_off);
 	tcase_add_test(tc, test_wants);
 	tcase_add_test(tc, test_poll_timing);
+	tcase_add_test(tc, test_poll_grid);
 	tcase_add_test(tc, test_same_seed_same_decisions);
 	suite_add_tcase(s, tc);
 	return s;
